@@ -1,0 +1,21 @@
+"""Domain-agnostic denoising score matching: schedules, losses, samplers, guidance, EMA, trainer.
+
+Imports torch only — never protein, image or toy code.  Quick tour::
+
+    from proteindsm.core import (GeometricSchedule, DSMObjective, Trainer, TrainConfig,
+                                 AnnealedLangevin, ReverseSDE, ProbabilityFlowODE, prior_sample,
+                                 with_guidance, ClassifierGuidance)
+"""
+
+from .checkpoint import Checkpoint, load_checkpoint, load_weights_into, read_metadata, save_checkpoint
+from .ema import EMA
+from .guidance import (ClassifierGuidance, DenoisedPropertyGuidance, GuidanceTerm, RegressionGuidance,
+                       grad_of_log_likelihood, with_guidance)
+from .loss import DSMObjective, SlicedScoreMatchingObjective, dsm_loss, sliced_score_matching_loss
+from .samplers import (AnnealedLangevin, ProbabilityFlowODE, ReverseSDE, SampleResult, Sampler, check_sigmas,
+                       prior_sample)
+from .schedules import GeometricSchedule
+from .training import TrainConfig, Trainer, TrainResult, ValidationSet, resolve_device
+from .types import Batch, LossOutput, Objective, ProjectFn, ScoreFn, apply_mask, expand_like, identity_project
+
+__all__ = [name for name in dir() if not name.startswith("_")]
