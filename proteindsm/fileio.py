@@ -11,6 +11,12 @@ from pathlib import Path
 from typing import Callable
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically; returns the final path."""
     return atomic_write_with(path, lambda tmp: Path(tmp).write_bytes(data))
@@ -34,6 +40,7 @@ def atomic_write_with(path: str | os.PathLike, writer: Callable[[str], object]) 
     os.close(fd)
     try:
         writer(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the usual permissions
         os.replace(tmp, final)
     except BaseException:
         if os.path.exists(tmp):

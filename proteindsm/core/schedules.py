@@ -2,7 +2,10 @@
 
 Song & Ermon (2019) use a geometric sequence σ_1 > σ_2 > … > σ_L; we train on the continuous
 log-uniform distribution over [σ_min, σ_max] (Song et al. 2021, VE SDE) and sample on a geometric
-grid.  The loss weight is λ(σ) = σ^p with p = 2 by default, which makes every σ contribute O(1).
+grid.  The loss weight is λ(σ) = σ^p with p = 2 by default, which makes every σ contribute O(1)
+for data of unit scale.  With ``sigma_data`` set, λ(σ) = σ^p·(1 + σ²/σ_data²): for p = 2 this is the
+EDM weighting (Karras et al. 2022), under which a denoiser-parametrised network regresses a target of
+unit variance at every σ — useful when σ_max ≫ σ_data (protein coordinates).
 """
 
 from __future__ import annotations
@@ -20,12 +23,14 @@ from proteindsm.errors import InputError
 @dataclass(frozen=True)
 class GeometricSchedule:
     """Geometric σ grid between ``sigma_max`` and ``sigma_min`` (units of the data) with
-    ``num_levels`` levels for sampling, log-uniform σ for training, and λ(σ) = σ^``weight_power``."""
+    ``num_levels`` levels for sampling, log-uniform σ for training, and λ(σ) = σ^``weight_power``
+    (× (1 + σ²/``sigma_data``²) when ``sigma_data`` is given)."""
 
     sigma_min: float
     sigma_max: float
     num_levels: int = 10
     weight_power: float = 2.0
+    sigma_data: Optional[float] = None
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.sigma_min) and self.sigma_min > 0):
@@ -37,6 +42,8 @@ class GeometricSchedule:
             )
         if int(self.num_levels) != self.num_levels or self.num_levels < 1:
             raise InputError(f"schedule.num_levels must be a positive integer, got {self.num_levels}")
+        if self.sigma_data is not None and not self.sigma_data > 0:
+            raise InputError(f"schedule.sigma_data must be positive or null, got {self.sigma_data}")
 
     def levels(self, num_levels: Optional[int] = None, *, device: torch.device | str | None = None,
                dtype: torch.dtype = torch.float32) -> Tensor:
@@ -58,8 +65,11 @@ class GeometricSchedule:
         return log_s.exp().float()
 
     def loss_weight(self, sigma: Tensor) -> Tensor:
-        """λ(σ) = σ^p, shape of ``sigma``."""
-        return sigma ** self.weight_power
+        """λ(σ) = σ^p (times 1 + σ²/σ_data² when ``sigma_data`` is set), shape of ``sigma``."""
+        weight = sigma ** self.weight_power
+        if self.sigma_data is not None:
+            weight = weight * (1 + (sigma / self.sigma_data) ** 2)
+        return weight
 
     def validation_sigmas(self, n: int = 8) -> Tensor:
         """``(n,)`` fixed σ values (geometric, descending) at which validation loss is reported."""

@@ -1,0 +1,5 @@
+import sys
+
+from proteindsm.cli import main
+
+sys.exit(main())

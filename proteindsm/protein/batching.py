@@ -1,0 +1,99 @@
+"""Length-bucketed, deterministic training batches of backbones from a :class:`Corpus`.
+
+``batch_for_step(step)`` is a pure function of ``(seed, step)`` so a resumed or data-parallel run
+sees exactly the batches of an uninterrupted single-process run (see ``proteindsm.core.training``).
+
+Each step picks one length bucket (with probability proportional to the number of chains in it),
+then ``max(1, tokens_per_batch // bucket_length)`` chains from that bucket, so long chains come in
+small batches and short ones in large batches at about the same cost.  Chains longer than
+``crop_length`` are cropped to a random contiguous window.  Every chain is re-centred on its CA
+centroid (float32 Å); the batch is padded: ``x (B, L, 4, 3)``, ``mask (B, L)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+
+from proteindsm.core.types import Batch
+from proteindsm.errors import InputError
+
+from .backbone import CA
+from .corpus import Corpus
+
+
+@dataclass
+class BackboneBatches:
+    """Callable ``step -> Batch`` over chains ``indices`` of ``corpus``.
+
+    Args:
+        corpus: the chains.
+        indices: chain indices to draw from (e.g. ``corpus.indices("train")``).
+        tokens_per_batch: residues per batch (before padding); batch size = tokens // bucket length.
+        crop_length: longest window fed to the network (Å-free: residues).
+        bucket_width: residues per length bucket.
+        max_batch_size: cap on chains per batch.
+        seed: base seed.
+    """
+
+    corpus: Corpus
+    indices: np.ndarray
+    tokens_per_batch: int = 2048
+    crop_length: int = 256
+    bucket_width: int = 16
+    max_batch_size: int = 64
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        self.indices = np.asarray(self.indices, dtype=np.int64)
+        if self.indices.size == 0:
+            raise InputError("no training chains: the chosen split is empty")
+        if self.tokens_per_batch < 1 or self.crop_length < 2:
+            raise InputError("data.tokens_per_batch must be >= 1 and data.crop_length >= 2")
+        self._offsets = self.corpus.offsets
+        lengths = np.minimum(self.corpus.lengths[self.indices], self.crop_length)
+        keys = (lengths - 1) // self.bucket_width
+        self._buckets = [self.indices[keys == k] for k in np.unique(keys)]
+        self._bucket_len = np.array([min(self.crop_length, int(self.corpus.lengths[b].max())) for b in self._buckets])
+        counts = np.array([len(b) for b in self._buckets], dtype=np.float64)
+        self._p = counts / counts.sum()
+
+    def __call__(self, step: int) -> Batch:
+        rng = np.random.default_rng([self.seed, int(step)])
+        k = rng.choice(len(self._buckets), p=self._p)
+        size = int(np.clip(self.tokens_per_batch // self._bucket_len[k], 1, self.max_batch_size))
+        chosen = rng.choice(self._buckets[k], size=size, replace=len(self._buckets[k]) < size)
+        return self.make_batch(chosen, rng)
+
+    def make_batch(self, chain_indices: Sequence[int], rng: Optional[np.random.Generator] = None) -> Batch:
+        """Batch of the given chains (random crops when ``rng`` is given, else the first window)."""
+        chains = []
+        for i in chain_indices:
+            start, length = int(self._offsets[i]), int(self.corpus.lengths[i])
+            off = 0
+            if length > self.crop_length:
+                off = int(rng.integers(0, length - self.crop_length + 1)) if rng is not None else 0
+                length = self.crop_length
+            xyz = self.corpus.coords[start + off: start + off + length]
+            chains.append(xyz - xyz[:, CA].mean(0, keepdims=True))
+        L = max(len(c) for c in chains)
+        x = np.zeros((len(chains), L, 4, 3), dtype=np.float32)
+        mask = np.zeros((len(chains), L), dtype=bool)
+        for b, c in enumerate(chains):
+            x[b, : len(c)] = c
+            mask[b, : len(c)] = True
+        return Batch(x=torch.from_numpy(x), mask=torch.from_numpy(mask))
+
+
+def validation_batches(corpus: Corpus, indices: np.ndarray, *, num_chains: int = 64, batch_size: int = 16,
+                       crop_length: int = 256, seed: int = 0) -> list[Batch]:
+    """A fixed list of validation batches (``num_chains`` chains from ``indices``, sorted by length
+    so padding is small)."""
+    rng = np.random.default_rng(seed)
+    pick = rng.choice(indices, size=min(num_chains, len(indices)), replace=False)
+    pick = pick[np.argsort(corpus.lengths[pick])]
+    maker = BackboneBatches(corpus, pick, crop_length=crop_length, seed=seed)
+    return [maker.make_batch(pick[i: i + batch_size]) for i in range(0, len(pick), batch_size)]

@@ -1,0 +1,396 @@
+"""Protein structure files in and out (PDB, mmCIF, BinaryCIF, gzipped) through biotite.
+
+Reading (:func:`read_backbones`) turns a file into continuous backbone segments:
+
+* first model only; altlocs resolved per residue by highest occupancy;
+* residues kept: L-amino acids of the PDB chemical component dictionary, including modified ones
+  written as HETATM inside a chain (MSE -> ``M``, SEP -> ``S``; no parent -> ``X``).  D-amino acids
+  (mirror-image backbones), water, ligands and nucleic acids are ignored, and so are segments made
+  only of HETATM residues (free amino acids bound as ligands);
+* a residue missing any of N, CA, C, O is dropped;
+* each chain is split into continuous segments at every dropped residue and wherever the peptide
+  bond C(i)-N(i+1) is longer than ``max_peptide_bond`` (2.0 Å);
+* segments shorter than ``min_length`` or longer than ``max_length`` are skipped (not cropped).
+
+Segment ids are ``<entry>_<chain>`` with ``_<k>`` (1-based, in chain order, counted before length
+filtering) appended when a chain splits into several segments.  ``<entry>`` is the upper-case PDB
+code when the file name is one (``1ubi.pdb``, ``pdb1ubi.ent.gz``), otherwise the file stem.
+
+Writing (:func:`write_pdb`, :func:`write_cif`, :func:`write_structure`) takes backbones
+``(L, 4, 3)`` in Å (numpy or torch), or ``M`` frames ``(M, L, 4, 3)`` / a list of ``(L, 4, 3)``
+for a multi-model trajectory, and writes N, CA, C, O atoms (GLY unless ``seq`` is given),
+atomically.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import re
+import warnings
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from proteindsm.errors import InputError
+from proteindsm.fileio import atomic_write_with
+from proteindsm.protein.backbone import ATOM_NAMES, C, N
+
+__all__ = ["Chain", "read_backbones", "write_pdb", "write_cif", "write_structure",
+           "STRUCTURE_SUFFIXES", "structure_format"]
+
+#: File name endings read by :func:`read_backbones` (each also with ``.gz``).
+STRUCTURE_SUFFIXES = (".pdb", ".ent", ".cif", ".mmcif", ".bcif")
+_FORMATS = {".pdb": "pdb", ".ent": "pdb", ".cif": "cif", ".mmcif": "cif", ".bcif": "bcif"}
+_L_PEPTIDE = {"L-PEPTIDE LINKING", "PEPTIDE LINKING", "L-PEPTIDE NH3 AMINO TERMINUS",
+              "L-PEPTIDE COOH CARBOXY TERMINUS"}
+_ELEMENTS = ("N", "C", "C", "O")
+
+
+@dataclass(frozen=True)
+class Chain:
+    """One continuous backbone segment read from a structure file.
+
+    Attributes:
+        id: ``<entry>_<chain>[_<k>]``, e.g. ``"1UBI_A"``.
+        coords: float32 ``(L, 4, 3)`` in Å, atoms N, CA, C, O, original file frame (not centred).
+        seq: one-letter codes, length ``L`` (``X`` for residues without a standard parent).
+        source: path of the file it was read from.
+    """
+
+    id: str
+    coords: np.ndarray
+    seq: str
+    source: str
+
+    def __len__(self) -> int:
+        return len(self.seq)
+
+
+def structure_format(path: str | os.PathLike) -> str | None:
+    """``"pdb"``, ``"cif"`` or ``"bcif"`` from the file name (``.gz`` allowed), None if unknown."""
+    name = Path(path).name.lower()
+    if name.endswith(".gz"):
+        name = name[:-3]
+    return _FORMATS.get(Path(name).suffix)
+
+
+def _entry_name(path: Path) -> str:
+    name = path.name[:-3] if path.name.lower().endswith(".gz") else path.name
+    stem = Path(name).stem
+    m = re.fullmatch(r"(?:pdb)?([0-9][A-Za-z0-9]{3})", stem, flags=re.IGNORECASE)
+    return m.group(1).upper() if m else stem
+
+
+# ---------------------------------------------------------------------------------------- reading
+def _load_atoms(path: Path):
+    """First model of ``path`` as a biotite AtomArray (altlocs by occupancy)."""
+    from biotite.structure.io import pdb, pdbx
+
+    fmt = structure_format(path)
+    if fmt is None:
+        raise InputError(f"{path}: unsupported file type; expected one of "
+                         f"{', '.join(STRUCTURE_SUFFIXES)} (optionally .gz)")
+    gz = path.name.lower().endswith(".gz")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")        # "elements were guessed" and the like
+            if fmt == "bcif":
+                with (gzip.open(path, "rb") if gz else open(path, "rb")) as fh:
+                    f = pdbx.BinaryCIFFile.read(fh)
+            else:
+                opener = gzip.open if gz else open
+                with opener(path, "rt", encoding="utf-8", errors="replace") as fh:
+                    f = pdb.PDBFile.read(fh) if fmt == "pdb" else pdbx.CIFFile.read(fh)
+            if fmt == "pdb":
+                if not any(line.startswith(("ATOM", "HETATM")) for line in f.lines):
+                    raise InputError(f"{path}: contains no ATOM/HETATM records")
+                return f.get_structure(model=1, altloc="occupancy")
+            return pdbx.get_structure(f, model=1, altloc="occupancy")
+    except InputError:
+        raise
+    except (OSError, EOFError) as e:
+        raise InputError(f"{path}: cannot read file ({e})") from None
+    except Exception as e:  # biotite raises many types for corrupt or truncated files
+        kind = {"pdb": "PDB", "cif": "mmCIF", "bcif": "BinaryCIF"}[fmt]
+        detail = f"{type(e).__name__}: {e}".strip()
+        raise InputError(f"{path}: not a readable {kind} file (corrupt or truncated?): "
+                         f"{detail[:300]}") from None
+
+
+@lru_cache(maxsize=None)
+def _residue_kind(res_name: str) -> tuple[bool, str]:
+    """(is an L-amino acid, one-letter code) from the chemical component dictionary."""
+    from biotite.structure import info
+
+    try:
+        link = info.link_type(res_name)
+    except Exception:
+        link = None
+    if link is None or link.upper() not in _L_PEPTIDE:
+        return False, ""
+    try:
+        code = info.one_letter_code(res_name)
+    except Exception:
+        code = None
+    return True, (code if code and len(code) == 1 and code.isalpha() else "X")
+
+
+def _describe_non_protein(atoms) -> str:
+    import biotite.structure as struc
+
+    nuc, wat = struc.filter_nucleotides(atoms), struc.filter_solvent(atoms)
+    other = atoms[~nuc & ~wat]
+    parts = [f"{struc.get_residue_count(atoms[m])} {what}"
+             for m, what in ((nuc, "nucleotides"), (wat, "water")) if m.any()]
+    if other.array_length():
+        names = sorted(set(other.res_name.tolist()))
+        parts.append(f"{struc.get_residue_count(other)} other residues "
+                     f"({', '.join(names[:5])}{', ...' if len(names) > 5 else ''})")
+    return ", ".join(parts)
+
+
+def read_backbones(path: str | os.PathLike, *, min_length: int = 1, max_length: int | None = None,
+                   chain: str | Sequence[str] | None = None,
+                   max_peptide_bond: float = 2.0) -> list[Chain]:
+    """Read the continuous protein backbone segments of a structure file.
+
+    Args:
+        path: ``.pdb``/``.ent``/``.cif``/``.mmcif``/``.bcif`` file, optionally gzipped (``.gz``).
+        min_length: skip segments with fewer residues.
+        max_length: skip (do not crop) segments with more residues; None for no limit.
+        chain: keep only these chain ids (author chain ids for mmCIF); None for all.
+        max_peptide_bond: C(i)-N(i+1) distance in Å above which a chain is split.
+
+    Returns:
+        Segments in file order, each with ``coords`` float32 ``(L, 4, 3)`` Å (N, CA, C, O).
+
+    Raises:
+        InputError: missing/unreadable file, no protein backbone (e.g. CA-only), a single atom,
+            non-finite coordinates, no chain matching ``chain``, or no segment within the
+            length limits (the message lists the lengths found).
+    """
+    return _read(Path(path), min_length, max_length, chain, max_peptide_bond)[0]
+
+
+def _read(path: Path, min_length: int, max_length: int | None, chain, max_peptide_bond: float
+          ) -> tuple[list[Chain], list[tuple[str, str]]]:
+    """:func:`read_backbones` plus the (segment id, reason) of segments skipped for length."""
+    import biotite.structure as struc
+
+    if not path.exists():
+        raise InputError(f"{path}: file not found")
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory, expected a structure file")
+    atoms = _load_atoms(path)
+    n_atoms = atoms.array_length()
+    if n_atoms == 0:
+        raise InputError(f"{path}: contains no atoms")
+    if n_atoms == 1:
+        raise InputError(f"{path}: contains a single atom ({atoms.res_name[0]} "
+                         f"{atoms.atom_name[0]}); a protein backbone with atoms N, CA, C, O "
+                         "for every residue is required")
+
+    # Residues that are L-amino acids.
+    starts = struc.get_residue_starts(atoms)
+    res_of_atom = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, n_atoms)))
+    kinds = [_residue_kind(str(r)) for r in atoms.res_name[starts]]
+    is_aa = np.array([k[0] for k in kinds], dtype=bool)
+    if not is_aa.any():
+        raise InputError(f"{path}: no protein chain found (contains {_describe_non_protein(atoms)})"
+                         "; a protein backbone with atoms N, CA, C, O is required")
+    chain_ids = atoms.chain_id[starts].astype(str)
+    if chain is not None:
+        wanted = {chain} if isinstance(chain, str) else set(chain)
+        if not np.isin(chain_ids[is_aa], list(wanted)).any():
+            raise InputError(f"{path}: no protein chain {sorted(wanted)}; protein chains are "
+                             f"{sorted(set(chain_ids[is_aa].tolist()))}")
+        is_aa &= np.isin(chain_ids, list(wanted))
+
+    # Backbone coordinates per residue (first atom of each name wins).
+    X = np.zeros((len(starts), 4, 3), dtype=np.float64)
+    have = np.zeros((len(starts), 4), dtype=bool)
+    for k, name in enumerate(ATOM_NAMES):
+        sel = np.flatnonzero(atoms.atom_name == name)[::-1]
+        X[res_of_atom[sel], k] = atoms.coord[sel]
+        have[res_of_atom[sel], k] = True
+    keep = is_aa & have.all(axis=1)
+    if not keep.any():
+        aa_atoms = set(atoms.atom_name[is_aa[res_of_atom]])
+        found = [a for a in ATOM_NAMES if a in aa_atoms]
+        n_res = int(is_aa.sum())
+        if found == ["CA"]:
+            what = f"only CA atoms ({n_res} residues)"
+        else:
+            what = (f"no residue with a full backbone among {n_res} amino-acid residues "
+                    f"(backbone atoms present: {', '.join(found) or 'none'})")
+        raise InputError(f"{path}: {what}; backbone atoms N, CA, C, O are required "
+                         "for every residue")
+    bad = keep & ~np.isfinite(X).all(axis=(1, 2))
+    if bad.any():
+        r = int(np.flatnonzero(bad)[0])
+        raise InputError(f"{path}: non-finite (NaN/inf) coordinates at chain "
+                         f"{chain_ids[r]} residue {atoms.res_id[starts[r]]}")
+
+    # Split each chain into continuous segments.
+    entry = _entry_name(path)
+    hetero = atoms.hetero[starts]
+    out: list[Chain] = []
+    skipped: list[tuple[str, str]] = []
+    lengths_found: list[int] = []
+    for cid in dict.fromkeys(chain_ids[keep]):             # chains in file order
+        idx = np.flatnonzero(keep & (chain_ids == cid))
+        cn = np.linalg.norm(X[idx[:-1], C] - X[idx[1:], N], axis=-1)
+        cut = np.flatnonzero((np.diff(idx) > 1) | (cn > max_peptide_bond)) + 1
+        segments = [s for s in np.split(idx, cut) if not hetero[s].all()]
+        label = cid or "-"
+        for k, seg in enumerate(segments, start=1):
+            sid = f"{entry}_{label}" + (f"_{k}" if len(segments) > 1 else "")
+            lengths_found.append(len(seg))
+            if len(seg) < min_length:
+                skipped.append((sid, f"{len(seg)} residues < min_length {min_length}"))
+            elif max_length is not None and len(seg) > max_length:
+                skipped.append((sid, f"{len(seg)} residues > max_length {max_length}"))
+            else:
+                seq = "".join(kinds[r][1] for r in seg)
+                out.append(Chain(sid, X[seg].astype(np.float32), seq, str(path)))
+    if not out:
+        limits = f"{min_length}-{max_length}" if max_length is not None else f">= {min_length}"
+        raise InputError(f"{path}: no protein segment with {limits} residues (continuous "
+                         f"segment lengths found: {', '.join(map(str, lengths_found)) or 'none'})")
+    return out, skipped
+
+
+# ---------------------------------------------------------------------------------------- writing
+def _as_frames(path, X) -> tuple[np.ndarray, bool]:
+    """``(M, L, 4, 3)`` float array and whether the input was a trajectory."""
+    if isinstance(X, (list, tuple)):
+        frames = [_to_numpy(x) for x in X]
+        if not frames or any(f.shape != frames[0].shape for f in frames):
+            raise InputError(f"{path}: trajectory frames must be a non-empty list of equal-shape "
+                             f"(L, 4, 3) arrays, got shapes {[f.shape for f in frames]}")
+        arr = np.stack(frames)
+        shape, multi = f"{len(frames)} frames of {frames[0].shape}", True
+    else:
+        arr = _to_numpy(X)
+        shape, multi = arr.shape, arr.ndim == 4
+        arr = arr if multi else arr[None]
+    if arr.ndim != 4 or arr.shape[2:] != (4, 3) or arr.shape[1] == 0:
+        raise InputError(f"{path}: backbone must have shape (L, 4, 3) or (M, L, 4, 3) with "
+                         f"L > 0, got {shape}")
+    if not np.isfinite(arr).all():
+        m, r = np.argwhere(~np.isfinite(arr).all(axis=(2, 3)))[0]
+        raise InputError(f"{path}: backbone has non-finite (NaN/inf) coordinates (frame {m}, "
+                         f"residue {r + 1}); refusing to write")
+    return arr.astype(np.float32), multi
+
+
+def _to_numpy(x) -> np.ndarray:
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()
+    return np.asarray(x, dtype=np.float64)
+
+
+def _atom_stack(path, X, seq: str | None, chain_id: str, b_factors):
+    import biotite.structure as struc
+    from biotite.sequence import ProteinSequence
+
+    frames, multi = _as_frames(path, X)
+    M, L = frames.shape[:2]
+    if seq is None:
+        res3 = ["GLY"] * L
+    else:
+        if len(seq) != L:
+            raise InputError(f"{path}: seq has {len(seq)} letters but the backbone has "
+                             f"{L} residues")
+        try:
+            res3 = ["UNK" if s.upper() == "X" else ProteinSequence.convert_letter_1to3(s.upper())
+                    for s in seq]
+        except Exception:
+            raise InputError(f"{path}: seq {seq!r} contains letters that are not amino-acid "
+                             "one-letter codes") from None
+    if not chain_id or any(ch.isspace() for ch in chain_id):
+        raise InputError(f"{path}: chain_id must be a non-empty id without spaces, "
+                         f"got {chain_id!r}")
+    stack = struc.AtomArrayStack(M, L * 4)
+    stack.coord = frames.reshape(M, L * 4, 3)
+    stack.chain_id[:] = chain_id
+    stack.res_id = np.repeat(np.arange(1, L + 1), 4)
+    stack.res_name = np.repeat(res3, 4)
+    stack.atom_name = np.tile(ATOM_NAMES, L)
+    stack.element = np.tile(_ELEMENTS, L)
+    stack.hetero[:] = False
+    bf = np.zeros(L * 4)
+    if b_factors is not None:
+        b = _to_numpy(b_factors)
+        if b.shape == (L,):
+            b = np.repeat(b, 4)
+        elif b.shape == (L, 4):
+            b = b.reshape(-1)
+        else:
+            raise InputError(f"{path}: b_factors must have shape ({L},) or ({L}, 4), got {b.shape}")
+        if not np.isfinite(b).all():
+            raise InputError(f"{path}: b_factors contain NaN/inf")
+        bf = b
+    stack.set_annotation("b_factor", bf)
+    stack.set_annotation("occupancy", np.ones(L * 4))
+    stack.set_annotation("atom_id", np.arange(1, L * 4 + 1))
+    return stack if multi else stack[0]
+
+
+def write_pdb(path: str | os.PathLike, X, *, seq: str | None = None, chain_id: str = "A",
+              b_factors=None) -> Path:
+    """Write backbone atoms to a PDB file atomically.
+
+    Args:
+        path: output file.
+        X: ``(L, 4, 3)`` Å for one structure, or ``(M, L, 4, 3)`` / a list of ``M`` ``(L, 4, 3)``
+            frames for a multi-model trajectory (``MODEL`` records).  numpy or torch.
+        seq: one-letter sequence of length ``L`` (default: all GLY).
+        chain_id: one character.
+        b_factors: ``(L,)`` per residue or ``(L, 4)`` per atom (e.g. confidence, σ); default 0.
+
+    Raises:
+        InputError: bad shape, NaN/inf coordinates, or values that do not fit the PDB format.
+    """
+    from biotite.structure.io import pdb
+
+    if len(chain_id) != 1:
+        raise InputError(f"{path}: PDB chain ids are one character, got {chain_id!r}; "
+                         "use write_cif")
+    array = _atom_stack(path, X, seq, chain_id, b_factors)
+    b = array.b_factor
+    if np.abs(array.coord).max() >= 1000 or b.max() >= 999.995 or b.min() <= -99.995:
+        raise InputError(f"{path}: coordinates or b_factors of magnitude >= 1000 do not fit "
+                         "the PDB format's fixed columns; write mmCIF (.cif) instead")
+    f = pdb.PDBFile()
+    try:
+        f.set_structure(array)
+    except Exception as e:  # e.g. more residues/atoms than the PDB columns hold
+        raise InputError(f"{path}: cannot be written as PDB ({e}); write mmCIF (.cif)") from None
+    return atomic_write_with(path, f.write)
+
+
+def write_cif(path: str | os.PathLike, X, *, seq: str | None = None, chain_id: str = "A",
+              b_factors=None) -> Path:
+    """Write backbone atoms to an mmCIF file atomically; arguments as :func:`write_pdb`."""
+    from biotite.structure.io import pdbx
+
+    array = _atom_stack(path, X, seq, chain_id, b_factors)
+    f = pdbx.CIFFile()
+    pdbx.set_structure(f, array, data_block=_entry_name(Path(path)).replace(" ", "_") or "model")
+    return atomic_write_with(path, f.write)
+
+
+def write_structure(path: str | os.PathLike, X, **kwargs) -> Path:
+    """Write ``X`` as PDB (``.pdb``) or mmCIF (``.cif``/``.mmcif``) chosen by the suffix."""
+    suffix = Path(path).suffix.lower()
+    if suffix == ".pdb":
+        return write_pdb(path, X, **kwargs)
+    if suffix in (".cif", ".mmcif"):
+        return write_cif(path, X, **kwargs)
+    raise InputError(f"{path}: cannot choose a structure format from suffix {suffix!r}; "
+                     "use .pdb or .cif")
