@@ -1,0 +1,96 @@
+"""Pieces shared by the protein commands (sample, design): checkpoint, lengths, sampler, output."""
+
+from __future__ import annotations
+
+import importlib.resources
+import os
+import re
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from proteindsm.errors import InputError
+
+from .config import resolve_path
+
+SHIPPED_SCORE_CHECKPOINT = "backbone_score.safetensors"
+
+
+def shipped_checkpoint(name: str) -> Path:
+    """Path of a checkpoint shipped inside the package (``proteindsm/checkpoints/``)."""
+    return Path(str(importlib.resources.files("proteindsm") / "checkpoints" / name))
+
+
+def checkpoint_path(value: Optional[str], default_name: str = SHIPPED_SCORE_CHECKPOINT) -> Path:
+    return shipped_checkpoint(default_name) if value in (None, "", "null") else resolve_path(value)
+
+
+def parse_lengths(value: Any, max_length: int) -> list[int]:
+    """``100`` | ``[60, 100]`` | ``"60:160:20"`` → list of lengths, each in [1, max_length]."""
+    if isinstance(value, (list, tuple, ListConfig)):
+        items = list(value)
+    elif isinstance(value, str) and re.fullmatch(r"\s*\d+\s*:\s*\d+\s*(:\s*\d+\s*)?", value):
+        parts = [int(p) for p in value.split(":")]
+        items = list(range(parts[0], parts[1], parts[2] if len(parts) > 2 else 1))
+    elif isinstance(value, str) and "," in value:
+        items = value.split(",")
+    else:
+        items = [value]
+    lengths = []
+    for item in items:
+        try:
+            n = int(item)
+            if n != float(item):
+                raise ValueError
+        except (TypeError, ValueError):
+            raise InputError(f"length must be an integer, a list of integers or start:stop:step, got {value!r}") from None
+        if not 1 <= n <= max_length:
+            raise InputError(f"length {n} is outside what the model supports (1–{max_length} residues)")
+        lengths.append(n)
+    if not lengths:
+        raise InputError(f"length {value!r} gives no lengths")
+    return lengths
+
+
+def positive_int(name: str, value: Any) -> int:
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        n = 0
+    if n < 1 or str(value).strip() not in (str(n),):
+        raise InputError(f"{name} must be a positive integer, got {value!r}")
+    return n
+
+
+def build_sampler(cfg: DictConfig) -> tuple[Any, int]:
+    """The sampler instance and its number of σ levels (``steps`` overrides ``sampler.levels``)."""
+    sampler_cfg = OmegaConf.to_container(cfg.sampler, resolve=True)
+    levels = sampler_cfg.pop("levels", 100)
+    if cfg.get("steps") is not None:
+        levels = cfg.steps
+    levels = positive_int("steps", levels)
+    return instantiate(sampler_cfg), levels
+
+
+def sigma_grid(cfg: DictConfig, schedule: Any, levels: int) -> torch.Tensor:
+    from proteindsm.core import GeometricSchedule
+
+    s_min = float(cfg.sigma_min) if cfg.get("sigma_min") is not None else schedule.sigma_min
+    s_max = float(cfg.sigma_max) if cfg.get("sigma_max") is not None else schedule.sigma_max
+    return GeometricSchedule(sigma_min=s_min, sigma_max=s_max, num_levels=levels).levels()
+
+
+def prepare_out_dir(value: Any) -> Path:
+    """Create ``out`` (if needed) and check it is writable, before any work is done."""
+    out = Path(os.path.expanduser(str(value)))
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write_test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise InputError(f"out folder {out} is not writable ({exc.strerror or exc})") from None
+    return out

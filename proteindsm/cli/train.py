@@ -1,0 +1,79 @@
+"""``proteindsm train experiment=...``: train a backbone score model or a property predictor."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from proteindsm.core import DSMObjective, TrainConfig, Trainer, ValidationSet
+from proteindsm.errors import InputError
+from proteindsm.fileio import atomic_write_text
+
+from .config import require, resolve_path, to_container
+
+
+def train_config(cfg: DictConfig, out: Path) -> TrainConfig:
+    return TrainConfig(out_dir=str(out), seed=int(cfg.seed), device=str(cfg.device), **to_container(cfg.train))
+
+
+def run(cfg: DictConfig) -> int:
+    kind = str(cfg.kind)
+    if kind == "score":
+        return _train_score(cfg)
+    if kind == "predictor":
+        from .train_predictor import train_predictor
+        return train_predictor(cfg)
+    raise InputError(f"kind must be 'score' or 'predictor', got {kind!r}")
+
+
+def _train_score(cfg: DictConfig) -> int:
+    from proteindsm.protein.batching import BackboneBatches, validation_batches
+    from proteindsm.protein.corpus import load_corpus
+    from proteindsm.protein.domain import project_zero_ca_centroid
+    from proteindsm.protein.models import SCORE_MODELS, export_inference_checkpoint
+
+    out = Path(str(require(cfg, "out")))
+    corpus = load_corpus(resolve_path(require(cfg, "data.path")))
+    d = cfg.data
+    train_idx, val_idx = corpus.indices(d.train_split), corpus.indices(d.val_split)
+    batches = BackboneBatches(corpus, train_idx, tokens_per_batch=int(d.tokens_per_batch),
+                              crop_length=int(d.crop_length), max_batch_size=int(d.max_batch_size),
+                              seed=int(cfg.seed))
+    schedule = instantiate(cfg.schedule)
+    network = instantiate(cfg.network)
+    name = type(network).__name__
+    if name not in SCORE_MODELS:
+        raise InputError(f"network._target_ must be one of {sorted(SCORE_MODELS)}, got {name}")
+    validation = ValidationSet(
+        validation_batches(corpus, val_idx, num_chains=int(d.val_chains), crop_length=int(d.crop_length)),
+        schedule.validation_sigmas(8))
+    metadata = {
+        "model_class": name, "model_config": network.config,
+        "schedule": to_container(cfg.schedule), "max_length": int(d.crop_length),
+        "data": {"path": str(d.path), "train_split": d.train_split, "val_split": d.val_split,
+                 "n_train_chains": int(len(train_idx)), "n_val_chains": int(len(val_idx))},
+        "command": "proteindsm train " + " ".join(_overrides(cfg)),
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "split.json", json.dumps(
+        {"corpus": str(d.path), "train_ids": corpus.ids[train_idx].tolist(), "val_ids": corpus.ids[val_idx].tolist()}))
+    trainer = Trainer(network, DSMObjective(schedule, project=project_zero_ca_centroid), batches,
+                      train_config(cfg, out), validation=validation, metadata=metadata)
+    result = trainer.fit()
+    if trainer.dist.is_main:
+        print(f"trained to step {result.step} in {result.wall_seconds:.0f} s; checkpoint: {result.checkpoint}")
+        if cfg.get("export"):
+            dst = export_inference_checkpoint(result.checkpoint, Path(str(cfg.export)))
+            print(f"exported EMA weights to {dst}")
+    return 0
+
+
+def _overrides(cfg: DictConfig) -> list[str]:
+    try:
+        from hydra.core.hydra_config import HydraConfig
+        return list(HydraConfig.get().overrides.task)
+    except Exception:  # noqa: BLE001 - compose API without a Hydra run context
+        return [f"experiment={cfg.get('experiment_name', '?')}"]
