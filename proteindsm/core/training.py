@@ -50,7 +50,8 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     resume: bool = True
-    max_minutes: Optional[float] = None
+    max_minutes: Optional[float] = None  # wall-clock budget of this session; with a cosine schedule the
+    # learning rate then decays over whichever budget (steps or time) runs out first
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -123,6 +124,8 @@ class Trainer:
         self.dist: DistInfo = init_distributed(self.device.type)
         if self.dist.enabled and self.device.type == "cuda":
             self.device = torch.device("cuda", self.dist.local_rank)
+        if self.device.type == "cuda":
+            torch.set_float32_matmul_precision("high")  # TF32 matmuls: ~1e-3 relative, fine for SGD
         self.model = model.to(self.device)
         self.objective = objective
         self.batch_for_step = batch_for_step
@@ -182,6 +185,8 @@ class Trainer:
         warm = min(1.0, (step + 1) / c.warmup_steps) if c.warmup_steps > 0 else 1.0
         if c.lr_schedule == "cosine":
             progress = min(1.0, step / max(1, c.max_steps))
+            if c.max_minutes:  # time-boxed run: decay over whichever budget runs out first
+                progress = max(progress, min(1.0, self._session_seconds() / (60 * c.max_minutes)))
             return c.lr * warm * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
         return c.lr * warm
 

@@ -1,0 +1,552 @@
+"""SE(3)-equivariant, chirality-aware score network on protein backbones (e3nn).
+
+Contract
+--------
+``BackboneScoreNet()(x, sigma, cond) -> score`` with
+
+* ``x``: ``(B, L, 4, 3)`` backbone coordinates in Å, atom order N, CA, C, O;
+* ``sigma``: ``(B,)`` noise level in Å (a 0-d tensor or float is broadcast);
+* ``cond``: ``None`` or a dict with optional ``"mask"`` bool ``(B, L)`` (True = real residue; absent →
+  all real) and optional ``"residue_index"`` long ``(B, L)`` (absent → ``arange(L)``);
+* returns the score ``∇_x log p_σ(x)`` ``(B, L, 4, 3)`` in Å⁻¹, exactly 0 at padding positions and
+  projected with :func:`proteindsm.protein.domain.project_zero_ca_centroid` (zero mean CA score over
+  valid residues).  Padding positions never influence real residues (their coordinates may be any
+  finite or non-finite value).
+
+Parametrisation (EDM, Karras et al. 2022)
+-----------------------------------------
+``x`` is centred on the CA centroid of its valid residues (``x_c``; so the output is
+translation-invariant).  With ``σ_d = sigma_data``::
+
+    c_skip = σ_d² / (σ² + σ_d²)     c_out = σ σ_d / sqrt(σ² + σ_d²)
+    c_in   = 1 / sqrt(σ² + σ_d²)    c_noise = log(σ) / 4
+    D(x)   = c_skip x_c + c_out F(c_in x_c, c_noise)
+    score  = (D − x_c) / σ² = −x_c / (σ² + σ_d²) + σ_d / (σ sqrt(σ² + σ_d²)) · F
+
+The last line is the same expression with the cancellation ``c_skip − 1`` done analytically, so the
+score is accurate in float32 even at σ = 0.01 Å.  :meth:`BackboneScoreNet.denoise` returns ``D``.
+
+The network F
+-------------
+A NequIP-style message-passing network over residues built from e3nn tensor products:
+
+* nodes = residues; node input vectors: N−CA, C−CA, O−CA scaled by ``σ_d c_in`` (≈ Å at low σ,
+  compressed at high σ) and the CA position relative to the centroid scaled by ``c_in`` (unit
+  scale; tells a residue where it sits in the globule); node input scalars: an embedding of the
+  sinusoidal features of ``c_noise``;
+* edges: the ``seq_neighbors`` sequence neighbours on each side (``0 < |Δresidue_index| ≤ s``)
+  plus the ``k_neighbors`` nearest other residues by CA distance — a fixed ``K = k + 2s`` slots
+  per residue, which contains the union "kNN ∪ sequence neighbours" (computed with
+  ``torch.cdist`` + ``topk`` per batch element on the centred coordinates; padding and self are
+  excluded, slots left empty in short chains are masked out);
+* edge scalars (computed once, shared by all layers): Gaussian RBFs of the *effective distance*
+  ``d σ_d c_in`` (= d in Å at low σ, compressed at high σ; centres over 0–20 Å), an embedding of
+  the relative sequence position ``i − j`` clipped to ``±max_relative_position``, and the σ
+  embedding, through a small MLP;
+* edge geometry: spherical harmonics ``l ≤ lmax`` of the unit vector ``CA_j − CA_i``;
+* hidden node features: ``scalar_channels x 0e + vector_channels x 1e`` (l = 2 appears in the edge
+  harmonics only: l = 2 node features cost ~3x the time for little gain at this size);
+* layer (pre-norm residual): per-residue equivariant norm → ``o3.Linear`` →
+  ``o3.TensorProduct`` ('uvu') of the neighbour's features with the edge harmonics, with per-edge
+  weights ``Linear(SiLU(edge scalars + A s_i + B s_j))`` (``s`` = the 0e features of receiver and
+  sender) → masked sum over the K slots / sqrt(K) → ``o3.Linear`` + ``o3.Linear`` self interaction
+  → ``nn.Gate`` (SiLU on scalars, sigmoid gates on vectors) → added to the residual stream;
+* readout: equivariant norm → ``o3.Linear`` to four vectors per residue (N, CA, C, O) = F, which
+  has unit scale at initialisation for any chain size.
+
+Neighbour aggregation is a dense masked sum over the K slots of each receiving residue (receivers
+are contiguous), which is what ``index_add`` over a flat edge list would compute, without the
+scatter.  Cost is linear in L except the ``cdist``/``topk`` neighbour search (O(L²), negligible up
+to thousands of residues).
+
+Chirality: SE(3), not E(3)
+--------------------------
+Proteins are chiral (α-helices are right-handed); a score network that is also equivariant to
+reflections maps a mirror image to the mirror of its output and cannot prefer one hand.  Every irrep
+here is declared with **even parity** ("0e", "1e", "2e"): the spherical harmonics are computed as
+those of a *pseudo*-vector (``o3.SphericalHarmonics("0e+1e+2e")`` — the same polynomials, whose
+rotation behaviour is identical to the usual ``1o``/``2e`` ones), and the residue vectors enter as
+``1e``.  Under proper rotations nothing changes, so the network is exactly SO(3)-equivariant (and
+translation-invariant by centring).  What changes is the bookkeeping of e3nn's parity selection
+rules: with true vectors declared ``1o``, e3nn keeps every pseudo-quantity (the cross product
+``1o ⊗ 1o → 1e``, the triple product ``(u × v) · w``, the sign of a dihedral) away from the ``1o``
+output unless another pseudo-quantity cancels its sign, which is exactly what makes such a network
+E(3)-equivariant (reflection included).  With everything declared even, ``1e ⊗ 1e → 1e`` (the cross
+product) and ``1e ⊗ 1e → 0e`` on a cross product (a pseudoscalar: handedness) are ordinary paths
+whose results feed the gates and the vector output.  Under a reflection ``x → −x`` the true vectors
+and odd-l harmonics flip sign while these products do not, so ``score(−x) ≠ −score(x)`` in
+general: the network can tell a right- from a left-handed helix.  ``tests/protein/test_network.py``
+checks both claims (and that a parity-respecting EGNN is reflection-equivariant).
+
+e3nn 0.6 basis: ``o3.spherical_harmonics`` takes ``(x, y, z)`` and its ``l = 1`` output is
+``sqrt(3) (x, y, z) / |r|`` in the *same* Cartesian order, and the l = 1 Wigner matrix equals the
+rotation matrix (checked in the tests), so Cartesian vectors enter and leave the tensor products
+without a change of basis.  (The "y, z, x" remark in e3nn's docs concerns matching Wikipedia's
+table of real spherical harmonics, not the l = 1 basis.)
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.fx
+from e3nn import nn as e3nn_nn
+from e3nn import o3
+from torch import Tensor
+
+from proteindsm.errors import InputError
+from proteindsm.protein.domain import CA_INDEX, center_on_ca_centroid, project_zero_ca_centroid
+
+__all__ = [
+    "BackboneScoreNet",
+    "EDMScoreModel",
+    "edm_coefficients",
+    "knn_sequence_graph",
+    "parse_cond",
+    "sigma_fourier_features",
+]
+
+_NUM_FOURIER = 8  # frequencies for the c_noise embedding (→ 16 sin/cos features)
+_RBF_MAX = 20.0  # Å, last RBF centre of the effective distance
+
+
+def edm_coefficients(sigma: Tensor, sigma_data: float) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """EDM preconditioning coefficients (Karras et al. 2022, Table 1).
+
+    Args:
+        sigma: ``(B,)`` noise level in Å (> 0).
+        sigma_data: data standard deviation σ_d in Å.
+
+    Returns:
+        ``(c_skip, c_out, c_in, c_noise)``, each ``(B,)``.
+    """
+    sd2 = sigma_data * sigma_data
+    s2 = sigma * sigma
+    c_skip = sd2 / (s2 + sd2)
+    c_out = sigma * sigma_data / torch.sqrt(s2 + sd2)
+    c_in = 1.0 / torch.sqrt(s2 + sd2)
+    c_noise = torch.log(sigma) / 4.0
+    return c_skip, c_out, c_in, c_noise
+
+
+def sigma_fourier_features(c_noise: Tensor, freqs: Tensor) -> Tensor:
+    """Sinusoidal features of ``c_noise``: ``(B,)`` → ``(B, 2 F)`` (sin then cos)."""
+    arg = c_noise[:, None] * freqs[None, :]
+    return torch.cat([torch.sin(arg), torch.cos(arg)], dim=-1)
+
+
+def parse_cond(x: Tensor, cond: dict | None) -> tuple[Tensor, Tensor]:
+    """Mask and residue index from ``cond``.
+
+    Args:
+        x: ``(B, L, 4, 3)`` backbone (gives B, L and the device).
+        cond: None or dict with optional ``"mask"`` bool ``(B, L)`` and ``"residue_index"`` long ``(B, L)``.
+
+    Returns:
+        ``(mask, residue_index)``: bool ``(B, L)`` (absent → all True) and long ``(B, L)`` (absent → arange).
+    """
+    batch, length = x.shape[:2]
+    mask = None if cond is None else cond.get("mask")
+    res_idx = None if cond is None else cond.get("residue_index")
+    if mask is None:
+        mask = torch.ones(batch, length, dtype=torch.bool, device=x.device)
+    elif tuple(mask.shape) != (batch, length):
+        raise InputError(f"cond['mask'] must have shape (B, L) = {(batch, length)}, got {tuple(mask.shape)}")
+    if res_idx is None:
+        res_idx = torch.arange(length, device=x.device).expand(batch, length)
+    elif tuple(res_idx.shape) != (batch, length):
+        raise InputError(
+            f"cond['residue_index'] must have shape (B, L) = {(batch, length)}, got {tuple(res_idx.shape)}"
+        )
+    return mask.to(device=x.device, dtype=torch.bool), res_idx.to(device=x.device, dtype=torch.long)
+
+
+def knn_sequence_graph(
+    ca: Tensor, mask: Tensor, residue_index: Tensor, k_neighbors: int, seq_neighbors: int
+) -> tuple[Tensor, Tensor]:
+    """Residue graph: sequence neighbours plus the k nearest other residues, as fixed slots.
+
+    Each residue i gets ``K = min(k + 2 s, L − 1)`` slots, filled with the residues j ≠ i with
+    ``|residue_index_i − residue_index_j| ≤ s`` first, then the nearest remaining residues by CA
+    distance; this contains the union "k nearest ∪ sequence neighbours".  Padding residues and self
+    are never neighbours; slots that cannot be filled (short chains, padding rows) are masked out.
+    Selection is done per batch element with ``torch.cdist`` + ``topk`` (no gradient: only the
+    indices are used).
+
+    Args:
+        ca: ``(B, L, 3)`` CA coordinates (any common scale).
+        mask: bool ``(B, L)``.
+        residue_index: long ``(B, L)``.
+        k_neighbors, seq_neighbors: k and s above.
+
+    Returns:
+        ``(nbr, edge_mask)``: long ``(B, L, K)`` neighbour indices into L and bool ``(B, L, K)``.
+    """
+    batch, length, _ = ca.shape
+    num_slots = min(k_neighbors + 2 * seq_neighbors, max(length - 1, 0))
+    with torch.no_grad():
+        dist = torch.cdist(ca, ca, compute_mode="donot_use_mm_for_euclid_dist")  # (B, L, L)
+        pair_ok = mask[:, :, None] & mask[:, None, :]
+        pair_ok = pair_ok & ~torch.eye(length, dtype=torch.bool, device=ca.device)[None]
+        seq_sep = (residue_index[:, :, None] - residue_index[:, None, :]).abs()
+        key = torch.where(pair_ok & (seq_sep <= seq_neighbors), torch.full_like(dist, -1.0), dist)
+        key = torch.where(pair_ok, key, torch.full_like(dist, float("inf")))
+        key, nbr = torch.topk(key, num_slots, dim=-1, largest=False, sorted=False)
+        edge_mask = torch.isfinite(key)  # False: padding / empty slot of a short chain
+    return nbr, edge_mask
+
+
+def _hidden_irreps(scalar_channels: int, vector_channels: int, lmax: int) -> o3.Irreps:
+    """Node feature irreps: scalars and vectors (all parity-even, see the module docstring).
+
+    Hidden features stop at l = 1; l = 2 appears in the edge spherical harmonics (``lmax``), whose
+    ``1e ⊗ 2e → 1e`` path is cheap, while l = 2 node features would roughly double the cost.
+    """
+    del lmax
+    return o3.Irreps(f"{scalar_channels}x0e + {vector_channels}x1e")
+
+
+_PURE_DEAD_TARGETS = {torch.einsum, torch.functional.einsum, torch.tensordot, torch.functional.tensordot}
+
+
+def _drop_dead_einsums(module: torch.nn.Module) -> None:
+    """Prune discarded einsums from the fx code e3nn generates for its tensor products (in place).
+
+    e3nn 0.6 under torch >= 2.10 runs its generated fx code eagerly (no TorchScript), and the
+    ``TensorProduct`` code computes einsums whose results it discards (``einsum = ...; einsum =
+    None``) — TorchScript used to prune them.  Only unused ``einsum``/``tensordot`` calls are removed
+    (pure functions; a generic ``eliminate_dead_code`` is NOT safe: e3nn's ``Extract`` fills its
+    outputs with in-place ``copy_`` calls that have no users).  ~10 % faster tensor products on CPU,
+    identical results; modules without such code (other e3nn versions) are left alone.
+    """
+    for sub in module.modules():
+        if not isinstance(sub, o3.TensorProduct):
+            continue
+        for name in ("_compiled_main_left_right", "_compiled_main_right"):
+            graph_module = getattr(sub, name, None)
+            if not isinstance(graph_module, torch.fx.GraphModule):
+                continue
+            dead = [
+                node
+                for node in graph_module.graph.nodes
+                if node.op == "call_function" and node.target in _PURE_DEAD_TARGETS and not node.users
+            ]
+            for node in dead:
+                graph_module.graph.erase_node(node)
+            if dead:
+                graph_module.recompile()
+
+
+class _NodeNorm(torch.nn.Module):
+    """Per-residue equivariant normalisation of ``S x 0e + V x 1e`` features ``(..., S + 3 V)``.
+
+    Scalars: layer norm (with affine).  Vectors: divided by the RMS norm of the residue's V vectors,
+    times a learned per-channel gain (a rotation-invariant rescaling, so equivariance and the
+    parity-even bookkeeping are untouched).  Acts on each residue separately, so padding cannot leak.
+    Keeps the pre-norm residual stack at unit scale whatever the input size (e.g. long extended
+    chains, whose centroid-relative positions reach ~15 in ``c_in`` units).
+    """
+
+    def __init__(self, num_scalars: int, num_vectors: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.num_scalars = num_scalars
+        self.num_vectors = num_vectors
+        self.eps = eps
+        self.scalar_norm = torch.nn.LayerNorm(num_scalars, eps=eps)
+        self.vector_gain = torch.nn.Parameter(torch.ones(num_vectors))
+
+    def forward(self, h: Tensor) -> Tensor:
+        scalars = self.scalar_norm(h[..., : self.num_scalars])
+        vec = h[..., self.num_scalars :].unflatten(-1, (self.num_vectors, 3))
+        rms = torch.sqrt((vec * vec).sum(-1).mean(-1, keepdim=True) + self.eps)  # (..., 1)
+        vec = vec * (self.vector_gain / rms)[..., None]
+        return torch.cat([scalars, vec.flatten(-2)], dim=-1)
+
+
+class _ConvLayer(torch.nn.Module):
+    """One NequIP-style interaction: linear → edge tensor product → aggregate → linear → gate → residual.
+
+    The per-edge tensor-product weights are ``Linear(SiLU(e_ij + A s_i + B s_j))`` with ``e_ij`` the
+    shared edge embedding and ``s_i``, ``s_j`` the scalar (0e) features of the receiving and sending
+    residue, so a message depends on the invariants of both ends, not only on their distance.
+
+    Shapes: node features ``(B, L, irreps_hidden.dim)``; edge sh ``(E, irreps_sh.dim)`` and edge
+    scalars ``(E, edge_dim)`` with ``E = B L K`` in (b, i, slot) order; neighbour flat indices
+    ``(E,)``; edge mask ``(E, 1)``.
+    """
+
+    def __init__(self, irreps_hidden: o3.Irreps, irreps_sh: o3.Irreps, edge_dim: int, num_slots: int) -> None:
+        super().__init__()
+        num_vectors = irreps_hidden.count(o3.Irrep("1e"))
+        if irreps_hidden != o3.Irreps(f"{irreps_hidden.count(o3.Irrep('0e'))}x0e + {num_vectors}x1e"):
+            raise ValueError(f"_ConvLayer expects hidden irreps 'Sx0e + Vx1e', got {irreps_hidden}")
+        self.norm = _NodeNorm(irreps_hidden.count(o3.Irrep("0e")), num_vectors)
+        self.linear_in = o3.Linear(irreps_hidden, irreps_hidden)
+
+        # 'uvu' instructions: every (hidden irrep) ⊗ (sh irrep) → output irrep present in hidden.
+        allowed = {ir for _, ir in irreps_hidden}
+        mid: list[tuple[int, o3.Irrep]] = []
+        instructions: list[tuple[int, int, int, str, bool]] = []
+        for i1, (mul, ir1) in enumerate(irreps_hidden):
+            for i2, (_, ir2) in enumerate(irreps_sh):
+                for ir_out in ir1 * ir2:
+                    if ir_out in allowed:
+                        instructions.append((i1, i2, len(mid), "uvu", True))
+                        mid.append((mul, ir_out))
+        irreps_mid = o3.Irreps(mid)
+        irreps_mid_sorted, perm, _ = irreps_mid.sort()
+        instructions = [(i1, i2, perm[i_out], mode, w) for i1, i2, i_out, mode, w in instructions]
+        self.tp = o3.TensorProduct(
+            irreps_hidden,
+            irreps_sh,
+            irreps_mid_sorted,
+            instructions,
+            shared_weights=False,
+            internal_weights=False,
+        )
+        # Tensor-product weights from the edge scalars and the invariants of both end residues.
+        self.num_scalars = irreps_hidden.count(o3.Irrep("0e"))
+        self.edge_recv = torch.nn.Linear(self.num_scalars, edge_dim, bias=False)
+        self.edge_send = torch.nn.Linear(self.num_scalars, edge_dim, bias=False)
+        self.weight_net = torch.nn.Linear(edge_dim, self.tp.weight_numel)
+
+        scalars = o3.Irreps([(mul, ir) for mul, ir in irreps_hidden if ir.l == 0])
+        gated = o3.Irreps([(mul, ir) for mul, ir in irreps_hidden if ir.l > 0])
+        gates = o3.Irreps(f"{gated.num_irreps}x0e")
+        self.gate = e3nn_nn.Gate(
+            scalars, [torch.nn.functional.silu], gates, [torch.sigmoid], gated
+        )
+        self.linear_out = o3.Linear(self.tp.irreps_out.simplify(), self.gate.irreps_in)
+        self.self_interaction = o3.Linear(irreps_hidden, self.gate.irreps_in)
+        self._msg_norm = 1.0 / math.sqrt(num_slots)
+
+    def forward(
+        self, h: Tensor, sh: Tensor, edge_feat: Tensor, nbr_flat: Tensor, edge_mask: Tensor, num_slots: int
+    ) -> Tensor:
+        batch, length, dim = h.shape
+        hn = self.norm(h)  # pre-norm residual block
+        hl = self.linear_in(hn).reshape(batch * length, dim)
+        h_j = hl.index_select(0, nbr_flat)  # (E, dim)
+        scalars = hn[..., : self.num_scalars]  # hidden irreps are sorted: the 0e block comes first
+        recv = self.edge_recv(scalars)[:, :, None, :]  # (B, L, 1, De)
+        send = self.edge_send(scalars).reshape(batch * length, -1).index_select(0, nbr_flat)
+        pre = edge_feat.reshape(batch, length, num_slots, -1) + recv + send.reshape(batch, length, num_slots, -1)
+        weight = self.weight_net(torch.nn.functional.silu(pre)).reshape(batch * length * num_slots, -1)
+        weight = weight * edge_mask  # masked edges carry no message
+        msg = self.tp(h_j, sh, weight)  # (E, mid)
+        agg = msg.reshape(batch, length, num_slots, -1).sum(dim=2) * self._msg_norm
+        z = self.linear_out(agg) + self.self_interaction(hn)
+        return h + self.gate(z)
+
+
+class EDMScoreModel(torch.nn.Module):
+    """EDM wrapper shared by the score networks: centring, preconditioning, score, projection.
+
+    Subclasses set ``self.sigma_data`` (Å) and implement
+    ``network(x_c, sigma, mask, residue_index) -> F`` on the centred backbone ``x_c``
+    ``(B, L, 4, 3)`` (0 at padding), ``sigma`` ``(B,)``, ``mask`` bool ``(B, L)``,
+    ``residue_index`` long ``(B, L)``, returning ``F`` ``(B, L, 4, 3)`` (the raw network output of
+    the EDM parametrisation, unit scale).  Inputs are cast to the dtype/device of the parameters and
+    the output back to the dtype of ``x``.
+    """
+
+    sigma_data: float
+
+    def network(self, x_c: Tensor, sigma: Tensor, mask: Tensor, residue_index: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def _prepare(self, x: Tensor, sigma: Tensor | float, cond: dict | None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        if x.ndim != 4 or tuple(x.shape[-2:]) != (4, 3):
+            raise InputError(f"x must be a backbone of shape (B, L, 4, 3) in Å (N, CA, C, O), got {tuple(x.shape)}")
+        param = next(self.parameters())
+        x = x.to(device=param.device, dtype=param.dtype)
+        sigma = torch.as_tensor(sigma, device=x.device, dtype=x.dtype)
+        if sigma.ndim == 0:
+            sigma = sigma.expand(x.shape[0])
+        if tuple(sigma.shape) != (x.shape[0],):
+            raise InputError(f"sigma must have shape (B,) = ({x.shape[0]},) in Å, got {tuple(sigma.shape)}")
+        mask, res_idx = parse_cond(x, cond)
+        x = torch.where(mask[..., None, None], x, torch.zeros((), dtype=x.dtype, device=x.device))
+        x_c, _ = center_on_ca_centroid(x, mask)
+        return x_c, sigma, mask, res_idx
+
+    def forward(self, x: Tensor, sigma: Tensor | float, cond: dict | None = None) -> Tensor:
+        """Score ``∇_x log p_σ(x)``.
+
+        Args:
+            x: ``(B, L, 4, 3)`` backbone in Å (N, CA, C, O).
+            sigma: ``(B,)`` noise level in Å.
+            cond: None or dict with optional ``"mask"`` bool ``(B, L)`` and ``"residue_index"`` long ``(B, L)``.
+
+        Returns:
+            ``(B, L, 4, 3)`` score in Å⁻¹ (dtype of ``x``), 0 at padding, zero mean CA score.
+        """
+        x_c, sigma, mask, res_idx = self._prepare(x, sigma, cond)
+        f = self.network(x_c, sigma, mask, res_idx)
+        sd = self.sigma_data
+        s = sigma[:, None, None, None]
+        score = -x_c / (s * s + sd * sd) + (sd / (s * torch.sqrt(s * s + sd * sd))) * f
+        return project_zero_ca_centroid(score, mask).to(device=x.device, dtype=x.dtype)
+
+    def denoise(self, x: Tensor, sigma: Tensor | float, cond: dict | None = None) -> Tensor:
+        """Denoiser ``D(x) = c_skip x_c + c_out F`` in Å on the centred backbone (0 at padding).
+
+        Shapes as in :meth:`forward`; the result is projected onto the zero-CA-centroid slice.
+        """
+        x_c, sigma, mask, res_idx = self._prepare(x, sigma, cond)
+        f = self.network(x_c, sigma, mask, res_idx)
+        c_skip, c_out, _, _ = edm_coefficients(sigma, self.sigma_data)
+        d = c_skip[:, None, None, None] * x_c + c_out[:, None, None, None] * f
+        return project_zero_ca_centroid(d, mask).to(device=x.device, dtype=x.dtype)
+
+
+class BackboneScoreNet(EDMScoreModel):
+    """SE(3)-equivariant (not reflection-equivariant) EDM score network on N, CA, C, O backbones.
+
+    See the module docstring for the parametrisation, graph and chirality argument.
+
+    Args:
+        scalar_channels: multiplicity of ``0e`` node features.
+        vector_channels: multiplicity of ``1e`` node features.
+        num_layers: interaction layers.
+        k_neighbors: nearest (non-sequence) neighbours per residue, by CA distance.
+        seq_neighbors: sequence neighbours on each side (``|Δresidue_index| ≤ seq_neighbors``).
+        lmax: maximum degree of the edge spherical harmonics.
+        max_relative_position: clip of the relative sequence position embedding.
+        num_rbf: Gaussian RBFs of the effective CA–CA distance (centres 0–20 Å).
+        sigma_data: σ_d in Å for the EDM preconditioning.
+
+    All arguments are stored in ``self.config`` so ``BackboneScoreNet(**config)`` rebuilds it.
+    """
+
+    def __init__(
+        self,
+        *,
+        scalar_channels: int = 64,
+        vector_channels: int = 16,
+        num_layers: int = 4,
+        k_neighbors: int = 16,
+        seq_neighbors: int = 2,
+        lmax: int = 2,
+        max_relative_position: int = 32,
+        num_rbf: int = 16,
+        sigma_data: float = 10.0,
+    ) -> None:
+        super().__init__()
+        for name, value in (
+            ("scalar_channels", scalar_channels),
+            ("vector_channels", vector_channels),
+            ("num_layers", num_layers),
+            ("num_rbf", num_rbf),
+        ):
+            if int(value) < 1:
+                raise InputError(f"BackboneScoreNet: {name} must be a positive integer, got {value!r}")
+        if int(k_neighbors) < 0 or int(seq_neighbors) < 0 or int(max_relative_position) < 0:
+            raise InputError(
+                "BackboneScoreNet: k_neighbors, seq_neighbors and max_relative_position must be >= 0, got "
+                f"{k_neighbors!r}, {seq_neighbors!r}, {max_relative_position!r}"
+            )
+        if int(k_neighbors) + int(seq_neighbors) < 1:
+            raise InputError("BackboneScoreNet: k_neighbors + seq_neighbors must be >= 1 (no edges otherwise)")
+        if int(lmax) < 1:
+            raise InputError(f"BackboneScoreNet: lmax must be >= 1, got {lmax!r}")
+        if not float(sigma_data) > 0:
+            raise InputError(f"BackboneScoreNet: sigma_data must be > 0 Å, got {sigma_data!r}")
+
+        self.config: dict[str, Any] = dict(
+            scalar_channels=int(scalar_channels),
+            vector_channels=int(vector_channels),
+            num_layers=int(num_layers),
+            k_neighbors=int(k_neighbors),
+            seq_neighbors=int(seq_neighbors),
+            lmax=int(lmax),
+            max_relative_position=int(max_relative_position),
+            num_rbf=int(num_rbf),
+            sigma_data=float(sigma_data),
+        )
+        self.sigma_data = float(sigma_data)
+        self.k_neighbors = int(k_neighbors)
+        self.seq_neighbors = int(seq_neighbors)
+        self.max_relative_position = int(max_relative_position)
+        self.num_slots = self.k_neighbors + 2 * self.seq_neighbors
+
+        s_ch = int(scalar_channels)
+        edge_dim = s_ch
+        self.irreps_hidden = _hidden_irreps(s_ch, int(vector_channels), int(lmax))
+        self.irreps_sh = o3.Irreps([(1, (l, 1)) for l in range(int(lmax) + 1)])  # 0e + 1e + 2e ...
+        self.spherical_harmonics = o3.SphericalHarmonics(self.irreps_sh, normalize=True, normalization="component")
+
+        # σ embedding: sinusoidal(c_noise) → MLP.
+        self.register_buffer(
+            "sigma_freqs", math.pi * 2.0 ** torch.linspace(0.0, 5.0, _NUM_FOURIER), persistent=False
+        )
+        self.sigma_mlp = torch.nn.Sequential(
+            torch.nn.Linear(2 * _NUM_FOURIER, s_ch), torch.nn.SiLU(), torch.nn.Linear(s_ch, s_ch), torch.nn.SiLU()
+        )
+
+        # Node embedding: 4 input vectors (1e) + σ scalars → hidden irreps.
+        self.irreps_node_in = o3.Irreps(f"{s_ch}x0e + 4x1e")
+        self.node_embed = o3.Linear(self.irreps_node_in, self.irreps_hidden)
+
+        # Edge scalars: RBF(effective distance) + relpos embedding + σ embedding → 2-layer MLP.
+        self.register_buffer("rbf_centers", torch.linspace(0.0, _RBF_MAX, int(num_rbf)), persistent=False)
+        self.rbf_width = _RBF_MAX / max(int(num_rbf) - 1, 1)
+        self.edge_rbf = torch.nn.Linear(int(num_rbf), edge_dim)
+        self.edge_relpos = torch.nn.Embedding(2 * self.max_relative_position + 1, edge_dim)
+        self.edge_sigma = torch.nn.Linear(s_ch, edge_dim, bias=False)
+        self.edge_mlp = torch.nn.Sequential(torch.nn.SiLU(), torch.nn.Linear(edge_dim, edge_dim))
+
+        self.layers = torch.nn.ModuleList(
+            [_ConvLayer(self.irreps_hidden, self.irreps_sh, edge_dim, self.num_slots) for _ in range(int(num_layers))]
+        )
+        self.readout_norm = _NodeNorm(s_ch, int(vector_channels))
+        self.readout = o3.Linear(self.irreps_hidden, o3.Irreps("4x1e"))
+        _drop_dead_einsums(self)
+
+    # ------------------------------------------------------------------ forward
+    def network(self, x_c: Tensor, sigma: Tensor, mask: Tensor, res_idx: Tensor) -> Tensor:
+        """F(c_in x_c, c_noise): ``(B, L, 4, 3)`` centred coords (0 at padding) → ``(B, L, 4, 3)``."""
+        batch, length = x_c.shape[:2]
+        dtype = x_c.dtype
+        sd = self.sigma_data
+        _, _, c_in, c_noise = edm_coefficients(sigma, sd)
+        c_in_ = c_in[:, None, None]
+
+        # σ embedding.
+        s_emb = self.sigma_mlp(sigma_fourier_features(c_noise, self.sigma_freqs.to(dtype)))  # (B, S)
+
+        # Node inputs.
+        ca = x_c[:, :, CA_INDEX, :]  # (B, L, 3)
+        local = (x_c[:, :, [0, 2, 3], :] - ca[:, :, None, :]) * (sd * c_in_[..., None])  # (B, L, 3, 3)
+        glob = ca * c_in_  # (B, L, 3)
+        vecs = torch.cat([local, glob[:, :, None, :]], dim=2).reshape(batch, length, 12)
+        node_in = torch.cat([s_emb[:, None, :].expand(batch, length, -1), vecs], dim=-1)
+        h = self.node_embed(node_in)
+
+        # Graph and edge features.
+        nbr, edge_mask = knn_sequence_graph(ca, mask, res_idx, self.k_neighbors, self.seq_neighbors)
+        num_slots = nbr.shape[-1]
+        if num_slots == 0:
+            return self.readout(self.readout_norm(h)).reshape(batch, length, 4, 3)
+        offsets = (torch.arange(batch, device=x_c.device) * length)[:, None, None]
+        nbr_flat = (nbr + offsets).reshape(-1)
+        ca_flat = ca.reshape(batch * length, 3)
+        rel = ca_flat.index_select(0, nbr_flat).reshape(batch, length, num_slots, 3) - ca[:, :, None, :]
+        sh = self.spherical_harmonics(rel).reshape(batch * length * num_slots, -1)
+        dist = torch.sqrt((rel * rel).sum(-1) + 1e-12) * (sd * c_in)[:, None, None]  # effective distance (Å)
+        rbf = torch.exp(-0.5 * ((dist[..., None] - self.rbf_centers.to(dtype)) / self.rbf_width) ** 2)
+        rel_pos = res_idx.reshape(-1).index_select(0, nbr_flat).reshape(batch, length, num_slots)
+        rel_pos = (res_idx[:, :, None] - rel_pos).clamp(-self.max_relative_position, self.max_relative_position)
+        edge = (
+            self.edge_rbf(rbf)
+            + self.edge_relpos(rel_pos + self.max_relative_position)
+            + self.edge_sigma(s_emb)[:, None, None, :]
+        )
+        edge_feat = self.edge_mlp(edge).reshape(batch * length * num_slots, -1)
+        emask = edge_mask.reshape(-1, 1).to(dtype)
+
+        for layer in self.layers:
+            h = layer(h, sh, edge_feat, nbr_flat, emask, num_slots)
+        return self.readout(self.readout_norm(h)).reshape(batch, length, 4, 3)
