@@ -29,6 +29,7 @@ from omegaconf import DictConfig
 
 from proteindsm.errors import InputError
 
+from . import config
 from .config import compose
 
 # command -> (config folder, config name, module with run(cfg) -> int)
@@ -77,6 +78,7 @@ def run_command(command: str, overrides: Sequence[str]) -> int:
         from omegaconf import OmegaConf
         print(OmegaConf.to_yaml(cfg))
         return 0
+    config.LAST_COMMAND = " ".join(["proteindsm", command, *overrides])
     runner: Callable[[DictConfig], int] = importlib.import_module(module).run
     return int(runner(cfg) or 0)
 

@@ -12,6 +12,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from proteindsm.errors import InputError
 
+LAST_COMMAND: str = ""
+"""The command line of the running command (recorded in checkpoint metadata)."""
+
 
 def config_root() -> Path:
     """The ``configs/`` folder: ``$PROTEINDSM_CONFIGS``, else the repository's (editable installs),
@@ -95,3 +98,21 @@ def resolve_path(value: str | os.PathLike) -> Path:
         return p
     alt = repo_root() / p
     return alt if alt.exists() else p
+
+
+def instantiate_checked(node: Any, what: str) -> Any:
+    """``hydra.utils.instantiate(node)``, turning Hydra's wrapped errors into one clear
+    :class:`InputError` (the component's own message when it raised InputError itself)."""
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate
+
+    try:
+        return instantiate(node)
+    except InstantiationException as exc:
+        cause = exc.__cause__
+        while cause is not None and not isinstance(cause, InputError) and cause.__cause__ is not None:
+            cause = cause.__cause__
+        if isinstance(cause, InputError):
+            raise InputError(str(cause)) from None
+        msg = str(cause or exc).splitlines()[0]
+        raise InputError(f"invalid {what} settings: {msg}") from None

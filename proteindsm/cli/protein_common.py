@@ -9,12 +9,11 @@ from pathlib import Path
 from typing import Any, Optional
 
 import torch
-from hydra.utils import instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from proteindsm.errors import InputError
 
-from .config import resolve_path
+from .config import instantiate_checked, resolve_path
 
 SHIPPED_SCORE_CHECKPOINT = "backbone_score.safetensors"
 
@@ -72,7 +71,7 @@ def build_sampler(cfg: DictConfig) -> tuple[Any, int]:
     if cfg.get("steps") is not None:
         levels = cfg.steps
     levels = positive_int("steps", levels)
-    return instantiate(sampler_cfg), levels
+    return instantiate_checked(sampler_cfg, "sampler"), levels
 
 
 def sigma_grid(cfg: DictConfig, schedule: Any, levels: int) -> torch.Tensor:

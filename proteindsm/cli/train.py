@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from proteindsm.core import DSMObjective, TrainConfig, Trainer, ValidationSet
 from proteindsm.errors import InputError
 from proteindsm.fileio import atomic_write_text
 
-from .config import require, resolve_path, to_container
+from . import config
+from .config import instantiate_checked, require, resolve_path, to_container
 
 
 def train_config(cfg: DictConfig, out: Path) -> TrainConfig:
@@ -42,8 +42,8 @@ def _train_score(cfg: DictConfig) -> int:
     batches = BackboneBatches(corpus, train_idx, tokens_per_batch=int(d.tokens_per_batch),
                               crop_length=int(d.crop_length), max_batch_size=int(d.max_batch_size),
                               seed=int(cfg.seed))
-    schedule = instantiate(cfg.schedule)
-    network = instantiate(cfg.network)
+    schedule = instantiate_checked(cfg.schedule, "schedule")
+    network = instantiate_checked(cfg.network, "network")
     name = type(network).__name__
     if name not in SCORE_MODELS:
         raise InputError(f"network._target_ must be one of {sorted(SCORE_MODELS)}, got {name}")
@@ -55,7 +55,7 @@ def _train_score(cfg: DictConfig) -> int:
         "schedule": to_container(cfg.schedule), "max_length": int(d.crop_length),
         "data": {"path": str(d.path), "train_split": d.train_split, "val_split": d.val_split,
                  "n_train_chains": int(len(train_idx)), "n_val_chains": int(len(val_idx))},
-        "command": "proteindsm train " + " ".join(_overrides(cfg)),
+        "command": config.LAST_COMMAND,
     }
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "split.json", json.dumps(
@@ -69,11 +69,3 @@ def _train_score(cfg: DictConfig) -> int:
             dst = export_inference_checkpoint(result.checkpoint, Path(str(cfg.export)))
             print(f"exported EMA weights to {dst}")
     return 0
-
-
-def _overrides(cfg: DictConfig) -> list[str]:
-    try:
-        from hydra.core.hydra_config import HydraConfig
-        return list(HydraConfig.get().overrides.task)
-    except Exception:  # noqa: BLE001 - compose API without a Hydra run context
-        return [f"experiment={cfg.get('experiment_name', '?')}"]

@@ -33,7 +33,8 @@ A NequIP-style message-passing network over residues built from e3nn tensor prod
 * nodes = residues; node input vectors: N−CA, C−CA, O−CA scaled by ``σ_d c_in`` (≈ Å at low σ,
   compressed at high σ) and the CA position relative to the centroid scaled by ``c_in`` (unit
   scale; tells a residue where it sits in the globule); node input scalars: an embedding of the
-  sinusoidal features of ``c_noise``;
+  sinusoidal features of ``c_noise``, the 6 dot products of the three local vectors and their
+  triple product (local handedness);
 * edges: the ``seq_neighbors`` sequence neighbours on each side (``0 < |Δresidue_index| ≤ s``)
   plus the ``k_neighbors`` nearest other residues by CA distance — a fixed ``K = k + 2s`` slots
   per residue, which contains the union "kNN ∪ sequence neighbours" (computed with
@@ -109,6 +110,7 @@ __all__ = [
 ]
 
 _NUM_FOURIER = 8  # frequencies for the c_noise embedding (→ 16 sin/cos features)
+_NUM_NODE_INVARIANTS = 7  # Gram matrix of the 3 local vectors (6) + their triple product (1)
 _RBF_MAX = 20.0  # Å, last RBF centre of the effective distance
 
 
@@ -196,6 +198,19 @@ def knn_sequence_graph(
         key, nbr = torch.topk(key, num_slots, dim=-1, largest=False, sorted=False)
         edge_mask = torch.isfinite(key)  # False: padding / empty slot of a short chain
     return nbr, edge_mask
+
+
+def _residue_invariants(local: Tensor) -> Tensor:
+    """Rotation invariants of a residue's local vectors ``(B, L, 3, 3)`` (N−CA, C−CA, O−CA) → ``(B, L, 7)``.
+
+    The 6 dot products ``u_a · u_b`` (a ≤ b) and the triple product ``(N−CA) · ((C−CA) × (O−CA))`` — a
+    pseudoscalar, i.e. local handedness, which is allowed as a plain "0e" input here because the
+    network is SE(3)- and deliberately not E(3)-equivariant (see the module docstring).
+    """
+    gram = torch.einsum("blad,blcd->blac", local, local)
+    iu = torch.triu_indices(3, 3, device=local.device)
+    triple = (local[:, :, 0] * torch.linalg.cross(local[:, :, 1], local[:, :, 2], dim=-1)).sum(-1, keepdim=True)
+    return torch.cat([gram[:, :, iu[0], iu[1]], triple], dim=-1)
 
 
 def _hidden_irreps(scalar_channels: int, vector_channels: int, lmax: int) -> o3.Irreps:
@@ -417,6 +432,9 @@ class BackboneScoreNet(EDMScoreModel):
         max_relative_position: clip of the relative sequence position embedding.
         num_rbf: Gaussian RBFs of the effective CA–CA distance (centres 0–20 Å).
         sigma_data: σ_d in Å for the EDM preconditioning.
+        residue_invariants: also feed each residue's 7 local invariants (Gram matrix of N−CA, C−CA,
+            O−CA and their triple product) as node scalars.  Off in the shipped checkpoint, which was
+            trained before this option existed.
 
     All arguments are stored in ``self.config`` so ``BackboneScoreNet(**config)`` rebuilds it.
     """
@@ -433,8 +451,10 @@ class BackboneScoreNet(EDMScoreModel):
         max_relative_position: int = 32,
         num_rbf: int = 16,
         sigma_data: float = 10.0,
+        residue_invariants: bool = False,
     ) -> None:
         super().__init__()
+        self.residue_invariants = bool(residue_invariants)
         for name, value in (
             ("scalar_channels", scalar_channels),
             ("vector_channels", vector_channels),
@@ -465,6 +485,7 @@ class BackboneScoreNet(EDMScoreModel):
             max_relative_position=int(max_relative_position),
             num_rbf=int(num_rbf),
             sigma_data=float(sigma_data),
+            residue_invariants=bool(residue_invariants),
         )
         self.sigma_data = float(sigma_data)
         self.k_neighbors = int(k_neighbors)
@@ -486,8 +507,9 @@ class BackboneScoreNet(EDMScoreModel):
             torch.nn.Linear(2 * _NUM_FOURIER, s_ch), torch.nn.SiLU(), torch.nn.Linear(s_ch, s_ch), torch.nn.SiLU()
         )
 
-        # Node embedding: 4 input vectors (1e) + σ scalars → hidden irreps.
-        self.irreps_node_in = o3.Irreps(f"{s_ch}x0e + 4x1e")
+        # Node embedding: σ embedding + 7 residue invariants (0e) and 4 input vectors (1e) → hidden irreps.
+        n_inv = _NUM_NODE_INVARIANTS if self.residue_invariants else 0
+        self.irreps_node_in = o3.Irreps(f"{s_ch + n_inv}x0e + 4x1e")
         self.node_embed = o3.Linear(self.irreps_node_in, self.irreps_hidden)
 
         # Edge scalars: RBF(effective distance) + relpos embedding + σ embedding → 2-layer MLP.
@@ -522,7 +544,10 @@ class BackboneScoreNet(EDMScoreModel):
         local = (x_c[:, :, [0, 2, 3], :] - ca[:, :, None, :]) * (sd * c_in_[..., None])  # (B, L, 3, 3)
         glob = ca * c_in_  # (B, L, 3)
         vecs = torch.cat([local, glob[:, :, None, :]], dim=2).reshape(batch, length, 12)
-        node_in = torch.cat([s_emb[:, None, :].expand(batch, length, -1), vecs], dim=-1)
+        scalars = [s_emb[:, None, :].expand(batch, length, -1)]
+        if self.residue_invariants:
+            scalars.append(_residue_invariants(local))
+        node_in = torch.cat([*scalars, vecs], dim=-1)
         h = self.node_embed(node_in)
 
         # Graph and edge features.

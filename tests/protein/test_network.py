@@ -87,9 +87,12 @@ def test_e3nn_l1_basis_is_cartesian_xyz() -> None:
     assert torch.allclose(o3.Irrep("1e").D_from_matrix(rot), rot, atol=1e-6)
 
 
-@pytest.mark.parametrize("dtype, atol", [(torch.float64, 1e-6), (torch.float32, 1e-3)])
+@pytest.mark.parametrize("dtype, atol", [(torch.float64, 1e-6), (torch.float32, 1e-4)])
 def test_rotation_translation_equivariance(batch, dtype: torch.dtype, atol: float) -> None:
-    """score(R x + t) = R score(x).  float32 tolerance: 1e-3 absolute on scores of magnitude ~1–50 Å⁻¹."""
+    """score(R x + t) = R score(x).
+
+    Seen: ~1e-14 (float64), ~1e-5 (float32) on scores of magnitude ~2 Å⁻¹; float32 tolerance 1e-4 absolute.
+    """
     x, mask = batch
     net = _build(dtype, **SMALL)
     x = x.to(dtype)

@@ -1,0 +1,93 @@
+"""`proteindsm sample` with the shipped checkpoint: files that biotite reads back; clear errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from proteindsm.cli import main
+from proteindsm.cli.protein_common import SHIPPED_SCORE_CHECKPOINT, shipped_checkpoint
+from proteindsm.core import Checkpoint, save_checkpoint
+from proteindsm.protein.io import read_backbones
+
+FAST = ["steps=4", "progress=false", "device=cpu"]
+
+
+def test_shipped_checkpoint_is_small_and_loads_safely():
+    path = shipped_checkpoint(SHIPPED_SCORE_CHECKPOINT)
+    assert path.is_file() and path.stat().st_size < 20 * 2**20
+    from proteindsm.protein.models import load_model
+    loaded = load_model(path)
+    assert loaded.schedule.sigma_max > loaded.schedule.sigma_min > 0
+
+
+def test_sample_writes_backbones_biotite_reads(tmp_path):
+    out = tmp_path / "s"
+    assert main(["sample", f"out={out}", "length=[12,20]", "num=2", "save_trajectory=true", "view=true", *FAST]) == 0
+    files = sorted(out.glob("len*_0??.pdb"))
+    assert [f.name for f in files] == ["len12_000.pdb", "len12_001.pdb", "len20_000.pdb", "len20_001.pdb"]
+    import biotite.structure.io as strucio
+    for f in files:
+        atoms = strucio.load_structure(str(f))
+        L = int(f.name[3:5])
+        assert atoms.array_length() == 4 * L
+        assert list(atoms.atom_name[:4]) == ["N", "CA", "C", "O"]
+        assert set(atoms.res_name) == {"GLY"} and set(atoms.chain_id) == {"A"}
+        assert np.isfinite(atoms.coord).all()
+        (chain,) = read_backbones(f, max_peptide_bond=float("inf"))  # generated: never split
+        assert chain.coords.shape == (L, 4, 3)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["seed"] == 0 and len(manifest["files"]) == 4
+    assert manifest["sigma_grid"]["levels"] == 4
+    traj = strucio.load_structure(str(out / "len12_000_trajectory.pdb"))
+    assert traj.stack_depth() == 1 + 4  # initial noise + one frame per σ level (incl. final denoise)
+    assert (out / "view.html").is_file() and (out / "3Dmol-min.js").is_file()
+
+
+def test_same_seed_same_backbones_and_cif(tmp_path):
+    assert main(["sample", f"out={tmp_path / 'a'}", "length=15", "num=1", "seed=3", *FAST]) == 0
+    assert main(["sample", f"out={tmp_path / 'b'}", "length=15", "num=1", "seed=3", "format=cif", *FAST]) == 0
+    a = read_backbones(tmp_path / "a" / "len15_000.pdb", max_peptide_bond=float("inf"))[0].coords
+    b = read_backbones(tmp_path / "b" / "len15_000.cif", max_peptide_bond=float("inf"))[0].coords
+    assert np.allclose(a, b, atol=2e-3)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["length=0"], "length 0"),
+    (["length=1000"], "length 1000"),
+    (["length=abc"], "length must be"),
+    (["num=0"], "num must be"),
+    (["format=xyz"], "format"),
+    (["checkpoint=/nonexistent/model.safetensors"], "not found"),
+    (["steps=0"], "steps"),
+    (["sampler=nope"], "unknown sampler"),
+    (["sampler.eps=-1", "sampler=annealed_langevin"], "eps"),
+])
+def test_bad_sample_arguments_fail_before_work(tmp_path, capsys, args, message):
+    out = tmp_path / "out"
+    assert main(["sample", f"out={out}", *FAST, *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_corrupt_and_foreign_checkpoints(tmp_path, capsys):
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not a checkpoint at all")
+    assert main(["sample", f"out={tmp_path / 'o1'}", f"checkpoint={bad}", *FAST]) == 2
+    assert "checkpoint" in capsys.readouterr().err
+    foreign = tmp_path / "toy.safetensors"
+    save_checkpoint(foreign, Checkpoint(model={"w": torch.zeros(2)}, metadata={"model_class": "ToyScoreMLP"}))
+    assert main(["sample", f"out={tmp_path / 'o2'}", f"checkpoint={foreign}", *FAST]) == 2
+    assert "ToyScoreMLP" in capsys.readouterr().err
+
+
+def test_unwritable_out(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main(["sample", f"out={blocker / 'sub'}", *FAST]) == 2
+    assert "not writable" in capsys.readouterr().err
