@@ -26,3 +26,10 @@ def pdb_dir(shared_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def corpus_path(shared_dir: Path) -> Path:
     return shared_dir / "data" / "backbones_pdb_nr40.npz"
+
+
+# Small CPU tensors: one thread avoids oversubscription (2 threads per process on a 2-core CI
+# machine running several processes made the suite several times slower).
+import torch  # noqa: E402
+
+torch.set_num_threads(1)

@@ -33,8 +33,9 @@ A NequIP-style message-passing network over residues built from e3nn tensor prod
 * nodes = residues; node input vectors: N−CA, C−CA, O−CA scaled by ``σ_d c_in`` (≈ Å at low σ,
   compressed at high σ) and the CA position relative to the centroid scaled by ``c_in`` (unit
   scale; tells a residue where it sits in the globule); node input scalars: an embedding of the
-  sinusoidal features of ``c_noise``, the 6 dot products of the three local vectors and their
-  triple product (local handedness);
+  sinusoidal features of ``c_noise`` and, with ``residue_invariants=True`` (off in the shipped
+  checkpoint), the 6 dot products of the three local vectors and their triple product (local
+  handedness);
 * edges: the ``seq_neighbors`` sequence neighbours on each side (``0 < |Δresidue_index| ≤ s``)
   plus the ``k_neighbors`` nearest other residues by CA distance — a fixed ``K = k + 2s`` slots
   per residue, which contains the union "kNN ∪ sequence neighbours" (computed with
