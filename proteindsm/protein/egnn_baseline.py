@@ -67,7 +67,8 @@ class _EGNNLayer(torch.nn.Module):
         num_slots = nbr_flat.numel() // (batch * length)
         ca = coords[:, :, CA_INDEX, :]  # (B, L, 3)
         ca_j = ca.reshape(batch * length, 3).index_select(0, nbr_flat).reshape(batch, length, num_slots, 3)
-        dist = torch.sqrt(((ca[:, :, None, :] - ca_j) ** 2).sum(-1) + 1e-12) * scale  # c_in units × σ_d = effective distance (Å at low σ)
+        # c_in units × σ_d = effective distance (Å at low σ)
+        dist = torch.sqrt(((ca[:, :, None, :] - ca_j) ** 2).sum(-1) + 1e-12) * scale
         src = self.w_src(h)[:, :, None, :]
         dst = self.w_dst(h).reshape(batch * length, hidden).index_select(0, nbr_flat)
         pre = src + dst.reshape(batch, length, num_slots, hidden) + self.w_rbf(rbf_fn(dist)) + edge_static

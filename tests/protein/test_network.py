@@ -131,6 +131,19 @@ def test_not_reflection_equivariant(batch, net64) -> None:
     assert max(rel) > 1e-2, rel
 
 
+def test_residue_invariants_option_keeps_se3(batch) -> None:
+    """``residue_invariants=True`` (Gram + triple product node scalars): still SE(3), still chiral."""
+    x, mask = batch
+    net = _build(torch.float64, **SMALL, residue_invariants=True)
+    assert net.config["residue_invariants"] is True
+    rot = _random_rotation(torch.float64, seed=5)
+    s = SIGMAS.double()
+    with torch.no_grad():
+        out = net(x, s, {"mask": mask})
+        assert (net(x @ rot.T + 2.0, s, {"mask": mask}) - out @ rot.T).abs().max() < 1e-6
+        assert ((net(-x, s, {"mask": mask}) + out).norm() / out.norm()) > 1e-2
+
+
 def test_egnn_baseline_is_e3_equivariant(batch) -> None:
     """Contrast: the EGNN speed baseline is equivariant to rotations AND reflections."""
     x, mask = batch
