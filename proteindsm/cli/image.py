@@ -23,6 +23,7 @@ A model that has finished ``train.max_steps`` is not trained again; the command 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -60,7 +61,7 @@ def _instantiate(node: DictConfig, what: str, **kwargs: Any) -> Any:
 
 def _load_dataset(cfg: DictConfig):
     node = cfg.dataset
-    if "path" in node:
+    if "path" in node.keys():
         require(cfg, "dataset.path")
         node = OmegaConf.merge(node, {"path": str(resolve_path(node.path))})
     return _instantiate(node, "dataset")
@@ -123,6 +124,13 @@ def run(cfg: DictConfig) -> int:
     info = data.describe()
     _check_same_run(out, info)
     C, H, W = data.shape
+    if cfg.guidance["class"] is not None:
+        if not data.labelled:
+            raise InputError("guidance.class needs a labelled data set (digits, mnist, sub-folders per class, "
+                             "or 'y' in the .npz)")
+        if not (isinstance(cfg.guidance["class"], int) and 0 <= cfg.guidance["class"] < data.num_classes):
+            raise InputError(f"guidance.class must be a class index 0…{data.num_classes - 1}, "
+                             f"got {cfg.guidance['class']!r}")
     s = cfg.schedule
     if str(s.sigma_max) == "auto":
         sigma_max = float(f"{max_pairwise_distance(data.x_train):.3g}")
@@ -152,9 +160,6 @@ def run(cfg: DictConfig) -> int:
     metrics: Optional[ImageMetrics] = None
     need_classifier = bool(cfg.metrics.enabled) or cfg.guidance["class"] is not None
     if need_classifier and not data.labelled:
-        if cfg.guidance["class"] is not None:
-            raise InputError("guidance.class needs a labelled data set (digits, mnist, sub-folders per class, "
-                             "or 'y' in the .npz)")
         print("proteindsm image: the data set has no labels, so no FID/class metrics (metrics.enabled ignored)")
     elif need_classifier:
         k = cfg.classifier
@@ -189,7 +194,10 @@ def run(cfg: DictConfig) -> int:
     validation = None
     if len(data.x_test):
         validation = ValidationSet(batches=[Batch(x=data.x_test[:256])], sigmas=schedule.validation_sigmas(6))
-    tracker = FIDTracker(metrics, sampler, schedule, (C, H, W), out, num_samples=int(cfg.metrics.num_samples),
+    track_sampler = sampler
+    if cfg.metrics.steps_per_level is not None and hasattr(sampler, "steps_per_level"):
+        track_sampler = dataclasses.replace(sampler, steps_per_level=int(cfg.metrics.steps_per_level))
+    tracker = FIDTracker(metrics, track_sampler, schedule, (C, H, W), out, num_samples=int(cfg.metrics.num_samples),
                          num_levels=num_levels, seed=int(cfg.metrics.seed), batch_size=int(cfg.sampling.batch_size),
                          track_raw=bool(cfg.metrics.track_raw))
     tc = TrainConfig(out_dir=str(out), max_steps=int(t.max_steps), lr=float(t.lr), warmup_steps=int(t.warmup_steps),
@@ -197,6 +205,7 @@ def run(cfg: DictConfig) -> int:
                      log_every=int(t.log_every), val_every=int(t.val_every), checkpoint_every=int(t.checkpoint_every),
                      seed=int(cfg.seed), device=str(device), max_minutes=t.max_minutes, progress=bool(cfg.progress))
     meta = {"model_class": ImageUNet.model_class, "model_config": ucfg.to_dict(), "dataset": info,
+            "dataset_config": to_container(cfg.dataset), "classifier_dir": str(clf_dir),
             "schedule": summary["schedule"], "data_range": list(DATA_RANGE)}
     trainer = Trainer(model, DSMObjective(schedule), batch_for_step, tc, validation=validation, metadata=meta,
                       callbacks=[tracker])
@@ -241,8 +250,6 @@ def run(cfg: DictConfig) -> int:
     g = cfg.guidance
     if g["class"] is not None:
         target = int(g["class"])
-        if not 0 <= target < data.num_classes:
-            raise InputError(f"guidance.class must be a class index 0…{data.num_classes - 1}, got {target}")
         k = g.classifier
         t0 = time.time()
         guide_clf = train_classifier(

@@ -4,7 +4,7 @@ sampling by default: θ_ema ← d·θ_ema + (1 − d)·θ after every optimiser 
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from typing import Iterator, Optional
 
 import torch
 from torch import nn
@@ -24,10 +24,14 @@ class EMA:
         }
 
     @torch.no_grad()
-    def update(self, model: nn.Module) -> None:
+    def update(self, model: nn.Module, step: Optional[int] = None) -> None:
+        """One EMA step.  With ``step`` given, the decay warms up as min(d, (1 + t)/(10 + t)) so the
+        random initial weights are forgotten quickly in short runs (Tensorflow's ExponentialMovingAverage
+        with num_updates)."""
+        decay = self.decay if step is None else min(self.decay, (1.0 + step) / (10.0 + step))
         for k, v in model.state_dict().items():
             if k in self.shadow:
-                self.shadow[k].lerp_(v.detach(), 1.0 - self.decay)
+                self.shadow[k].lerp_(v.detach(), 1.0 - decay)
 
     @torch.no_grad()
     def copy_to(self, model: nn.Module) -> None:

@@ -15,7 +15,8 @@ Terms provided:
   regressor f around a target y* (τ: tolerance, in the property's units).
 * :class:`DenoisedPropertyGuidance` — the same Gaussian log-likelihood of a user's differentiable
   property evaluated on the denoised estimate x̂₀ = x + σ² s(x, σ) (s held fixed, so the gradient is
-  ∇g(x̂₀) — Tweedie's estimate, no predictor training needed).
+  ∇g(x̂₀) — Tweedie's estimate, no predictor training needed); with ``sigma_data`` the gradient is
+  scaled by σ_d²/(σ_d² + σ²), the Jacobian ∂x̂₀/∂x for data of scale σ_d.
 """
 
 from __future__ import annotations
@@ -109,9 +110,12 @@ class DenoisedPropertyGuidance:
     target: float
     tolerance: float = 0.1
     scale: float = 1.0
+    sigma_data: Optional[float] = None
 
     def __post_init__(self) -> None:
         _check_scale_tolerance(self.scale, self.tolerance)
+        if self.sigma_data is not None and not self.sigma_data > 0:
+            raise InputError(f"guidance sigma_data must be positive or null, got {self.sigma_data}")
 
     def __call__(self, x: Tensor, sigma: Tensor, cond: Cond, base_score: Tensor) -> Tensor:
         shift = expand_like(sigma, x) ** 2 * base_score.detach()
@@ -119,7 +123,12 @@ class DenoisedPropertyGuidance:
         def log_likelihood(xg: Tensor) -> Tensor:
             return gaussian_log_likelihood(self.property_fn(xg + shift, cond), self.target, self.tolerance)
 
-        return self.scale * grad_of_log_likelihood(log_likelihood, x)
+        grad = self.scale * grad_of_log_likelihood(log_likelihood, x)
+        if self.sigma_data is not None:
+            # ∂x̂₀/∂x ≈ σ_d²/(σ_d² + σ²) for data of scale σ_d (exact for Gaussian data): without it
+            # the term is far too strong at large σ.
+            grad = grad * expand_like(self.sigma_data ** 2 / (self.sigma_data ** 2 + sigma ** 2), x)
+        return grad
 
 
 def with_guidance(score_fn: ScoreFn, terms: Sequence[GuidanceTerm]) -> ScoreFn:

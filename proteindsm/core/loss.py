@@ -120,6 +120,7 @@ class SlicedScoreMatchingObjective:
     """Sliced score matching on noised data, for comparison with DSM (same σ distribution/weight)."""
 
     schedule: GeometricSchedule
+    needs_grad: bool = True  # the loss differentiates the model (also during validation)
 
     def draw(self, batch: Batch, generator: torch.Generator) -> dict[str, Tensor]:
         sigma = self.schedule.sample_training_sigmas(len(batch), generator)

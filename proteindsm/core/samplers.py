@@ -23,7 +23,7 @@ Equations (σ_i descending, s = score):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal, Optional, Protocol
 
 import torch
@@ -199,7 +199,8 @@ class ReverseSDE:
         _positive("snr", self.snr)
 
     def num_evaluations(self, num_levels: int) -> int:
-        return num_levels * (1 + self.corrector_steps)
+        steps = num_levels if self.final_denoise else num_levels - 1
+        return steps * (1 + self.corrector_steps)
 
     @torch.no_grad()
     def sample(self, score_fn: ScoreFn, x_init: Tensor, sigmas: Tensor, *, mask: Optional[Tensor] = None,

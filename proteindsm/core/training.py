@@ -213,11 +213,10 @@ class Trainer:
         if self.config.grad_clip > 0:
             nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
         self.optimizer.step()
-        self.ema.update(self.model)
+        self.ema.update(self.model, step=self.step)
         self.step += 1
         return float(mean_across(loss.detach(), self.dist))
 
-    @torch.no_grad()
     def validate(self, use_ema: bool = True) -> dict[str, Any]:
         """Mean loss at each fixed validation σ (fixed noise), with EMA weights by default."""
         if self.validation is None:
@@ -234,8 +233,10 @@ class Trainer:
                     draw = self.objective.draw(batch, gen)
                     if "sigma" in draw:
                         draw["sigma"] = torch.full_like(draw["sigma"], sigma)
-                    out = self.objective(self.model, batch.to(self.device), draw)
-                    total += float(out.loss.sum())
+                    # objectives that differentiate the model (sliced score matching) need autograd
+                    with torch.set_grad_enabled(bool(getattr(self.objective, "needs_grad", False))):
+                        out = self.objective(self.model, batch.to(self.device), draw)
+                    total += float(out.loss.detach().sum())
                     count += len(batch)
                 per_sigma[f"{sigma:.4g}"] = total / max(count, 1)
         mean = sum(per_sigma.values()) / max(len(per_sigma), 1)
@@ -273,8 +274,9 @@ class Trainer:
                     break
         finally:
             bar.close()
-        self.run_validation()
-        path = self.save()
+        if self.step % c.val_every != 0:  # not just validated in the loop
+            self.run_validation()
+        path = self.save() if self.step % c.checkpoint_every != 0 else self.checkpoint_path()
         return TrainResult(step=self.step, last_loss=last_loss, checkpoint=path,
                            wall_seconds=self.elapsed_before + self._session_seconds(), history=self.history)
 

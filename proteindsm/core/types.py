@@ -16,7 +16,7 @@ Every network is reached through one call, a *score function* ``score_fn(x, sigm
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional, Protocol
 
 import torch
