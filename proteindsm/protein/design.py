@@ -1,0 +1,373 @@
+"""Guided backbone design: guidance terms that steer sampling toward target properties.
+
+Classifier guidance (Song et al. 2021, §5; Dhariwal & Nichol 2021) samples from p(x | y) with
+
+    ∇_x log p_σ(x | y) ≈ ∇_x log p_σ(x) + w · ∇_x log p(y | x, σ),
+
+the second part coming from a noise-conditional predictor (:mod:`proteindsm.protein.predictors`)
+evaluated with autograd at every sampler step, or — for a user's differentiable property g of a
+*clean* backbone — from g evaluated on the Tweedie denoised estimate x̂₀ = x + σ² s(x, σ)
+(:class:`NoiseAwareDenoisedGuidance`: the core's DenoisedPropertyGuidance with the uncertainty of
+x̂₀ propagated to g).  The terms (:class:`~proteindsm.core.RegressionGuidance`,
+:class:`~proteindsm.core.ClassifierGuidance`, :class:`NoiseAwareDenoisedGuidance`) are built here from
+:class:`PropertyTarget` requests; several requests are summed (:func:`proteindsm.core.with_guidance`).
+
+Tensor conventions: backbones ``(B, L, 4, 3)`` in Å (N, CA, C, O), ``mask`` bool ``(B, L)``,
+σ ``(B,)`` in Å.  A regression term is the Gaussian log-likelihood −(f(x, σ) − y*)²/(2τ²): the
+tolerance τ (property units) sets how sharply the target is asked for, the scale w how strongly the
+term pulls; only w/τ² matters for the gradient.
+
+Everything a request needs (known property, target inside the property's range, predictor file
+of the right property and σ range) is checked by :func:`resolve_targets` *before* sampling.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Optional, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from proteindsm.core.guidance import ClassifierGuidance, GuidanceTerm, RegressionGuidance
+from proteindsm.core.schedules import GeometricSchedule
+from proteindsm.core.types import Cond, expand_like
+from proteindsm.errors import CheckpointError, InputError
+
+from .backbone import CA
+from .properties import FOLD_CLASS_NAMES, PROPERTIES, RG_EXPONENT
+
+__all__ = [
+    "PropertyTarget", "ResolvedTarget", "DESIGNABLE", "DEFAULT_TOLERANCE", "predictor_checkpoint_name",
+    "resolve_targets", "guidance_terms", "measure", "abs_error", "radius_of_gyration_property",
+    "load_predictor", "NoiseAwareDenoisedGuidance", "CalibratedRegressionGuidance", "predictor_calibration",
+]
+
+#: Properties with a shipped predictor (``proteindsm/checkpoints/predictor_<name>.safetensors``), and
+#: the predictor each uses: ``radius_of_gyration`` (Å) is steered with the Rg / L^0.4 predictor at
+#: target / L^0.4 for the length being sampled.
+DESIGNABLE: dict[str, str] = {
+    "helix_fraction": "helix_fraction",
+    "strand_fraction": "strand_fraction",
+    "rg_normalised": "rg_normalised",
+    "radius_of_gyration": "rg_normalised",
+    "contact_order": "contact_order",
+    "fold_class": "fold_class",
+}
+
+#: Default tolerance τ (property units) of the Gaussian log-likelihood of a regression term.
+DEFAULT_TOLERANCE: dict[str, float] = {
+    "helix_fraction": 0.1, "strand_fraction": 0.1, "rg_normalised": 0.1, "radius_of_gyration": 1.0,
+    "contact_order": 0.02,
+}
+DEFAULT_FUNCTION_TOLERANCE = 1.0
+
+
+def predictor_checkpoint_name(prop: str) -> str:
+    """File name of the shipped predictor of ``prop`` (in ``proteindsm/checkpoints/``)."""
+    return f"predictor_{DESIGNABLE.get(prop, prop)}.safetensors"
+
+
+@dataclass
+class PropertyTarget:
+    """A request "make property ``name`` equal ``target``".
+
+    Args:
+        name: a key of :data:`DESIGNABLE` (built-in property with a learned predictor) or, with
+            ``function``, any label for the user's property.
+        target: wanted value in the property's units (fold_class: 0 mainly-α, 1 mainly-β,
+            2 α+β/other, or the class name).
+        scale: guidance weight w >= 0 (0 = no guidance).
+        tolerance: τ in property units (regression and function terms); None: the default.
+        predictor: checkpoint of the predictor (None: the shipped one); ignored for functions.
+        function: a differentiable property ``g(x̂₀ (B, L, 4, 3), cond) -> (B,)`` of a clean
+            backbone; it is guided through the denoised estimate and also measures the result.
+    """
+
+    name: str
+    target: Any
+    scale: float = 1.0
+    tolerance: Optional[float] = None
+    predictor: Optional[str | Path] = None
+    function: Optional[Callable[[Tensor, Any], Tensor]] = None
+
+
+@dataclass
+class ResolvedTarget:
+    """A checked :class:`PropertyTarget` with its loaded predictor (None for functions)."""
+
+    name: str
+    target: float
+    scale: float
+    tolerance: Optional[float]
+    kind: str                                   # "regression" | "classification" | "function"
+    model: Optional[torch.nn.Module] = None
+    function: Optional[Callable[[Tensor, Any], Tensor]] = None
+    predictor_path: Optional[Path] = None
+    metadata: dict = field(default_factory=dict)
+    calibration: Optional[tuple[tuple[float, ...], tuple[float, ...]]] = None
+
+    def target_for_length(self, length: int) -> tuple[float, Optional[float]]:
+        """(target, tolerance) in the predictor's units for chains of ``length`` residues."""
+        if self.name == "radius_of_gyration":
+            f = float(length) ** RG_EXPONENT
+            return self.target / f, (None if self.tolerance is None else self.tolerance / f)
+        return self.target, self.tolerance
+
+
+def _number(name: str, key: str, value: Any) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{name}: {key} must be a number, got {value!r}") from None
+    if not math.isfinite(v):
+        raise InputError(f"{name}: {key} must be finite, got {value!r}")
+    return v
+
+
+def _check_target(name: str, target: Any) -> float:
+    if target is None:
+        raise InputError(f"{name}: no target given (pass target=...)")
+    if name == "fold_class":
+        if isinstance(target, str) and target in FOLD_CLASS_NAMES:
+            return float(FOLD_CLASS_NAMES.index(target))
+        t = _number(name, "target", target)
+        if t not in (0.0, 1.0, 2.0):
+            raise InputError(f"fold_class: target must be a class, 0 {FOLD_CLASS_NAMES[0]}, 1 "
+                             f"{FOLD_CLASS_NAMES[1]} or 2 {FOLD_CLASS_NAMES[2]}, got {target!r}")
+        return t
+    t = _number(name, "target", target)
+    lo, hi = PROPERTIES[name].valid_range
+    if not lo <= t <= hi:
+        raise InputError(f"{name}: target {t:g} is outside what the property can take "
+                         f"[{lo:g}, {hi:g}] ({PROPERTIES[name].description})")
+    return t
+
+
+def load_predictor(path: str | Path, prop: str, device: torch.device | str = "cpu"):
+    """Load the predictor checkpoint of ``prop`` (allow-listed classes only) in eval mode."""
+    from .models import load_model
+    from .predictors import PREDICTOR_MODELS
+
+    p = Path(path)
+    if not p.is_file():
+        raise CheckpointError(f"no predictor for {prop!r}: checkpoint {p} not found (train one with "
+                              f"`proteindsm train experiment=predictor_{DESIGNABLE.get(prop, prop)} "
+                              f"export=...` and pass predictor=PATH)")
+    loaded = load_model(p, PREDICTOR_MODELS, device=device)
+    want = DESIGNABLE.get(prop, prop)
+    if loaded.metadata.get("property") != want:
+        raise CheckpointError(f"predictor checkpoint {p} predicts {loaded.metadata.get('property')!r}, "
+                              f"not {want!r}")
+    return loaded
+
+
+def resolve_targets(requests: Sequence[PropertyTarget], *, score_schedule: Optional[GeometricSchedule] = None,
+                    predictor_dir: Optional[Path] = None, device: torch.device | str = "cpu"
+                    ) -> list[ResolvedTarget]:
+    """Check every request and load its predictor; raises :class:`InputError` (incl.
+    :class:`~proteindsm.errors.CheckpointError`) naming the property and the problem.
+
+    Args:
+        requests: what to steer.
+        score_schedule: the score model's σ range; a predictor trained on a narrower range is refused.
+        predictor_dir: where shipped predictors live (``predictor_<property>.safetensors``).
+    """
+    if not requests:
+        raise InputError("nothing to design for: give property=NAME target=VALUE (or properties=[...])")
+    out = []
+    for r in requests:
+        name = str(r.name)
+        scale = _number(name, "scale", r.scale)
+        if scale < 0:
+            raise InputError(f"{name}: scale must be >= 0, got {scale:g}")
+        tol = None if r.tolerance is None else _number(name, "tolerance", r.tolerance)
+        if tol is not None and tol <= 0:
+            raise InputError(f"{name}: tolerance must be > 0, got {tol:g}")
+        if r.function is not None:
+            if not callable(r.function):
+                raise InputError(f"{name}: function must be callable, got {type(r.function).__name__}")
+            out.append(ResolvedTarget(name, _number(name, "target", r.target), scale,
+                                      tol if tol is not None else DEFAULT_FUNCTION_TOLERANCE, "function",
+                                      function=r.function))
+            continue
+        if name not in DESIGNABLE:
+            extra = (f" ({name} is an exact property without a predictor)" if name in PROPERTIES else "")
+            raise InputError(f"unknown property {name!r}{extra}; choose one of {sorted(DESIGNABLE)}, or "
+                             f"give function=your.module.property for your own differentiable property")
+        target = _check_target(name, r.target)
+        if r.predictor not in (None, "", "null"):
+            path = Path(str(r.predictor))
+        else:
+            base = predictor_dir if predictor_dir is not None else _shipped_dir()
+            path = base / predictor_checkpoint_name(name)
+        loaded = load_predictor(path, name, device)
+        kind = str(loaded.metadata.get("task", "regression"))
+        if score_schedule is not None:
+            _check_sigma_range(name, path, loaded.metadata, score_schedule)
+        if kind == "regression" and tol is None:
+            tol = DEFAULT_TOLERANCE.get(name, 0.1)
+        out.append(ResolvedTarget(name, target, scale, tol, kind, model=loaded.model, predictor_path=path,
+                                  metadata=loaded.metadata, calibration=predictor_calibration(loaded.metadata)))
+    return out
+
+
+def _shipped_dir() -> Path:
+    import importlib.resources
+    return Path(str(importlib.resources.files("proteindsm") / "checkpoints"))
+
+
+def _check_sigma_range(name: str, path: Path, meta: dict, score: GeometricSchedule) -> None:
+    s = meta.get("schedule") or {}
+    lo, hi = s.get("sigma_min"), s.get("sigma_max")
+    if lo is None or hi is None:
+        raise CheckpointError(f"predictor checkpoint {path} records no σ range")
+    if score.sigma_min < 0.999 * lo or score.sigma_max > 1.001 * hi:
+        raise CheckpointError(
+            f"{name}: predictor {path} was trained on σ in [{lo:g}, {hi:g}] Å but sampling uses "
+            f"[{score.sigma_min:g}, {score.sigma_max:g}] Å; train the predictor on the score model's schedule")
+
+
+@dataclass
+class NoiseAwareDenoisedGuidance:
+    """Guidance by a differentiable property ``g(x̂₀, cond) -> (B,)`` of the denoised estimate
+    x̂₀ = x + σ² s(x, σ), with the uncertainty of x̂₀ propagated to g:
+
+        log p(y* | x_σ) ≈ log N(y*; g(x̂₀), τ² + σ² ‖∇g(x̂₀)‖²),
+
+    i.e. x₀ | x_σ ≈ N(x̂₀, σ² I) pushed through g linearised at x̂₀.  The term is
+    ``w · (y* − g) / (τ² + σ²‖∇g‖²) · ∇g`` (s and the variance held fixed, as in
+    :class:`proteindsm.core.DenoisedPropertyGuidance`, which is the σ → 0 limit).  Without the
+    σ² ‖∇g‖² part the pull at σ ≈ σ_max, multiplied by the sampler's step σ_i² − σ_{i+1}², throws
+    the chain apart; with it the term fades in as x̂₀ becomes informative.
+    """
+
+    property_fn: Callable[[Tensor, Cond], Tensor]
+    target: float
+    tolerance: float = 1.0
+    scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.scale) and self.scale >= 0):
+            raise InputError(f"guidance scale must be a finite number >= 0, got {self.scale}")
+        if not (math.isfinite(self.tolerance) and self.tolerance > 0):
+            raise InputError(f"guidance tolerance must be a positive number, got {self.tolerance}")
+
+    def __call__(self, x: Tensor, sigma: Tensor, cond: Cond, base_score: Tensor) -> Tensor:
+        x0_hat = (x + expand_like(sigma, x) ** 2 * base_score).detach()
+        with torch.enable_grad():
+            xg = x0_hat.requires_grad_(True)
+            g = self.property_fn(xg, cond)
+            (grad,) = torch.autograd.grad(g.sum(), xg)
+        var = self.tolerance ** 2 + sigma.to(x) ** 2 * grad.flatten(1).pow(2).sum(1)
+        coef = (self.target - g.detach()) / var
+        return self.scale * expand_like(coef, x) * grad
+
+
+def guidance_terms(targets: Sequence[ResolvedTarget], length: int) -> list[GuidanceTerm]:
+    """The guidance terms for chains of ``length`` residues (summed by ``with_guidance``)."""
+    terms: list[GuidanceTerm] = []
+    for t in targets:
+        if t.scale == 0:
+            continue
+        target, tol = t.target_for_length(length)
+        if t.kind == "function":
+            terms.append(NoiseAwareDenoisedGuidance(t.function, target, tol, t.scale))
+        elif t.kind == "classification":
+            terms.append(ClassifierGuidance(t.model, int(round(target)), t.scale))
+        elif t.calibration is not None:
+            terms.append(CalibratedRegressionGuidance(t.model, target, tol, t.scale, *t.calibration))
+        else:
+            terms.append(RegressionGuidance(t.model, target, tol, t.scale))
+    return terms
+
+
+def predictor_calibration(metadata: dict) -> Optional[tuple[tuple[float, ...], tuple[float, ...]]]:
+    """``(σ grid ascending, validation RMSE at each σ)`` recorded in a predictor checkpoint
+    (``validation_rmse_per_sigma``), or None."""
+    table = metadata.get("validation_rmse_per_sigma")
+    if not isinstance(table, dict) or not table:
+        return None
+    try:
+        pairs = sorted((float(k), float(v)) for k, v in table.items())
+    except (TypeError, ValueError):
+        return None
+    if not all(math.isfinite(s) and s > 0 and math.isfinite(r) and r >= 0 for s, r in pairs):
+        return None
+    return tuple(p[0] for p in pairs), tuple(p[1] for p in pairs)
+
+
+@dataclass
+class CalibratedRegressionGuidance:
+    """w · ∇_x log N(y*; f(x, σ), τ² + ε(σ)²) for a noise-conditional regressor f ``(B,)``.
+
+    ε(σ) is the predictor's validation RMSE at σ (interpolated in log σ from the table in its
+    checkpoint): f estimates E[y | x_σ], and y scatters around it by ε(σ), so the likelihood of the
+    target is the tolerance τ widened by that error.  At σ ≈ σ_max, where f is no better than the
+    label mean (ε ≈ label std), the pull shrinks by τ²/(τ² + std²); where f is accurate (σ ≲ 2 Å)
+    it is :class:`proteindsm.core.RegressionGuidance`.  Without this, a target below the corpus
+    mean (say a compact Rg) is pushed for hardest at the highest σ, where f returns the mean and
+    says nothing about the chain, and the early state over-shoots.  The variance depends on σ only,
+    so the term is still the autograd gradient of a log-likelihood.
+    """
+
+    predictor: Callable[[Tensor, Tensor, Cond], Tensor]
+    target: float
+    tolerance: float
+    scale: float
+    sigma_grid: tuple[float, ...]
+    rmse: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.scale) and self.scale >= 0):
+            raise InputError(f"guidance scale must be a finite number >= 0, got {self.scale}")
+        if not (math.isfinite(self.tolerance) and self.tolerance > 0):
+            raise InputError(f"guidance tolerance must be a positive number, got {self.tolerance}")
+
+    def variance(self, sigma: Tensor) -> Tensor:
+        """τ² + ε(σ)² ``(B,)`` (ε interpolated linearly in log σ, constant beyond the table)."""
+        err = np.interp(np.log(sigma.detach().double().cpu().numpy()), np.log(self.sigma_grid), self.rmse)
+        return self.tolerance ** 2 + torch.as_tensor(err, dtype=sigma.dtype, device=sigma.device) ** 2
+
+    def __call__(self, x: Tensor, sigma: Tensor, cond: Cond, base_score: Tensor) -> Tensor:
+        from proteindsm.core.guidance import grad_of_log_likelihood
+
+        var = self.variance(sigma).to(x.dtype)
+
+        def log_likelihood(xg: Tensor) -> Tensor:
+            return -0.5 * (self.predictor(xg, sigma, cond) - self.target) ** 2 / var
+
+        return self.scale * grad_of_log_likelihood(log_likelihood, x)
+
+
+def measure(target: ResolvedTarget, coords: np.ndarray | Tensor) -> float:
+    """The property measured exactly on one clean backbone ``(L, 4, 3)`` (not the predictor's guess):
+    the :data:`~proteindsm.protein.properties.PROPERTIES` function, or the user's function."""
+    if target.kind == "function":
+        x = torch.as_tensor(np.asarray(coords), dtype=torch.float32)[None]
+        mask = torch.ones(x.shape[:2], dtype=torch.bool)
+        with torch.no_grad():
+            v = target.function(x, {"mask": mask})
+        return float(torch.as_tensor(v).reshape(-1)[0])
+    return float(PROPERTIES[target.name].function(coords))
+
+
+def abs_error(target: ResolvedTarget, measured: float) -> float:
+    """|measured − target|; for fold_class 0 (hit) or 1 (miss)."""
+    if target.name == "fold_class":
+        return float(int(round(measured)) != int(round(target.target)))
+    return abs(measured - target.target)
+
+
+def radius_of_gyration_property(x: Tensor, cond: Optional[Mapping[str, Any]] = None) -> Tensor:
+    """Differentiable radius of gyration of the CA atoms, Å, ``(B,)`` — an example of a user
+    property for ``function=proteindsm.protein.design.radius_of_gyration_property``."""
+    mask = None if cond is None else cond.get("mask")
+    m = torch.ones(x.shape[:2], dtype=x.dtype, device=x.device) if mask is None else mask.to(x.dtype)
+    ca = x[:, :, CA]
+    n = m.sum(1).clamp_min(1.0)
+    centroid = (ca * m[..., None]).sum(1) / n[:, None]
+    return torch.sqrt(((ca - centroid[:, None]).pow(2).sum(-1) * m).sum(1) / n + 1e-6)

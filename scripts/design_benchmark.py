@@ -1,0 +1,347 @@
+"""Benchmark of guided design: measured property vs guidance scale, against unguided samples from
+the same seeds, with the geometry figures of ``proteindsm evaluate`` for every set.
+
+Cases (the issue's "must show"): helix_fraction 0.2 and 0.8, strand_fraction 0.4, and
+radius_of_gyration 20 % below / above the average Rg of corpus chains of the benchmark length.
+
+Two phases, so the sampling can run on a GPU machine that has only torch + e3nn, and the exact
+measurements (pydssp, biotite, TM-align) where the full environment is::
+
+    # everything in one go
+    python scripts/design_benchmark.py --checkpoint proteindsm/checkpoints/backbone_score.safetensors \\
+        --out runs/design_benchmark
+    # or: sample on the GPU box, report here
+    python scripts/design_benchmark.py --phase sample --rg-average 14.6 --device cuda --out DIR ...
+    python scripts/design_benchmark.py --phase report --out DIR
+
+Writes ``DIR/samples.npz`` + ``DIR/samples.json`` (phase sample) and ``DIR/results.json``,
+``DIR/results.md`` (tables), ``DIR/measured_vs_scale.png`` (phase report).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+CASES = [  # (case id, property, target or ("rg", factor))
+    ("helix_0.2", "helix_fraction", 0.2),
+    ("helix_0.8", "helix_fraction", 0.8),
+    ("strand_0.4", "strand_fraction", 0.4),
+    ("rg_minus20", "radius_of_gyration", ("rg", 0.8)),
+    ("rg_plus20", "radius_of_gyration", ("rg", 1.2)),
+]
+# geometry may move this far from the unguided set before a guided set is called "off"
+MARGINS = {"bond_mad": 0.005, "rama": 0.03, "clash_free": 0.125, "clash_pairs_factor": 1.5}
+
+
+def corpus_rg_average(corpus: Path, length: int, window: int = 10) -> float:
+    """Mean CA radius of gyration (Å) of corpus chains with |L − length| <= window."""
+    with np.load(corpus, allow_pickle=False) as d:
+        coords, lengths = d["coords"], d["lengths"].astype(np.int64)
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    rgs = []
+    for i in np.flatnonzero(np.abs(lengths - length) <= window):
+        ca = coords[offsets[i]: offsets[i + 1], 1].astype(np.float64)
+        rgs.append(np.sqrt(((ca - ca.mean(0)) ** 2).sum(-1).mean()))
+    return float(np.mean(rgs))
+
+
+def case_targets(rg_average: float) -> list[tuple[str, str, float]]:
+    out = []
+    for cid, prop, t in CASES:
+        out.append((cid, prop, float(rg_average * t[1]) if isinstance(t, tuple) else float(t)))
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+def phase_sample(args) -> None:
+    import torch
+
+    from proteindsm.core import AnnealedLangevin, GeometricSchedule, ReverseSDE, with_guidance
+    from proteindsm.protein.design import PropertyTarget, guidance_terms, resolve_targets
+    from proteindsm.protein.models import load_model
+    from proteindsm.protein.sampling import sample_backbones
+
+    device = torch.device(args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
+    loaded = load_model(args.checkpoint, device=device)
+    sched = loaded.schedule
+    sigmas = GeometricSchedule(sigma_min=sched.sigma_min, sigma_max=sched.sigma_max, num_levels=args.steps).levels()
+    sampler = ReverseSDE(corrector_steps=0, snr=0.16, final_denoise=True)
+    pdir = Path(args.predictor_dir) if args.predictor_dir else None
+    targets = [t for t in case_targets(args.rg_average) if not args.cases or t[0] in args.cases]
+    sets: dict[str, np.ndarray] = {}
+    meta = {"checkpoint": str(args.checkpoint), "checkpoint_step": loaded.metadata.get("step"),
+            "device": str(device), "length": args.length, "num": args.num, "seed": args.seed,
+            "steps": args.steps, "sampler": "ReverseSDE(corrector_steps=0, final_denoise=True)",
+            "rg_average": args.rg_average, "scales": args.scales, "tolerances": {},
+            "cases": [{"id": c, "property": p, "target": t} for c, p, t in targets], "seconds": {}}
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    t_start = time.perf_counter()
+
+    class OutOfTime(Exception):
+        pass
+
+    def save() -> None:                      # after every set, so a run cut short keeps what it made
+        np.savez_compressed(out / "samples.npz", **sets)
+        (out / "samples.json").write_text(json.dumps(meta, indent=2))
+
+    def run(key: str, score_fn, smp=None, sig=None) -> None:
+        if args.max_seconds and time.perf_counter() - t_start > args.max_seconds:
+            raise OutOfTime
+        t0 = time.perf_counter()
+        samples = sample_backbones(score_fn, [args.length], args.num, smp or sampler, sigmas if sig is None else sig,
+                                   seed=args.seed, batch_size=args.batch_size, device=device, progress=False)
+        sets[key] = np.stack([s.coords for s in samples]).astype(np.float32)
+        meta["seconds"][key] = round(time.perf_counter() - t0, 2)
+        save()
+        print(f"{key}: {meta['seconds'][key]} s", flush=True)
+
+    grid = GeometricSchedule(sigma_min=float(sigmas[-1]), sigma_max=float(sigmas[0]))
+
+    def guided(prop: str, target: float, scale: float, length: int):
+        (rt,) = resolve_targets([PropertyTarget(prop, target, scale=scale)], score_schedule=grid,
+                                predictor_dir=pdir, device=device)
+        return rt, with_guidance(loaded.model, guidance_terms([rt], length))
+
+    try:
+        if not args.skip_unguided:
+            run("unguided", loaded.model)
+        for scale in args.scales:                           # scale-major: a cut-short run covers every case
+            for cid, prop, target in targets:
+                rt, fn = guided(prop, target, scale, args.length)
+                meta["tolerances"][cid] = rt.tolerance
+                run(f"{cid}@{scale:g}", fn)
+        if args.langevin_scales:
+            # the same cases with annealed Langevin (configs/protein/sampler/annealed_langevin.yaml)
+            lsigmas = GeometricSchedule(sigma_min=sched.sigma_min, sigma_max=sched.sigma_max,
+                                        num_levels=args.langevin_levels).levels()
+            lsampler = AnnealedLangevin(eps=1e-5, steps_per_level=5, final_denoise=True)
+            meta["langevin"] = {"sampler": "AnnealedLangevin(eps=1e-5, steps_per_level=5)",
+                                "levels": args.langevin_levels, "scales": args.langevin_scales,
+                                "cases": args.langevin_cases}
+            if not args.skip_unguided:
+                run("langevin/unguided", loaded.model, lsampler, lsigmas)
+            for scale in args.langevin_scales:
+                for cid, prop, target in targets:
+                    if cid in args.langevin_cases:
+                        run(f"langevin/{cid}@{scale:g}", guided(prop, target, scale, args.length)[1],
+                            lsampler, lsigmas)
+    except OutOfTime:
+        meta["stopped"] = f"time budget of {args.max_seconds} s reached"
+        print(meta["stopped"], flush=True)
+    save()
+    print(f"wrote {out / 'samples.npz'}")
+
+
+# ----------------------------------------------------------------------------------------------
+def _geometry(chains: list[np.ndarray], reference: list[np.ndarray]) -> tuple[dict, dict]:
+    from proteindsm.protein.evaluate import evaluate_backbones
+
+    res = evaluate_backbones(chains, reference, max_diversity_pairs=40, seed=0)
+
+    def pick(s: dict) -> dict:
+        return {"bond_mad": s["bond_length_mad_mean_A"], "angle_mad": s["bond_angle_mad_mean_deg"],
+                "rama": s["ramachandran_allowed_fraction"], "clash_free": s["clash_free_fraction"],
+                "clash_pairs": s["clash_pairs_mean"]}
+    return pick(res["generated"]), pick(res["reference"])
+
+
+def _load_sets(folder: Path) -> tuple[dict, dict[str, np.ndarray]]:
+    meta = json.loads((folder / "samples.json").read_text())
+    with np.load(folder / "samples.npz", allow_pickle=False) as d:
+        return meta, {k: d[k] for k in d.files}
+
+
+def phase_report(args) -> None:
+    from proteindsm.protein.properties import PROPERTIES
+
+    out = Path(args.out)
+    meta, sets = _load_sets(out)
+    for other in args.merge:                  # runs of other case subsets / scales, same seeds and settings
+        m2, s2 = _load_sets(Path(other))
+        for k in ("length", "num", "seed", "steps", "checkpoint"):
+            if m2[k] != meta[k]:
+                raise SystemExit(f"--merge {other}: {k} differs ({m2[k]} vs {meta[k]})")
+        sets.update({k: v for k, v in s2.items() if k not in sets})
+        meta["seconds"].update(m2["seconds"])
+        meta["tolerances"].update(m2["tolerances"])
+        meta["scales"] = sorted(set(meta["scales"]) | set(m2["scales"]))
+        ids = {c["id"] for c in meta["cases"]}
+        meta["cases"] += [c for c in m2["cases"] if c["id"] not in ids]
+        if m2.get("langevin") and not meta.get("langevin"):
+            meta["langevin"] = m2["langevin"]
+        elif m2.get("langevin"):
+            meta["langevin"]["scales"] = sorted(set(meta["langevin"]["scales"]) | set(m2["langevin"]["scales"]))
+            meta["langevin"]["cases"] = sorted(set(meta["langevin"]["cases"]) | set(m2["langevin"]["cases"]))
+    order = [c[0] for c in CASES]
+    meta["cases"].sort(key=lambda c: order.index(c["id"]) if c["id"] in order else len(order))
+    props = sorted({c["property"] for c in meta["cases"]})
+    values = {key: {p: [PROPERTIES[p].function(X) for X in arr] for p in props} for key, arr in sets.items()}
+    geo_unguided = None
+    rows = []
+
+    def add_rows(sampler: str, prefix: str, cases: list[dict], scales: list[float]) -> dict:
+        baseline = list(sets[prefix + "unguided"])
+        geo_ref = None
+        for case in cases:
+            cid, prop, target = case["id"], case["property"], case["target"]
+            base_vals = np.asarray(values[prefix + "unguided"][prop])
+            base_err = float(np.abs(base_vals - target).mean())
+            for scale in sorted(scales):
+                key = f"{prefix}{cid}@{scale:g}"
+                if key not in sets:                 # a run cut short by its time budget
+                    continue
+                vals = np.asarray(values[key][prop])
+                geo, geo_ref = _geometry(list(sets[key]), baseline)
+                err = float(np.abs(vals - target).mean())
+                ok = (geo["bond_mad"] <= geo_ref["bond_mad"] + MARGINS["bond_mad"]
+                      and geo["rama"] >= geo_ref["rama"] - MARGINS["rama"]
+                      and geo["clash_free"] >= geo_ref["clash_free"] - MARGINS["clash_free"]
+                      and geo["clash_pairs"] <= MARGINS["clash_pairs_factor"] * geo_ref["clash_pairs"] + 1.0)
+                rows.append({"sampler": sampler, "case": cid, "property": prop, "target": target, "scale": scale,
+                             "tolerance": meta["tolerances"].get(cid),
+                             "measured_mean": float(vals.mean()), "measured_std": float(vals.std()),
+                             "abs_error": err, "unguided_measured_mean": float(base_vals.mean()),
+                             "unguided_abs_error": base_err,
+                             "error_ratio": err / base_err if base_err else float("nan"),
+                             "geometry": geo, "geometry_within_margin": bool(ok),
+                             "seconds": meta["seconds"].get(key)})
+                print(f"{key:28s} measured {vals.mean():7.3f}  |err| {err:6.3f} (unguided {base_err:6.3f})  "
+                      f"bondMAD {geo['bond_mad']:.4f} rama {geo['rama']:.3f} clash-free {geo['clash_free']:.2f} "
+                      f"clashes {geo['clash_pairs']:.1f} (unguided {geo_ref['bond_mad']:.4f} {geo_ref['rama']:.3f} "
+                      f"{geo_ref['clash_free']:.2f} {geo_ref['clash_pairs']:.1f}){'' if ok else '  (geometry off)'}",
+                      flush=True)
+        return geo_ref
+
+    geo_unguided = add_rows("reverse_sde", "", meta["cases"], meta["scales"])
+    if meta.get("langevin") and "langevin/unguided" in sets:
+        lcases = [c for c in meta["cases"] if c["id"] in meta["langevin"]["cases"]]
+        geo_l = add_rows("annealed_langevin", "langevin/", lcases, meta["langevin"]["scales"])
+        meta["langevin"]["unguided_geometry"] = geo_l
+    best = []
+    for case in meta["cases"]:
+        cand = [r for r in rows if r["case"] == case["id"] and r["sampler"] == "reverse_sde"
+                and r["geometry_within_margin"]]
+        if cand:
+            best.append(min(cand, key=lambda r: r["abs_error"]))
+    result = {"meta": meta, "margins": MARGINS, "unguided_geometry": geo_unguided, "rows": rows, "best": best,
+              "unguided_values": {p: values["unguided"][p] for p in props}}
+    (out / "results.json").write_text(json.dumps(result, indent=2))
+    (out / "results.md").write_text(markdown(result))
+    plot(result, values, out / "measured_vs_scale.png")
+    print((out / "results.md").read_text())
+
+
+def markdown(result: dict) -> str:
+    m, g0 = result["meta"], result["unguided_geometry"]
+    lines = [f"Score checkpoint `{m['checkpoint']}` (step {m['checkpoint_step']}), length {m['length']}, "
+             f"{m['num']} samples per set, seed {m['seed']}, reverse SDE with {m['steps']} σ levels, "
+             f"device {m['device']}; average Rg of corpus chains of this length {m['rg_average']:.2f} Å.",
+             "",
+             "Best scale per case among those whose geometry stays within the margins "
+             f"(bond MAD +{MARGINS['bond_mad']} Å, Ramachandran −{MARGINS['rama']}, clash-free "
+             f"−{MARGINS['clash_free']}, clashing pairs per chain ≤ {MARGINS['clash_pairs_factor']}× unguided + 1):", "",
+             "| case | target | scale | measured (guided) | measured (unguided) | mean abs err guided | unguided | "
+             "ratio | bond MAD Å | Rama allowed | clash-free | clash pairs |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in result["best"]:
+        g = r["geometry"]
+        lines.append(f"| {r['case']} | {r['target']:.3g} | {r['scale']:g} | {r['measured_mean']:.3f} ± "
+                     f"{r['measured_std']:.3f} | {r['unguided_measured_mean']:.3f} | {r['abs_error']:.3f} | "
+                     f"{r['unguided_abs_error']:.3f} | {r['error_ratio']:.2f} | {g['bond_mad']:.4f} | "
+                     f"{g['rama']:.3f} | {g['clash_free']:.2f} | {g['clash_pairs']:.1f} |")
+    lines.append(f"| unguided | | 0 | | | | | | {g0['bond_mad']:.4f} | {g0['rama']:.3f} | {g0['clash_free']:.2f} | "
+                 f"{g0['clash_pairs']:.1f} |")
+    lines += ["", "All scales:", "",
+              "| sampler | case | scale | measured | mean abs err | ratio to unguided | bond MAD Å | Rama | clash-free "
+              "| clash pairs | within margin | s / set |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in result["rows"]:
+        g = r["geometry"]
+        lines.append(f"| {r['sampler']} | {r['case']} | {r['scale']:g} | {r['measured_mean']:.3f} | {r['abs_error']:.3f} | "
+                     f"{r['error_ratio']:.2f} | {g['bond_mad']:.4f} | {g['rama']:.3f} | {g['clash_free']:.2f} | "
+                     f"{g['clash_pairs']:.1f} | {'yes' if r['geometry_within_margin'] else 'no'} | {r['seconds']} |")
+    gl = m.get("langevin", {}).get("unguided_geometry")
+    if gl:
+        lines.append(f"| annealed_langevin | unguided | 0 | | | | {gl['bond_mad']:.4f} | {gl['rama']:.3f} | "
+                     f"{gl['clash_free']:.2f} | {gl['clash_pairs']:.1f} | | {m['seconds'].get('langevin/unguided')} |")
+    lines.append(f"| reverse_sde | unguided | 0 | | | | {g0['bond_mad']:.4f} | {g0['rama']:.3f} | "
+                 f"{g0['clash_free']:.2f} | {g0['clash_pairs']:.1f} | | {m['seconds'].get('unguided')} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(result: dict, values: dict, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cases = result["meta"]["cases"]
+    fig, axes = plt.subplots(1, len(cases), figsize=(3.4 * len(cases), 3.3), squeeze=False)
+    for ax, case in zip(axes[0], cases):
+        prop = case["property"]
+        done = sorted(s for s in result["meta"]["scales"] if f"{case['id']}@{s:g}" in values)
+        scales = [0.0] + done
+        ys = [np.asarray(values["unguided"][prop])] + [np.asarray(values[f"{case['id']}@{s:g}"][prop])
+                                                      for s in done]
+        xs = np.arange(len(scales))
+        for x, y in zip(xs, ys):
+            ax.scatter(np.full(len(y), x) + np.linspace(-0.15, 0.15, len(y)), y, s=6, alpha=0.35, color="C0")
+        ax.errorbar(xs, [y.mean() for y in ys], yerr=[y.std() for y in ys], color="C1", marker="o", capsize=3)
+        ax.axhline(case["target"], ls="--", color="k", lw=1, label="target")
+        ax.set_xticks(xs, [f"{s:g}" for s in scales])
+        ax.set_xlabel("guidance scale w (0 = unguided)")
+        ax.set_ylabel(prop + (" (Å)" if prop == "radius_of_gyration" else ""))
+        ax.set_title(f"{case['id']} (target {case['target']:.3g})", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--phase", choices=("all", "sample", "report"), default="all")
+    p.add_argument("--checkpoint", default=str(REPO / "proteindsm/checkpoints/backbone_score.safetensors"))
+    p.add_argument("--predictor-dir", default=None, help="folder of predictor_<property>.safetensors (default: shipped)")
+    p.add_argument("--corpus", default=str(REPO.parent / "shared/data/backbones_pdb_nr40.npz"))
+    p.add_argument("--rg-average", type=float, default=None, help="Å; default: from --corpus")
+    p.add_argument("--out", required=True)
+    p.add_argument("--length", type=int, default=100)
+    p.add_argument("--num", type=int, default=16)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=int, default=200)
+    p.add_argument("--scales", default="1,2,4,8,16")
+    p.add_argument("--langevin-scales", default="", help="also sample --langevin-cases with annealed Langevin")
+    p.add_argument("--langevin-cases", default="helix_0.8")
+    p.add_argument("--langevin-levels", type=int, default=60)
+    p.add_argument("--max-seconds", type=float, default=None, help="stop sampling new sets after this long")
+    p.add_argument("--cases", default="", help="comma-separated subset of the case ids (default: all)")
+    p.add_argument("--skip-unguided", action="store_true", help="(for a second run merged with --merge)")
+    p.add_argument("--merge", default="", help="report: comma-separated further sample folders to merge")
+    p.add_argument("--device", default="auto")
+    args = p.parse_args()
+    args.scales = [float(s) for s in args.scales.split(",")]
+    args.langevin_scales = [float(s) for s in args.langevin_scales.split(",") if s]
+    args.langevin_cases = [c for c in args.langevin_cases.split(",") if c]
+    args.cases = [c for c in args.cases.split(",") if c]
+    args.merge = [m for m in args.merge.split(",") if m]
+    if args.phase in ("all", "sample"):
+        if args.rg_average is None:
+            args.rg_average = corpus_rg_average(Path(args.corpus), args.length)
+        phase_sample(args)
+    if args.phase in ("all", "report"):
+        phase_report(args)
+
+
+if __name__ == "__main__":
+    main()

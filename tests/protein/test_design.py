@@ -1,0 +1,335 @@
+"""Guided design: guidance terms, predictor symmetry, a guided toy run, predictor training and the
+``proteindsm design`` command (errors before sampling; exact measurements in the report)."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from proteindsm.cli import main
+from proteindsm.core import (ClassifierGuidance, GeometricSchedule, RegressionGuidance, ReverseSDE, prior_sample,
+                             with_guidance)
+from proteindsm.core.checkpoint import Checkpoint, save_checkpoint
+from proteindsm.errors import InputError
+from proteindsm.protein import properties as P
+from proteindsm.protein.corpus import load_corpus, save_corpus
+from proteindsm.protein.design import (PropertyTarget, ResolvedTarget, guidance_terms, load_predictor,
+                                       radius_of_gyration_property, resolve_targets)
+from proteindsm.protein.geometry import backbone_from_dihedrals, random_rotation
+from proteindsm.protein.io import read_backbones
+from proteindsm.protein.network import BackboneScoreNet
+from proteindsm.protein.predictors import (LabelledBackboneBatches, PropertyObjective, PropertyPredictor,
+                                           residue_features)
+from proteindsm.toy.datasets import TwoGaussians
+
+SCHEDULE = dict(_target_="proteindsm.core.GeometricSchedule", sigma_min=0.02, sigma_max=60.0, num_levels=200,
+                weight_power=2.0, sigma_data=10.0)
+TINY_SCORE = dict(scalar_channels=8, vector_channels=2, num_layers=1, k_neighbors=4, seq_neighbors=1, lmax=1,
+                  max_relative_position=8, num_rbf=4, sigma_data=10.0)
+SMALL_PREDICTOR = dict(hidden=8, dilations=[1, 2], kernel_size=3)
+
+
+def _backbones(B: int = 3, L: int = 24, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    phi = -60.0 + 20 * torch.randn(B, L, generator=g, dtype=torch.float64)
+    psi = -45.0 + 60 * torch.randn(B, L, generator=g, dtype=torch.float64)
+    return torch.stack([backbone_from_dihedrals(phi[b], psi[b]) for b in range(B)]).float()
+
+
+def _predictor(out_dim: int = 1, seed: int = 0, **kw) -> PropertyPredictor:
+    torch.manual_seed(seed)
+    cfg = dict(SMALL_PREDICTOR, out_dim=out_dim, **kw)
+    return PropertyPredictor(**cfg).eval()
+
+
+# ----------------------------------------------------------------------------------------------- terms
+def test_regression_guidance_equals_autograd_gradient_of_log_likelihood():
+    f = _predictor(label_mean=0.4, label_std=0.2)
+    x = _backbones() + 0.5 * torch.randn(3, 24, 4, 3, generator=torch.Generator().manual_seed(1))
+    sigma = torch.tensor([0.5, 2.0, 8.0])
+    mask = torch.ones(3, 24, dtype=torch.bool)
+    mask[2, 18:] = False
+    cond = {"mask": mask}
+    target, tol, w = 0.8, 0.1, 2.5
+    term = RegressionGuidance(f, target, tol, w)
+    got = term(x, sigma, cond, torch.zeros_like(x))
+
+    xg = x.clone().requires_grad_(True)
+    ll = -0.5 * ((f(xg, sigma, cond) - target) / tol) ** 2
+    (want,) = torch.autograd.grad(ll.sum(), xg)
+    assert torch.allclose(got, w * want, atol=1e-6, rtol=1e-5)
+    assert got.abs().sum() > 0
+    assert got[2, 18:].abs().max() == 0                 # padding never moves
+
+    # the design layer builds the same term; radius_of_gyration converts its target to Rg / L^0.4
+    rt = ResolvedTarget("radius_of_gyration", 12.0, w, 1.0, "regression", model=f)
+    (built,) = guidance_terms([rt], 24)
+    assert built.target == pytest.approx(12.0 / 24 ** 0.4) and built.tolerance == pytest.approx(1 / 24 ** 0.4)
+
+
+def test_classifier_guidance_equals_autograd_gradient_and_terms_sum():
+    clf = _predictor(out_dim=3, seed=3)
+    reg = _predictor(seed=4)
+    x = _backbones(2, 20, seed=5)
+    sigma = torch.tensor([1.0, 3.0])
+    got = ClassifierGuidance(clf, 1, 0.7)(x, sigma, None, torch.zeros_like(x))
+    xg = x.clone().requires_grad_(True)
+    (want,) = torch.autograd.grad(torch.log_softmax(clf(xg, sigma, None), -1)[:, 1].sum(), xg)
+    assert torch.allclose(got, 0.7 * want, atol=1e-6, rtol=1e-5)
+
+    base = lambda x, s, c=None: -x / (1 + s[:, None, None, None] ** 2)   # noqa: E731
+    terms = guidance_terms([ResolvedTarget("fold_class", 1.0, 0.7, None, "classification", model=clf),
+                            ResolvedTarget("helix_fraction", 0.2, 1.5, 0.1, "regression", model=reg)], 20)
+    total = with_guidance(base, terms)(x, sigma, None)
+    xg = x.clone().requires_grad_(True)
+    ll = 0.7 * torch.log_softmax(clf(xg, sigma, None), -1)[:, 1] - 1.5 * 0.5 * ((reg(xg, sigma, None) - 0.2) / 0.1) ** 2
+    (want_sum,) = torch.autograd.grad(ll.sum(), xg)
+    assert torch.allclose(total, base(x, sigma) + want_sum, atol=1e-5, rtol=1e-4)
+
+
+def test_predictor_gradient_matches_finite_differences():
+    f = _predictor(seed=7).double()
+    x = _backbones(1, 10, seed=2).double().requires_grad_(True)
+    sigma = torch.tensor([0.7], dtype=torch.float64)
+    assert torch.autograd.gradcheck(lambda y: f(y, sigma, None), (x,), eps=1e-6, atol=1e-5)
+
+
+# ----------------------------------------------------------------------------------------------- symmetry
+@pytest.mark.parametrize("kind", ["classifier", "residue_mean"])
+def test_predictor_is_rotation_and_translation_invariant_and_ignores_padding(kind):
+    f = _predictor(out_dim=3, seed=11) if kind == "classifier" else _predictor(seed=12, readout="residue_mean")
+    x = _backbones(3, 30, seed=9)
+    mask = torch.ones(3, 30, dtype=torch.bool)
+    mask[1, 22:] = False
+    sigma = torch.tensor([0.1, 1.0, 10.0])
+    out = f(x, sigma, {"mask": mask})
+    for k in range(3):
+        R = random_rotation(torch.Generator().manual_seed(k))
+        t = torch.randn(3, generator=torch.Generator().manual_seed(10 + k)) * 20
+        xr = x @ R.T + t
+        xr[1, 22:] = float("nan")                                   # padding may hold anything
+        assert torch.allclose(f(xr, sigma, {"mask": mask}), out, atol=2e-4, rtol=1e-4)
+    # a padded chain gives what the chain alone gives
+    alone = f(x[1:2, :22], sigma[1:2], None)
+    assert torch.allclose(alone, out[1:2], atol=1e-5)
+    feats = residue_features(x, mask)
+    assert feats[1, 22:].abs().max() == 0
+
+
+# ----------------------------------------------------------------------------------------------- toy run
+def test_guided_toy_run_moves_samples_to_the_target_class():
+    data = TwoGaussians()                    # mode 0: weight 0.2 at (5, 5); mode 1: 0.8 at (-5, -5)
+    sigmas = GeometricSchedule(sigma_min=0.01, sigma_max=30.0, num_levels=200).levels(dtype=torch.float64)
+    sampler = ReverseSDE()
+
+    def run(score_fn):
+        g = torch.Generator().manual_seed(0)
+        x0 = prior_sample((2000, 2), float(sigmas[0]), generator=g, dtype=torch.float64)
+        return data.mode_of(sampler.sample(score_fn, x0, sigmas, generator=g).x)
+
+    base = run(data.score)
+    guided = run(with_guidance(data.score, [ClassifierGuidance(data.component_logits, 0, scale=1.0)]))
+    frac_base, frac_guided = float((base == 0).double().mean()), float((guided == 0).double().mean())
+    assert 0.15 < frac_base < 0.25, frac_base
+    assert frac_guided > 0.95, frac_guided
+    assert float((guided == -1).double().mean()) < 0.01           # guided samples stay on the data
+
+
+# ----------------------------------------------------------------------------------------------- training
+@pytest.fixture(scope="module")
+def small_corpus(corpus_path, tmp_path_factory):
+    full = load_corpus(corpus_path)
+    train, val = full.indices("train"), full.indices("val")
+    short = lambda idx: idx[full.lengths[idx] <= 80]              # noqa: E731
+    sub = full.subset(np.concatenate([short(train)[:24], short(val)[:8]]))
+    path = tmp_path_factory.mktemp("corpus") / "small.npz"
+    save_corpus(path, sub)
+    return path
+
+
+def test_labelled_batches_and_objective(small_corpus):
+    corpus = load_corpus(small_corpus)
+    labels = np.arange(len(corpus), dtype=np.float64) / 100
+    batches = LabelledBackboneBatches(corpus, corpus.indices("train"), tokens_per_batch=200, crop_length=256,
+                                      labels=labels, seed=0)
+    b = batches(3)
+    assert b.target.shape == (len(b),) and b.target.dtype == torch.float64
+    assert torch.equal(b.target, batches(3).target)                 # deterministic in step
+    obj = PropertyObjective(GeometricSchedule(sigma_min=0.02, sigma_max=60.0), "regression")
+    out = obj(_predictor(), b, obj.draw(b, torch.Generator().manual_seed(0)))
+    assert out.loss.shape == (len(b),) and torch.isfinite(out.loss).all()
+
+    # per-residue labels: the residue-mean predictor's chain value is the mean of its residue outputs
+    residue = (np.arange(corpus.n_residues) % 3 == 0).astype(np.float32)
+    rb = LabelledBackboneBatches(corpus, corpus.indices("train"), tokens_per_batch=200, crop_length=256,
+                                 labels=labels, residue_labels=residue, seed=0)(3)
+    assert rb.cond["residue_target"].shape == rb.mask.shape
+    assert float(rb.cond["residue_target"][~rb.mask].abs().sum()) == 0
+    f = _predictor(readout="residue_mean")
+    p = f(rb.x, torch.ones(len(rb)), {"mask": rb.mask}, per_residue=True)
+    chain = f(rb.x, torch.ones(len(rb)), {"mask": rb.mask})
+    assert torch.allclose(chain, p.sum(1) / rb.mask.sum(1), atol=1e-6)
+    draw = obj.draw(rb, torch.Generator().manual_seed(0))
+    with_residues = obj(f, rb, draw).loss
+    rb.cond.pop("residue_target")
+    assert (with_residues > obj(f, rb, draw).loss).all()             # the per-residue BCE is added
+    with pytest.raises(InputError, match="crop_length"):
+        LabelledBackboneBatches(corpus, corpus.indices("train"), crop_length=40, labels=labels)
+
+
+def test_train_predictor_command_writes_checkpoint_and_validation(small_corpus, tmp_path):
+    out = tmp_path / "pred"
+    export = tmp_path / "predictor_helix_fraction.safetensors"
+    rc = main(["train", "experiment=predictor_helix_fraction", f"out={out}", f"data.path={small_corpus}",
+               f"predictor.labels_cache={tmp_path / 'labels.npz'}", "train.max_steps=6", "train.log_every=3",
+               "train.val_every=6", "train.warmup_steps=1", "data.tokens_per_batch=256", "device=cpu",
+               "train.progress=false", "network.hidden=8", "network.dilations=[1]", f"export={export}"])
+    assert rc == 0
+    import json
+    report = json.loads((out / "validation.json").read_text())
+    assert len(report["per_sigma"]) == 8 and all(math.isfinite(v["rmse"]) for v in report["per_sigma"].values())
+    loaded = load_predictor(export, "helix_fraction")
+    assert loaded.metadata["property"] == "helix_fraction" and loaded.metadata["schedule"]["sigma_max"] == 60.0
+    assert (tmp_path / "labels.npz").is_file()
+
+
+# ----------------------------------------------------------------------------------------------- CLI
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory):
+    """A tiny untrained score model and predictors, saved like shipped inference checkpoints."""
+    d = tmp_path_factory.mktemp("ckpt")
+    schedule = {k: v for k, v in SCHEDULE.items()}
+    torch.manual_seed(0)
+    score = BackboneScoreNet(**TINY_SCORE)
+    save_checkpoint(d / "score.safetensors", Checkpoint(model=score.state_dict(), metadata={
+        "model_class": "BackboneScoreNet", "model_config": score.config, "schedule": schedule, "max_length": 64}))
+    pdir = d / "predictors"
+    for prop, out_dim, task in (("helix_fraction", 1, "regression"), ("rg_normalised", 1, "regression"),
+                                ("fold_class", 3, "classification")):
+        f = _predictor(out_dim=out_dim, label_mean=2.2 if prop == "rg_normalised" else 0.4, label_std=0.3)
+        save_checkpoint(pdir / f"predictor_{prop}.safetensors", Checkpoint(model=f.state_dict(), metadata={
+            "model_class": "PropertyPredictor", "model_config": f.config, "property": prop, "task": task,
+            "schedule": schedule}))
+    return d / "score.safetensors", pdir
+
+
+def _design(checkpoints, out: Path, *extra: str) -> int:
+    score, pdir = checkpoints
+    return main(["design", f"checkpoint={score}", f"predictor_dir={pdir}", f"out={out}", "length=14", "num=2",
+                 "steps=6", "device=cpu", "progress=false", *extra])
+
+
+@pytest.mark.parametrize("args, message", [
+    (["property=helix_fraction", "target=1.7"], "outside what the property can take"),
+    (["property=rg_normalised", "target=-2"], "outside what the property can take"),
+    (["property=fold_class", "target=5"], "must be a class"),
+    (["property=helixness", "target=0.5"], "unknown property 'helixness'"),
+    (["property=coil_fraction", "target=0.5"], "without a predictor"),
+    (["property=helix_fraction"], "no target"),
+    (["property=helix_fraction", "target=0.5", "predictor=/nonexistent/p.safetensors"], "not found"),
+    (["property=strand_fraction", "target=0.4"], "no predictor for 'strand_fraction'"),
+    (["property=helix_fraction", "target=0.5", "scale=-1"], "scale must be >= 0"),
+    (["function=no_such_module.prop", "target=1"], "cannot import"),
+])
+def test_design_rejects_bad_requests_before_sampling(checkpoints, tmp_path, capsys, args, message):
+    out = tmp_path / "never"
+    assert _design(checkpoints, out, *args) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1, err
+    assert not out.exists()                                    # nothing sampled, nothing written
+
+
+def test_design_predictor_of_another_property_is_refused(checkpoints, tmp_path, capsys):
+    _, pdir = checkpoints
+    assert _design(checkpoints, tmp_path / "o", "property=helix_fraction", "target=0.5",
+                   f"predictor={pdir / 'predictor_rg_normalised.safetensors'}") == 2
+    assert "predicts 'rg_normalised'" in capsys.readouterr().err
+
+
+def test_design_end_to_end_report_has_exact_measurements(checkpoints, tmp_path):
+    out = tmp_path / "design"
+    rc = _design(checkpoints, out, "properties=[{property: helix_fraction, target: 0.6, scale: 2},"
+                                   "{property: radius_of_gyration, target: 9.0},"
+                                   "{property: fold_class, target: 0}]",
+                 "function=proteindsm.protein.design.radius_of_gyration_property", "target=8.0", "tolerance=0.5")
+    assert rc == 0
+    rows = list(csv.DictReader((out / "design_report.csv").open()))
+    assert list(rows[0]) == ["file", "length", "seed", "property", "target", "measured", "unguided_measured",
+                             "abs_error", "unguided_abs_error", "unguided_file"]
+    assert len(rows) == 2 * 4
+    for r in rows:
+        (guided,) = read_backbones(out / r["file"], max_peptide_bond=1e9)      # untrained model: no splits
+        (base,) = read_backbones(out / r["unguided_file"], max_peptide_bond=1e9)
+        prop = r["property"]
+        if prop == "proteindsm.protein.design.radius_of_gyration_property":
+            exact = lambda X: float(radius_of_gyration_property(torch.as_tensor(X)[None])[0])   # noqa: E731
+        else:
+            exact = P.PROPERTIES[prop].function
+        for col, X in (("measured", guided.coords), ("unguided_measured", base.coords)):
+            assert float(r[col]) == pytest.approx(exact(X), abs=2e-3), (prop, col)
+        err = float(r["abs_error"])
+        if prop == "fold_class":
+            assert err == float(int(float(r["measured"])) != int(float(r["target"])))
+        else:
+            assert err == pytest.approx(abs(float(r["measured"]) - float(r["target"])), abs=1e-5)
+
+
+def test_design_scale_zero_reproduces_the_unguided_baseline(checkpoints, tmp_path):
+    out = tmp_path / "zero"
+    assert _design(checkpoints, out, "property=helix_fraction", "target=0.9", "scale=0") == 0
+    for f in sorted(out.glob("*.pdb")):
+        (a,) = read_backbones(f, max_peptide_bond=1e9)
+        (b,) = read_backbones(out / "unguided" / f.name, max_peptide_bond=1e9)
+        assert np.array_equal(a.coords, b.coords)
+
+
+def test_resolve_targets_checks_sigma_range(checkpoints):
+    _, pdir = checkpoints
+    wide = GeometricSchedule(sigma_min=0.02, sigma_max=200.0)
+    with pytest.raises(InputError, match="trained on σ"):
+        resolve_targets([PropertyTarget("helix_fraction", 0.5)], score_schedule=wide, predictor_dir=pdir)
+
+
+def test_denoised_property_guidance_equals_autograd_gradient():
+    from proteindsm.protein.design import NoiseAwareDenoisedGuidance
+
+    x = _backbones(2, 16, seed=4)
+    base = -0.1 * x
+    sigma = torch.tensor([0.3, 4.0])
+    term = NoiseAwareDenoisedGuidance(radius_of_gyration_property, 7.0, 0.5, 1.3)
+    got = term(x, sigma, None, base)
+    x0 = (x + sigma[:, None, None, None] ** 2 * base).requires_grad_(True)
+    g = radius_of_gyration_property(x0)
+    (dg,) = torch.autograd.grad(g.sum(), x0)
+    var = 0.5 ** 2 + sigma ** 2 * dg.flatten(1).pow(2).sum(1)          # held fixed
+    x0 = x0.detach().requires_grad_(True)
+    ll = -0.5 * (radius_of_gyration_property(x0) - 7.0) ** 2 / var
+    (want,) = torch.autograd.grad(ll.sum(), x0)
+    assert torch.allclose(got, 1.3 * want, atol=1e-6, rtol=1e-5)
+
+
+def test_calibrated_regression_guidance_equals_autograd_gradient():
+    from proteindsm.protein.design import CalibratedRegressionGuidance, predictor_calibration
+
+    grid, rmse = predictor_calibration({"validation_rmse_per_sigma": {"60": 0.2, "1.0": 0.04, "0.02": 0.01}})
+    assert grid == (0.02, 1.0, 60.0) and rmse == (0.01, 0.04, 0.2)
+    f = _predictor(readout="residue_mean", seed=21)
+    x = _backbones(3, 18, seed=6)
+    sigma = torch.tensor([0.02, 1.0, math.sqrt(60.0)])            # halfway between 1 and 60 in log σ
+    term = CalibratedRegressionGuidance(f, 0.7, 0.1, 3.0, grid, rmse)
+    var = term.variance(sigma)
+    assert torch.allclose(var, torch.tensor([0.1 ** 2 + 0.01 ** 2, 0.1 ** 2 + 0.04 ** 2, 0.1 ** 2 + 0.12 ** 2]),
+                          atol=1e-5)
+    got = term(x, sigma, None, torch.zeros_like(x))
+    xg = x.clone().requires_grad_(True)
+    (want,) = torch.autograd.grad((-0.5 * (f(xg, sigma, None) - 0.7) ** 2 / var).sum(), xg)
+    assert torch.allclose(got, 3.0 * want, atol=1e-6, rtol=1e-5)
+    # the pull is weaker where the predictor is less accurate (same residual, larger σ)
+    plain = RegressionGuidance(f, 0.7, 0.1, 3.0)(x, sigma, None, torch.zeros_like(x))
+    ratio = got.flatten(1).norm(dim=1) / plain.flatten(1).norm(dim=1)
+    assert torch.allclose(ratio, 0.1 ** 2 / var, rtol=1e-4)
