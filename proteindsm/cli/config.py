@@ -116,3 +116,16 @@ def instantiate_checked(node: Any, what: str) -> Any:
             raise InputError(str(cause)) from None
         msg = str(cause or exc).splitlines()[0]
         raise InputError(f"invalid {what} settings: {msg}") from None
+
+
+def prepare_out_dir(value: Any) -> Path:
+    """Create ``out`` (if needed) and check it is writable, before any work is done."""
+    out = Path(os.path.expanduser(str(value)))
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write_test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise InputError(f"out folder {out} is not writable ({exc.strerror or exc})") from None
+    return out

@@ -26,7 +26,8 @@ from proteindsm.errors import InputError
 from proteindsm.fileio import atomic_write_text
 
 from .config import resolve_path
-from .protein_common import (build_sampler, checkpoint_path, parse_lengths, positive_int, prepare_out_dir,
+from .config import prepare_out_dir
+from .protein_common import (build_sampler, checkpoint_path, parse_lengths, positive_int,
                              sigma_grid)
 
 REPORT_COLUMNS = ("file", "length", "seed", "property", "target", "measured", "unguided_measured",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.resources
-import os
 import re
 from pathlib import Path
 from typing import Any, Optional
@@ -80,16 +79,3 @@ def sigma_grid(cfg: DictConfig, schedule: Any, levels: int) -> torch.Tensor:
     s_min = float(cfg.sigma_min) if cfg.get("sigma_min") is not None else schedule.sigma_min
     s_max = float(cfg.sigma_max) if cfg.get("sigma_max") is not None else schedule.sigma_max
     return GeometricSchedule(sigma_min=s_min, sigma_max=s_max, num_levels=levels).levels()
-
-
-def prepare_out_dir(value: Any) -> Path:
-    """Create ``out`` (if needed) and check it is writable, before any work is done."""
-    out = Path(os.path.expanduser(str(value)))
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".write_test"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as exc:
-        raise InputError(f"out folder {out} is not writable ({exc.strerror or exc})") from None
-    return out

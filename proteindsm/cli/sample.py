@@ -12,7 +12,8 @@ from proteindsm.core import resolve_device
 from proteindsm.errors import InputError
 from proteindsm.fileio import atomic_write_text
 
-from .protein_common import (build_sampler, checkpoint_path, parse_lengths, positive_int, prepare_out_dir,
+from .config import prepare_out_dir
+from .protein_common import (build_sampler, checkpoint_path, parse_lengths, positive_int,
                              sigma_grid)
 
 

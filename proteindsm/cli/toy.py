@@ -18,21 +18,20 @@ from __future__ import annotations
 import io
 import json
 import math
-import os
 import time
 from pathlib import Path
 from typing import Any, Callable, Optional
 
 import numpy as np
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from proteindsm.core import (GeometricSchedule, TrainConfig, load_checkpoint, load_weights_into, prior_sample,
                              read_metadata, resolve_device)
 from proteindsm.errors import InputError, SamplerDivergedError
 from proteindsm.fileio import atomic_write_bytes, atomic_write_text
 
-from .config import require, to_container
+from .config import prepare_out_dir, require, to_container
 
 SCORE_MODES = ("net", "exact")
 INITS = ("uniform", "prior")
@@ -89,18 +88,6 @@ def _float(name: str, value: Any, minimum: float) -> float:
     if not (math.isfinite(v) and v >= minimum):
         raise InputError(f"{name} must be a number >= {minimum}, got {value!r}")
     return v
-
-
-def _prepare_out_dir(value: Any) -> Path:
-    out = Path(os.path.expanduser(str(value)))
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".write_test"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as exc:
-        raise InputError(f"out folder {out} is not writable ({exc.strerror or exc})") from None
-    return out
 
 
 # ---------------------------------------------------------------------------- components
@@ -342,7 +329,7 @@ def _run(cfg: DictConfig) -> int:
         checkpoint = resolve_path(checkpoint)
         if not Path(checkpoint).is_file():
             raise InputError(f"checkpoint file not found: {checkpoint}")
-    out = _prepare_out_dir(out_value)
+    out = prepare_out_dir(out_value)
 
     report: dict[str, Any] = {"dataset": dataset.describe(), "dataset_config": to_container(cfg.dataset),
                               "score": score_mode, "seed": seed, "n_samples": n, "device": str(device),
