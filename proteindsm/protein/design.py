@@ -362,12 +362,19 @@ def abs_error(target: ResolvedTarget, measured: float) -> float:
     return abs(measured - target.target)
 
 
-def radius_of_gyration_property(x: Tensor, cond: Optional[Mapping[str, Any]] = None) -> Tensor:
-    """Differentiable radius of gyration of the CA atoms, Å, ``(B,)`` — an example of a user
-    property for ``function=proteindsm.protein.design.radius_of_gyration_property``."""
+def radius_of_gyration_property(x: Tensor, cond: Optional[Mapping[str, Any]] = None, atoms: str = "CA") -> Tensor:
+    """Differentiable radius of gyration, Å, ``(B,)`` — an example of a user property for
+    ``function=proteindsm.protein.design.radius_of_gyration_property``.  ``atoms="CA"`` (the
+    definition of :func:`proteindsm.protein.properties.radius_of_gyration`) or ``"backbone"`` (all
+    four atoms: its gradient moves whole residues, so guidance by it does not stretch N–CA–C bonds;
+    select it with ``function={_target_: proteindsm.protein.design.radius_of_gyration_property,
+    atoms: backbone}``)."""
+    if atoms not in ("CA", "backbone"):
+        raise InputError(f"radius_of_gyration_property: atoms must be 'CA' or 'backbone', got {atoms!r}")
     mask = None if cond is None else cond.get("mask")
     m = torch.ones(x.shape[:2], dtype=x.dtype, device=x.device) if mask is None else mask.to(x.dtype)
-    ca = x[:, :, CA]
-    n = m.sum(1).clamp_min(1.0)
-    centroid = (ca * m[..., None]).sum(1) / n[:, None]
-    return torch.sqrt(((ca - centroid[:, None]).pow(2).sum(-1) * m).sum(1) / n + 1e-6)
+    pts = x[:, :, CA] if atoms == "CA" else x.reshape(x.shape[0], -1, 3)
+    w = m if atoms == "CA" else m.repeat_interleave(x.shape[2], dim=1)
+    n = w.sum(1).clamp_min(1.0)
+    centroid = (pts * w[..., None]).sum(1) / n[:, None]
+    return torch.sqrt(((pts - centroid[:, None]).pow(2).sum(-1) * w).sum(1) / n + 1e-6)
