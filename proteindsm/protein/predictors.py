@@ -483,7 +483,7 @@ def load_or_compute_labels(corpus: Corpus, cache: Optional[str | os.PathLike] = 
 
     from proteindsm.fileio import atomic_write_with
 
-    from .properties import PROPERTIES, fold_class_from_fractions, secondary_structure, ss_fractions
+    from .properties import property_value, secondary_structure, ss_fractions
 
     names = list(PREDICTABLE)
     keys = names + ["length", "residue_ss"]
@@ -505,15 +505,7 @@ def load_or_compute_labels(corpus: Corpus, cache: Optional[str | os.PathLike] = 
         residue_ss[offsets[i]: offsets[i + 1]] = np.frombuffer(ss.encode(), dtype="S1")
         f = ss_fractions(ss)
         for n in names:
-            if n == "helix_fraction":
-                v = f["helix"]
-            elif n == "strand_fraction":
-                v = f["strand"]
-            elif n == "fold_class":
-                v = fold_class_from_fractions(f["helix"], f["strand"])
-            else:
-                v = PROPERTIES[n].function(X)
-            rows[n].append(v)
+            rows[n].append(property_value(n, X, f))
     labels = {n: np.asarray(v, dtype=np.float64) for n, v in rows.items()}
     labels["length"] = corpus.lengths.astype(np.int64)
     labels["residue_ss"] = residue_ss

@@ -174,6 +174,16 @@ PROPERTIES: dict[str, PropertySpec] = {
 }
 
 
+def property_value(name: str, X: np.ndarray, fractions: dict | None) -> float:
+    """Property ``name`` of backbone ``X`` (L, 4, 3) Å, reusing the secondary-structure
+    ``fractions`` (from :func:`ss_fractions`) for the DSSP-based properties so DSSP runs once."""
+    if name in ("helix_fraction", "strand_fraction", "coil_fraction"):
+        return fractions[name.split("_")[0]]
+    if name == "fold_class":
+        return fold_class_from_fractions(fractions["helix"], fractions["strand"])
+    return PROPERTIES[name].function(X)
+
+
 def compute_properties(backbones: Iterable, names: Sequence[str] | None = None
                        ) -> dict[str, np.ndarray]:
     """All (or the named) properties of each backbone, running DSSP once per chain.
@@ -199,17 +209,7 @@ def compute_properties(backbones: Iterable, names: Sequence[str] | None = None
         lengths.append(arr.shape[0])
         f = ss_fractions(secondary_structure(arr)) if need_ss else None
         for n in names:
-            if n == "helix_fraction":
-                v = f["helix"]
-            elif n == "strand_fraction":
-                v = f["strand"]
-            elif n == "coil_fraction":
-                v = f["coil"]
-            elif n == "fold_class":
-                v = fold_class_from_fractions(f["helix"], f["strand"])
-            else:
-                v = PROPERTIES[n].function(arr)
-            rows[n].append(v)
+            rows[n].append(property_value(n, arr, f))
     out = {n: np.asarray(v, dtype=np.float64) for n, v in rows.items()}
     out["length"] = np.asarray(lengths, dtype=np.int64)
     return out
