@@ -21,14 +21,12 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from proteindsm.core import resolve_device, with_guidance
+from proteindsm.core import with_guidance
 from proteindsm.errors import InputError
 from proteindsm.fileio import atomic_write_text
 
-from .config import resolve_path
-from .config import prepare_out_dir
-from .protein_common import (build_sampler, checkpoint_path, parse_lengths, positive_int,
-                             sigma_grid)
+from .config import prepare_out_dir, resolve_path
+from .protein_common import prepare_sampling
 
 REPORT_COLUMNS = ("file", "length", "seed", "property", "target", "measured", "unguided_measured",
                   "abs_error", "unguided_abs_error", "unguided_file")
@@ -96,23 +94,12 @@ def _request(item, where: str, cls, default_scale: Any):
 
 def run(cfg: DictConfig) -> int:
     from proteindsm.protein.design import abs_error, guidance_terms, measure, resolve_targets
-    from proteindsm.protein.models import load_model
     from proteindsm.protein.sampling import sample_backbones
 
     from .sample import write_samples
 
-    fmt = str(cfg.format).lower()
-    if fmt not in ("pdb", "cif"):
-        raise InputError(f"format must be 'pdb' or 'cif', got {cfg.format!r}")
-    num = positive_int("num", cfg.num)
-    batch_size = positive_int("batch_size", cfg.batch_size)
     requests = parse_requests(cfg)
-    sampler, levels = build_sampler(cfg)
-    device = resolve_device(str(cfg.device))
-    ckpt = checkpoint_path(cfg.checkpoint)
-    loaded = load_model(ckpt, device=device)
-    lengths = parse_lengths(cfg.length, loaded.max_length)
-    sigmas = sigma_grid(cfg, loaded.schedule, levels)
+    fmt, num, batch_size, sampler, levels, device, ckpt, loaded, lengths, sigmas = prepare_sampling(cfg)
     pdir = resolve_path(cfg.predictor_dir) if cfg.get("predictor_dir") else None
     from proteindsm.core import GeometricSchedule
     grid = GeometricSchedule(sigma_min=float(sigmas[-1]), sigma_max=float(sigmas[0]))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.resources
 import re
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, NamedTuple, Optional
 
 import torch
 from omegaconf import DictConfig, ListConfig, OmegaConf
@@ -79,3 +79,38 @@ def sigma_grid(cfg: DictConfig, schedule: Any, levels: int) -> torch.Tensor:
     s_min = float(cfg.sigma_min) if cfg.get("sigma_min") is not None else schedule.sigma_min
     s_max = float(cfg.sigma_max) if cfg.get("sigma_max") is not None else schedule.sigma_max
     return GeometricSchedule(sigma_min=s_min, sigma_max=s_max, num_levels=levels).levels()
+
+
+class SamplingSetup(NamedTuple):
+    """What ``sample`` and ``design`` both need, validated before any work."""
+
+    fmt: str
+    num: int
+    batch_size: int
+    sampler: Any
+    levels: int
+    device: torch.device
+    checkpoint: Path
+    loaded: Any  # proteindsm.protein.models.LoadedModel
+    lengths: list[int]
+    sigmas: torch.Tensor
+
+
+def prepare_sampling(cfg: DictConfig) -> SamplingSetup:
+    """Check format/num/batch_size/sampler/device, load the checkpoint, parse the lengths against
+    the model's maximum and build the σ grid — one clear InputError before any work."""
+    from proteindsm.core import resolve_device
+    from proteindsm.protein.models import load_model
+
+    fmt = str(cfg.format).lower()
+    if fmt not in ("pdb", "cif"):
+        raise InputError(f"format must be 'pdb' or 'cif', got {cfg.format!r}")
+    num = positive_int("num", cfg.num)
+    batch_size = positive_int("batch_size", cfg.batch_size)
+    sampler, levels = build_sampler(cfg)
+    device = resolve_device(str(cfg.device))
+    ckpt = checkpoint_path(cfg.checkpoint)
+    loaded = load_model(ckpt, device=device)
+    lengths = parse_lengths(cfg.length, loaded.max_length)
+    sigmas = sigma_grid(cfg, loaded.schedule, levels)
+    return SamplingSetup(fmt, num, batch_size, sampler, levels, device, ckpt, loaded, lengths, sigmas)

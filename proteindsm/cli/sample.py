@@ -8,30 +8,16 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from proteindsm.core import resolve_device
-from proteindsm.errors import InputError
 from proteindsm.fileio import atomic_write_text
 
 from .config import prepare_out_dir
-from .protein_common import (build_sampler, checkpoint_path, parse_lengths, positive_int,
-                             sigma_grid)
+from .protein_common import prepare_sampling
 
 
 def run(cfg: DictConfig) -> int:
-    from proteindsm.protein.models import load_model
     from proteindsm.protein.sampling import sample_backbones
 
-    fmt = str(cfg.format).lower()
-    if fmt not in ("pdb", "cif"):
-        raise InputError(f"format must be 'pdb' or 'cif', got {cfg.format!r}")
-    num = positive_int("num", cfg.num)
-    batch_size = positive_int("batch_size", cfg.batch_size)
-    sampler, levels = build_sampler(cfg)
-    device = resolve_device(str(cfg.device))
-    ckpt = checkpoint_path(cfg.checkpoint)
-    loaded = load_model(ckpt, device=device)
-    lengths = parse_lengths(cfg.length, loaded.max_length)
-    sigmas = sigma_grid(cfg, loaded.schedule, levels)
+    fmt, num, batch_size, sampler, levels, device, ckpt, loaded, lengths, sigmas = prepare_sampling(cfg)
     out = prepare_out_dir(cfg.out)
 
     t0 = time.perf_counter()
