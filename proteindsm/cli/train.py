@@ -60,8 +60,12 @@ def _train_score(cfg: DictConfig) -> int:
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "split.json", json.dumps(
         {"corpus": str(d.path), "train_ids": corpus.ids[train_idx].tolist(), "val_ids": corpus.ids[val_idx].tolist()}))
+    if cfg.get("init_from"):
+        metadata["initialised_from"] = _warm_start_record(resolve_path(cfg.init_from), network)
     trainer = Trainer(network, DSMObjective(schedule, project=project_zero_ca_centroid), batches,
                       train_config(cfg, out), validation=validation, metadata=metadata)
+    if cfg.get("init_from") and trainer.warm_start(resolve_path(cfg.init_from)):
+        print(f"initialised weights from {cfg.init_from}")
     result = trainer.fit()
     if trainer.dist.is_main:
         print(f"trained to step {result.step} in {result.wall_seconds:.0f} s; checkpoint: {result.checkpoint}")
@@ -69,3 +73,26 @@ def _train_score(cfg: DictConfig) -> int:
             dst = export_inference_checkpoint(result.checkpoint, Path(str(cfg.export)))
             print(f"exported EMA weights to {dst}")
     return 0
+
+
+def _warm_start_record(path: Path, network) -> dict:
+    """What a fine-tuned checkpoint records about its starting point; checks that the starting
+    checkpoint was made for the same network configuration (one clear error naming the fields).
+    A field the checkpoint predates counts as the network constructor's default."""
+    import inspect
+
+    from proteindsm.core.checkpoint import read_metadata
+
+    src = read_metadata(path)
+    model_class = type(network).__name__
+    if src.get("model_class") != model_class:
+        raise InputError(f"init_from={path} holds a {src.get('model_class')!r} model, but network is {model_class}")
+    defaults = {k: p.default for k, p in inspect.signature(type(network)).parameters.items()}
+    theirs = {**defaults, **src.get("model_config", {})}
+    diff = {k: (theirs.get(k), v) for k, v in network.config.items() if theirs.get(k) != v}
+    if diff:
+        raise InputError(f"init_from={path} was trained with another network configuration "
+                         f"(field: checkpoint value vs network value): {diff}")
+    return {"path": str(path), "step": src.get("exported_from_step", src.get("step")),
+            "wall_seconds": src.get("wall_seconds"), "hardware": src.get("hardware"),
+            "command": src.get("command")}

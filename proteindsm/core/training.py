@@ -10,6 +10,7 @@ bar, a wall-clock budget, and data parallelism with DistributedDataParallel unde
 from __future__ import annotations
 
 import json
+import os
 import math
 import platform
 import time
@@ -178,6 +179,20 @@ class Trainer:
             torch.set_rng_state(ckpt.rng_state)
         self.step = ckpt.step
         self.elapsed_before = float(ckpt.metadata.get("wall_seconds", 0.0))
+
+    def warm_start(self, path: str | os.PathLike) -> bool:
+        """Fine-tune: initialise the model (and its EMA) from another checkpoint's weights (its EMA
+        weights when it has them), with a fresh optimiser and step counter.
+
+        Only acts before the first step: a run resumed from ``out_dir`` keeps its own weights.
+        Returns whether the weights were loaded.  Raises CheckpointError when the file holds another
+        model class or tensors that do not fit this model."""
+        if self.step > 0:
+            return False
+        ckpt = load_checkpoint(path, expected_model_class=self.metadata.get("model_class"))
+        load_weights_into(self.model, ckpt.weights(prefer_ema=True), path)
+        self.ema = EMA(self.model, self.config.ema_decay)
+        return True
 
     # ------------------------------------------------------------------ training
     def _lr_at(self, step: int) -> float:

@@ -113,3 +113,41 @@ def test_two_process_ddp_matches_single_process(corpus_path, corpus, tmp_path):
     import json
     ddp_losses = json.loads(ddp_line.split(" ", 1)[1])
     assert np.allclose(single_losses[-1], ddp_losses[-1], rtol=1e-4)
+
+
+def test_warm_start_copies_weights_then_resume_keeps_own(corpus, tmp_path):
+    source = _trainer(corpus, tmp_path / "src", 5)
+    source.fit()
+    src = load_checkpoint(tmp_path / "src" / "checkpoint.safetensors")
+    tuned = _trainer(corpus, tmp_path / "ft", 5, seed=1)            # other random init
+    assert tuned.warm_start(tmp_path / "src" / "checkpoint.safetensors")
+    for k, v in tuned.model.state_dict().items():                   # starts from the source's EMA weights
+        assert torch.equal(v, src.ema[k]), k
+        assert torch.equal(tuned.ema.shadow[k], src.ema[k]), k
+    tuned.fit()
+    again = _trainer(corpus, tmp_path / "ft", 8, seed=1)             # resumes at step 5 ...
+    assert again.step == 5 and not again.warm_start(tmp_path / "src" / "checkpoint.safetensors")
+    mine = load_checkpoint(tmp_path / "ft" / "checkpoint.safetensors")
+    for k, v in again.model.state_dict().items():                   # ... with its own weights
+        assert torch.equal(v, mine.model[k]), k
+
+
+def test_train_command_fine_tunes_from_init_from(corpus, tmp_path, capsys):
+    from proteindsm.cli import main
+    from proteindsm.protein.corpus import save_corpus
+
+    small = tmp_path / "small.npz"
+    short = lambda idx: idx[corpus.lengths[idx] <= 64]              # noqa: E731
+    save_corpus(small, corpus.subset(np.concatenate([short(corpus.indices("train"))[:8],
+                                                     short(corpus.indices("val"))[:4]])))
+    common = ["train", "experiment=protein_tiny", f"data.path={small}", "device=cpu", "train.progress=false",
+              "train.max_steps=2", "train.val_every=2", "train.checkpoint_every=2", "data.val_chains=2"]
+    assert main([*common, f"out={tmp_path / 'a'}"]) == 0
+    src = tmp_path / "a" / "checkpoint.safetensors"
+    assert main([*common, f"out={tmp_path / 'b'}", f"init_from={src}"]) == 0
+    meta = load_checkpoint(tmp_path / "b" / "checkpoint.safetensors").metadata
+    assert meta["initialised_from"]["path"] == str(src) and meta["initialised_from"]["step"] == 2
+    # another network configuration: one clear error (exit 2) naming the field, before training
+    assert main([*common, f"out={tmp_path / 'c'}", f"init_from={src}", "network.num_layers=3"]) == 2
+    assert "num_layers" in capsys.readouterr().err
+    assert not (tmp_path / "c" / "checkpoint.safetensors").exists()
