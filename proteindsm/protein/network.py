@@ -113,6 +113,7 @@ __all__ = [
 _NUM_FOURIER = 8  # frequencies for the c_noise embedding (→ 16 sin/cos features)
 _NUM_NODE_INVARIANTS = 7  # Gram matrix of the 3 local vectors (6) + their triple product (1)
 _RBF_MAX = 20.0  # Å, last RBF centre of the effective distance
+_PAIR_RBF_MAX = 12.0  # Å, last RBF centre of the atom-pair distances (atom_pair_features)
 
 
 def edm_coefficients(sigma: Tensor, sigma_data: float) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -436,6 +437,12 @@ class BackboneScoreNet(EDMScoreModel):
         residue_invariants: also feed each residue's 7 local invariants (Gram matrix of N−CA, C−CA,
             O−CA and their triple product) as node scalars.  Off in the shipped checkpoint, which was
             trained before this option existed.
+        atom_pair_features: also feed, on every edge ``i → j``, the 16 effective distances between the
+            backbone atoms (N, CA, C, O) of ``i`` and ``j`` (each as its value and ``num_pair_rbf``
+            Gaussian RBFs over 0–12 Å), so that peptide-bond lengths, angles across the bond and
+            N···O hydrogen-bond distances are direct inputs instead of something the tensor products
+            must reconstruct from CA–CA geometry.  Off in the shipped checkpoint.
+        num_pair_rbf: RBFs per atom-pair distance (with ``atom_pair_features``).
 
     All arguments are stored in ``self.config`` so ``BackboneScoreNet(**config)`` rebuilds it.
     """
@@ -453,14 +460,18 @@ class BackboneScoreNet(EDMScoreModel):
         num_rbf: int = 16,
         sigma_data: float = 10.0,
         residue_invariants: bool = False,
+        atom_pair_features: bool = False,
+        num_pair_rbf: int = 8,
     ) -> None:
         super().__init__()
         self.residue_invariants = bool(residue_invariants)
+        self.atom_pair_features = bool(atom_pair_features)
         for name, value in (
             ("scalar_channels", scalar_channels),
             ("vector_channels", vector_channels),
             ("num_layers", num_layers),
             ("num_rbf", num_rbf),
+            ("num_pair_rbf", num_pair_rbf),
         ):
             if int(value) < 1:
                 raise InputError(f"BackboneScoreNet: {name} must be a positive integer, got {value!r}")
@@ -487,6 +498,8 @@ class BackboneScoreNet(EDMScoreModel):
             num_rbf=int(num_rbf),
             sigma_data=float(sigma_data),
             residue_invariants=bool(residue_invariants),
+            atom_pair_features=bool(atom_pair_features),
+            num_pair_rbf=int(num_pair_rbf),
         )
         self.sigma_data = float(sigma_data)
         self.k_neighbors = int(k_neighbors)
@@ -518,6 +531,11 @@ class BackboneScoreNet(EDMScoreModel):
         self.rbf_width = _RBF_MAX / max(int(num_rbf) - 1, 1)
         self.edge_rbf = torch.nn.Linear(int(num_rbf), edge_dim)
         self.edge_relpos = torch.nn.Embedding(2 * self.max_relative_position + 1, edge_dim)
+        if self.atom_pair_features:
+            self.register_buffer("pair_rbf_centers", torch.linspace(0.0, _PAIR_RBF_MAX, int(num_pair_rbf)),
+                                 persistent=False)
+            self.pair_rbf_width = _PAIR_RBF_MAX / max(int(num_pair_rbf) - 1, 1)
+            self.edge_pairs = torch.nn.Linear(16 * (1 + int(num_pair_rbf)), edge_dim)
         self.edge_sigma = torch.nn.Linear(s_ch, edge_dim, bias=False)
         self.edge_mlp = torch.nn.Sequential(torch.nn.SiLU(), torch.nn.Linear(edge_dim, edge_dim))
 
@@ -570,9 +588,24 @@ class BackboneScoreNet(EDMScoreModel):
             + self.edge_relpos(rel_pos + self.max_relative_position)
             + self.edge_sigma(s_emb)[:, None, None, :]
         )
+        if self.atom_pair_features:
+            edge = edge + self.edge_pairs(self._atom_pair_inputs(x_c, nbr_flat, sd * c_in))
         edge_feat = self.edge_mlp(edge).reshape(batch * length * num_slots, -1)
         emask = edge_mask.reshape(-1, 1).to(dtype)
 
         for layer in self.layers:
             h = layer(h, sh, edge_feat, nbr_flat, emask, num_slots)
         return self.readout(self.readout_norm(h)).reshape(batch, length, 4, 3)
+
+    def _atom_pair_inputs(self, x_c: Tensor, nbr_flat: Tensor, scale: Tensor) -> Tensor:
+        """Edge inputs of ``atom_pair_features``: ``(B, L, 4, 3)`` coords, flat neighbour indices
+        ``(B·L·K,)``, per-chain distance scale ``σ_d c_in`` ``(B,)`` → ``(B, L, K, 16·(1 + num_pair_rbf))``.
+
+        The 16 distances ``|X_j[a] − X_i[b]|`` (a, b ∈ N, CA, C, O) are rotation- and
+        translation-invariant; each enters as ``d/10`` (value, clipped at 30 Å) and as Gaussian RBFs."""
+        batch, length = x_c.shape[:2]
+        other = x_c.reshape(batch * length, 4, 3).index_select(0, nbr_flat).reshape(batch, length, -1, 4, 3)
+        diff = other[:, :, :, :, None, :] - x_c[:, :, None, None, :, :]  # (B, L, K, 4 (j), 4 (i), 3)
+        d = torch.sqrt((diff * diff).sum(-1) + 1e-12).flatten(3) * scale[:, None, None, None]  # (B, L, K, 16)
+        rbf = torch.exp(-0.5 * ((d[..., None] - self.pair_rbf_centers.to(d.dtype)) / self.pair_rbf_width) ** 2)
+        return torch.cat([(d / 10.0).clamp(max=3.0), rbf.flatten(3)], dim=-1)

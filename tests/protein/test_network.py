@@ -131,11 +131,15 @@ def test_not_reflection_equivariant(batch, net64) -> None:
     assert max(rel) > 1e-2, rel
 
 
-def test_residue_invariants_option_keeps_se3(batch) -> None:
-    """``residue_invariants=True`` (Gram + triple product node scalars): still SE(3), still chiral."""
+@pytest.mark.parametrize("options", [dict(residue_invariants=True),
+                                     dict(residue_invariants=True, atom_pair_features=True, num_pair_rbf=4)])
+def test_local_feature_options_keep_se3(batch, options) -> None:
+    """``residue_invariants`` (Gram + triple product node scalars) and ``atom_pair_features`` (16
+    inter-residue atom distances per edge): still SE(3), still chiral, and rebuildable from config."""
     x, mask = batch
-    net = _build(torch.float64, **SMALL, residue_invariants=True)
-    assert net.config["residue_invariants"] is True
+    net = _build(torch.float64, **SMALL, **options)
+    assert all(net.config[k] == v for k, v in options.items())
+    assert BackboneScoreNet(**net.config).config == net.config
     rot = _random_rotation(torch.float64, seed=5)
     s = SIGMAS.double()
     with torch.no_grad():
@@ -164,9 +168,12 @@ def test_translation_invariance(batch, net64) -> None:
     assert torch.allclose(out, out_t, rtol=0, atol=1e-9)
 
 
-def test_padding_does_not_leak(batch, net64) -> None:
+@pytest.mark.parametrize("atom_pairs", [False, True])
+def test_padding_does_not_leak(batch, net64, atom_pairs) -> None:
     """Extra padded residues (any values, even NaN) change nothing; padded outputs are exactly 0."""
     x, mask = batch
+    if atom_pairs:
+        net64 = _build(torch.float64, **SMALL, residue_invariants=True, atom_pair_features=True)
     s = SIGMAS.double()
     with torch.no_grad():
         out = net64(x, s, {"mask": mask})
