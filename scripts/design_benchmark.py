@@ -59,6 +59,21 @@ def corpus_rg_average(corpus: Path, length: int, window: int = 10) -> float:
     return float(np.mean(rgs))
 
 
+def sampler_from_config(name: str, levels: int | None):
+    """The sampler of ``configs/protein/sampler/<name>.yaml`` (what ``proteindsm sample sampler=<name>``
+    uses) and its number of σ levels (``levels`` overrides the config's)."""
+    from omegaconf import OmegaConf
+
+    from proteindsm.cli.config import instantiate_checked
+
+    path = REPO / "configs" / "protein" / "sampler" / f"{name}.yaml"
+    if not path.is_file():
+        raise SystemExit(f"--sampler {name}: no {path}")
+    node = OmegaConf.load(path)
+    config_levels = int(node.pop("levels", 100))
+    return instantiate_checked(node, "sampler"), int(levels or config_levels)
+
+
 def case_targets(rg_average: float) -> list[tuple[str, str, float]]:
     out = []
     for cid, prop, t in CASES:
@@ -70,7 +85,7 @@ def case_targets(rg_average: float) -> list[tuple[str, str, float]]:
 def phase_sample(args) -> None:
     import torch
 
-    from proteindsm.core import AnnealedLangevin, GeometricSchedule, ReverseSDE, with_guidance
+    from proteindsm.core import GeometricSchedule, with_guidance
     from proteindsm.protein.design import PropertyTarget, guidance_terms, resolve_targets
     from proteindsm.protein.models import load_model
     from proteindsm.protein.sampling import sample_backbones
@@ -78,14 +93,14 @@ def phase_sample(args) -> None:
     device = torch.device(args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
     loaded = load_model(args.checkpoint, device=device)
     sched = loaded.schedule
-    sigmas = GeometricSchedule(sigma_min=sched.sigma_min, sigma_max=sched.sigma_max, num_levels=args.steps).levels()
-    sampler = ReverseSDE(corrector_steps=0, snr=0.16, final_denoise=True)
+    sampler, levels = sampler_from_config(args.sampler, args.steps)
+    sigmas = GeometricSchedule(sigma_min=sched.sigma_min, sigma_max=sched.sigma_max, num_levels=levels).levels()
     pdir = Path(args.predictor_dir) if args.predictor_dir else None
     targets = [t for t in case_targets(args.rg_average) if not args.cases or t[0] in args.cases]
     sets: dict[str, np.ndarray] = {}
     meta = {"checkpoint": str(args.checkpoint), "checkpoint_step": loaded.metadata.get("step"),
             "device": str(device), "length": args.length, "num": args.num, "seed": args.seed,
-            "steps": args.steps, "sampler": "ReverseSDE(corrector_steps=0, final_denoise=True)",
+            "steps": levels, "sampler": repr(sampler), "sampler_name": args.sampler,
             "rg_average": args.rg_average, "scales": args.scales, "tolerances": {},
             "cases": [{"id": c, "property": p, "target": t} for c, p, t in targets], "seconds": {}}
 
@@ -136,11 +151,11 @@ def phase_sample(args) -> None:
                 run(f"{cid}@{scale:g}", fn)
         if args.langevin_scales:
             # the same cases with annealed Langevin (configs/protein/sampler/annealed_langevin.yaml)
+            lsampler, llevels = sampler_from_config("annealed_langevin", args.langevin_levels)
             lsigmas = GeometricSchedule(sigma_min=sched.sigma_min, sigma_max=sched.sigma_max,
-                                        num_levels=args.langevin_levels).levels()
-            lsampler = AnnealedLangevin(eps=1e-5, steps_per_level=5, final_denoise=True)
-            meta["langevin"] = {"sampler": "AnnealedLangevin(eps=1e-5, steps_per_level=5)",
-                                "levels": args.langevin_levels, "scales": args.langevin_scales,
+                                        num_levels=llevels).levels()
+            meta["langevin"] = {"sampler": repr(lsampler),
+                                "levels": llevels, "scales": args.langevin_scales,
                                 "cases": args.langevin_cases}
             if not args.skip_unguided:
                 run("langevin/unguided", loaded.model, lsampler, lsigmas)
@@ -182,7 +197,7 @@ def phase_report(args) -> None:
     meta, sets = _load_sets(out)
     for other in args.merge:                  # runs of other case subsets / scales, same seeds and settings
         m2, s2 = _load_sets(Path(other))
-        for k in ("length", "num", "seed", "steps", "checkpoint"):
+        for k in ("length", "num", "seed", "steps", "checkpoint", "sampler"):
             if m2[k] != meta[k]:
                 raise SystemExit(f"--merge {other}: {k} differs ({m2[k]} vs {meta[k]})")
         sets.update({k: v for k, v in s2.items() if k not in sets})
@@ -236,14 +251,15 @@ def phase_report(args) -> None:
                       flush=True)
         return geo_ref
 
-    geo_unguided = add_rows("reverse_sde", "", meta["cases"], meta["scales"])
+    main_sampler = meta.get("sampler_name", "reverse_sde")
+    geo_unguided = add_rows(main_sampler, "", meta["cases"], meta["scales"])
     if meta.get("langevin") and "langevin/unguided" in sets:
         lcases = [c for c in meta["cases"] if c["id"] in meta["langevin"]["cases"]]
         geo_l = add_rows("annealed_langevin", "langevin/", lcases, meta["langevin"]["scales"])
         meta["langevin"]["unguided_geometry"] = geo_l
     best = []
     for case in meta["cases"]:
-        mine = [r for r in rows if r["case"] == case["id"] and r["sampler"] == "reverse_sde"]
+        mine = [r for r in rows if r["case"] == case["id"] and r["sampler"] == main_sampler]
         cand = [r for r in mine if r["geometry_within_margin"]] or mine      # none within margin: say so
         if cand:
             best.append(min(cand, key=lambda r: r["abs_error"]))
@@ -258,7 +274,8 @@ def phase_report(args) -> None:
 def markdown(result: dict) -> str:
     m, g0 = result["meta"], result["unguided_geometry"]
     lines = [f"Score checkpoint `{m['checkpoint']}` (step {m['checkpoint_step']}), length {m['length']}, "
-             f"{m['num']} samples per set, seed {m['seed']}, reverse SDE with {m['steps']} σ levels, "
+             f"{m['num']} samples per set, seed {m['seed']}, sampler {m.get('sampler_name', 'reverse_sde')} "
+             f"(`{m['sampler']}`) with {m['steps']} σ levels, "
              f"device {m['device']}; average Rg of corpus chains of this length {m['rg_average']:.2f} Å.",
              "",
              "Best scale per case among those whose geometry stays within the margins "
@@ -289,7 +306,7 @@ def markdown(result: dict) -> str:
     if gl:
         lines.append(f"| annealed_langevin | unguided | 0 | | | | {gl['bond_mad']:.4f} | {gl['rama']:.3f} | "
                      f"{gl['clash_free']:.2f} | {gl['clash_pairs']:.1f} | | {m['seconds'].get('langevin/unguided')} |")
-    lines.append(f"| reverse_sde | unguided | 0 | | | | {g0['bond_mad']:.4f} | {g0['rama']:.3f} | "
+    lines.append(f"| {m.get('sampler_name', 'reverse_sde')} | unguided | 0 | | | | {g0['bond_mad']:.4f} | {g0['rama']:.3f} | "
                  f"{g0['clash_free']:.2f} | {g0['clash_pairs']:.1f} | | {m['seconds'].get('unguided')} |")
     return "\n".join(lines) + "\n"
 
@@ -337,11 +354,12 @@ def main() -> None:
     p.add_argument("--num", type=int, default=16)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--steps", type=int, default=200)
+    p.add_argument("--sampler", default="reverse_sde", help="a config in configs/protein/sampler/ (as `sample`)")
+    p.add_argument("--steps", type=int, default=None, help="σ levels; default: the sampler config's `levels`")
     p.add_argument("--scales", default="1,2,4,8,16")
     p.add_argument("--langevin-scales", default="", help="also sample --langevin-cases with annealed Langevin")
     p.add_argument("--langevin-cases", default="helix_0.8")
-    p.add_argument("--langevin-levels", type=int, default=60)
+    p.add_argument("--langevin-levels", type=int, default=None, help="default: the config's `levels`")
     p.add_argument("--max-seconds", type=float, default=None, help="stop sampling new sets after this long")
     p.add_argument("--cases", default="", help="comma-separated subset of the case ids (default: all)")
     p.add_argument("--skip-unguided", action="store_true", help="(for a second run merged with --merge)")

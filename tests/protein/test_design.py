@@ -221,7 +221,7 @@ def checkpoints(tmp_path_factory):
 def _design(checkpoints, out: Path, *extra: str) -> int:
     score, pdir = checkpoints
     return main(["design", f"checkpoint={score}", f"predictor_dir={pdir}", f"out={out}", "length=14", "num=2",
-                 "steps=6", "device=cpu", "progress=false", *extra])
+                 "steps=6", "device=cpu", "progress=false", "sampler=reverse_sde", *extra])  # untrained net: AL diverges
 
 
 @pytest.mark.parametrize("args, message", [

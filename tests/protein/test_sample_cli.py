@@ -44,7 +44,8 @@ def test_sample_writes_backbones_biotite_reads(tmp_path):
     assert manifest["seed"] == 0 and len(manifest["files"]) == 4
     assert manifest["sigma_grid"]["levels"] == 4
     traj = strucio.load_structure(str(out / "len12_000_trajectory.pdb"))
-    assert traj.stack_depth() == 1 + 4  # initial noise + one frame per σ level (incl. final denoise)
+    # default sampler (annealed Langevin): initial noise, one frame per σ level, the final denoising step
+    assert traj.stack_depth() == 1 + 4 + 1
     assert (out / "view.html").is_file() and (out / "3Dmol-min.js").is_file()
 
 
