@@ -3,10 +3,11 @@
 
 Usage:
     python scripts/bench_sample.py [--checkpoint PATH] [--device cpu|cuda] [--lengths 50 100 200 400]
-                                   [--batch-sizes 1 8] [--levels 200] [--json out.json]
+                                   [--batch-sizes 1 8] [--sampler annealed_langevin|reverse_sde|pc|ode] [--levels N] [--json out.json]
 
-Times the reverse-SDE sampler (the `proteindsm sample` default) with ``--levels`` σ levels (one
-network evaluation each).  Peak memory: CUDA max allocated on GPU; on CPU the peak of the
+Times a sampler of ``configs/protein/sampler/`` (``--sampler``, default: annealed_langevin, the
+``proteindsm sample`` default; ``reverse_sde`` is the fast one) with its config's σ levels or
+``--levels``.  Peak memory: CUDA max allocated on GPU; on CPU the peak of the
 process's resident set size during the run minus its size just before (polled every 2 ms from
 /proc/self/statm, Linux; falls back to ru_maxrss growth elsewhere), i.e. what one sampling run adds.
 """
@@ -27,8 +28,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from proteindsm.cli.protein_common import checkpoint_path  # noqa: E402
-from proteindsm.core import GeometricSchedule, ReverseSDE  # noqa: E402
+from proteindsm.cli.protein_common import checkpoint_path, named_sampler  # noqa: E402
+from proteindsm.core import GeometricSchedule  # noqa: E402
 from proteindsm.protein.models import load_model  # noqa: E402
 from proteindsm.protein.sampling import sample_backbones  # noqa: E402
 
@@ -74,7 +75,8 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--lengths", type=int, nargs="+", default=[50, 100, 200, 400])
     ap.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8])
-    ap.add_argument("--levels", type=int, default=200)
+    ap.add_argument("--sampler", default="annealed_langevin", help="a config name in configs/protein/sampler/")
+    ap.add_argument("--levels", type=int, default=None, help="σ levels; default: the sampler config's")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--repeats", type=int, default=1, help="timed runs per setting; the best is reported")
     ap.add_argument("--json", default=None)
@@ -84,8 +86,8 @@ def main() -> None:
     device = torch.device(args.device)
     loaded = load_model(checkpoint_path(args.checkpoint), device=device)
     sched = loaded.schedule
-    sigmas = GeometricSchedule(sched.sigma_min, sched.sigma_max, args.levels).levels()
-    sampler = ReverseSDE()
+    sampler, levels = named_sampler(args.sampler, args.levels)
+    sigmas = GeometricSchedule(sched.sigma_min, sched.sigma_max, levels).levels()
     # warm-up (allocator, kernels)
     sample_backbones(loaded.model, [32], 1, sampler, sigmas[:5], device=device, progress=False)
     rows = []
@@ -116,7 +118,8 @@ def main() -> None:
     info = {"device": str(device), "hardware": torch.cuda.get_device_name(device) if device.type == "cuda"
             else f"{platform.processor() or platform.machine()} ({torch.get_num_threads()} threads)",
             "torch": torch.__version__,
-            "load_average_after": os.getloadavg() if hasattr(os, "getloadavg") else None, "levels": args.levels, "sampler": "ReverseSDE",
+            "load_average_after": os.getloadavg() if hasattr(os, "getloadavg") else None, "levels": levels, "sampler": repr(sampler),
+            "network_evaluations": sampler.num_evaluations(levels),
             "checkpoint": str(loaded.path), "rows": rows, "time_400_over_100": ratio}
     print(f"time(400)/time(100) at batch {args.batch_sizes[0]}: {ratio:.2f}")
     if args.json:

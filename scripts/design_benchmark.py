@@ -59,21 +59,6 @@ def corpus_rg_average(corpus: Path, length: int, window: int = 10) -> float:
     return float(np.mean(rgs))
 
 
-def sampler_from_config(name: str, levels: int | None):
-    """The sampler of ``configs/protein/sampler/<name>.yaml`` (what ``proteindsm sample sampler=<name>``
-    uses) and its number of σ levels (``levels`` overrides the config's)."""
-    from omegaconf import OmegaConf
-
-    from proteindsm.cli.config import instantiate_checked
-
-    path = REPO / "configs" / "protein" / "sampler" / f"{name}.yaml"
-    if not path.is_file():
-        raise SystemExit(f"--sampler {name}: no {path}")
-    node = OmegaConf.load(path)
-    config_levels = int(node.pop("levels", 100))
-    return instantiate_checked(node, "sampler"), int(levels or config_levels)
-
-
 def case_targets(rg_average: float) -> list[tuple[str, str, float]]:
     out = []
     for cid, prop, t in CASES:
@@ -85,6 +70,7 @@ def case_targets(rg_average: float) -> list[tuple[str, str, float]]:
 def phase_sample(args) -> None:
     import torch
 
+    from proteindsm.cli.protein_common import named_sampler
     from proteindsm.core import GeometricSchedule, with_guidance
     from proteindsm.protein.design import PropertyTarget, guidance_terms, resolve_targets
     from proteindsm.protein.models import load_model
@@ -93,7 +79,7 @@ def phase_sample(args) -> None:
     device = torch.device(args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
     loaded = load_model(args.checkpoint, device=device)
     sched = loaded.schedule
-    sampler, levels = sampler_from_config(args.sampler, args.steps)
+    sampler, levels = named_sampler(args.sampler, args.steps)
     sigmas = GeometricSchedule(sigma_min=sched.sigma_min, sigma_max=sched.sigma_max, num_levels=levels).levels()
     pdir = Path(args.predictor_dir) if args.predictor_dir else None
     targets = [t for t in case_targets(args.rg_average) if not args.cases or t[0] in args.cases]
@@ -151,7 +137,7 @@ def phase_sample(args) -> None:
                 run(f"{cid}@{scale:g}", fn)
         if args.langevin_scales:
             # the same cases with annealed Langevin (configs/protein/sampler/annealed_langevin.yaml)
-            lsampler, llevels = sampler_from_config("annealed_langevin", args.langevin_levels)
+            lsampler, llevels = named_sampler("annealed_langevin", args.langevin_levels)
             lsigmas = GeometricSchedule(sigma_min=sched.sigma_min, sigma_max=sched.sigma_max,
                                         num_levels=llevels).levels()
             meta["langevin"] = {"sampler": repr(lsampler),

@@ -63,6 +63,15 @@ def positive_int(name: str, value: Any) -> int:
     return n
 
 
+def named_sampler(name: str, steps: int | None = None) -> tuple[Any, int]:
+    """The sampler of ``configs/protein/sampler/<name>.yaml`` exactly as ``proteindsm sample
+    sampler=<name> [steps=N]`` builds it, and its number of σ levels (for scripts/benchmarks)."""
+    from .config import compose
+
+    overrides = [f"sampler={name}"] + ([f"steps={int(steps)}"] if steps is not None else [])
+    return build_sampler(compose("protein", "sample", overrides))
+
+
 def build_sampler(cfg: DictConfig) -> tuple[Any, int]:
     """The sampler instance and its number of σ levels (``steps`` overrides ``sampler.levels``)."""
     sampler_cfg = OmegaConf.to_container(cfg.sampler, resolve=True)
