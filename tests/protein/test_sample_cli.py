@@ -92,3 +92,15 @@ def test_unwritable_out(tmp_path, capsys):
     blocker.write_text("x")
     assert main(["sample", f"out={blocker / 'sub'}", *FAST]) == 2
     assert "not writable" in capsys.readouterr().err
+
+
+def test_named_sampler_matches_the_sample_command_default():
+    from proteindsm.cli.config import compose
+    from proteindsm.cli.protein_common import build_sampler, named_sampler
+    from proteindsm.core import AnnealedLangevin, ReverseSDE
+
+    default, levels = build_sampler(compose("protein", "sample", []))
+    named, named_levels = named_sampler("annealed_langevin")
+    assert isinstance(default, AnnealedLangevin) and default == named and levels == named_levels == 100
+    fast, fast_levels = named_sampler("reverse_sde", steps=50)
+    assert isinstance(fast, ReverseSDE) and fast_levels == 50
