@@ -42,6 +42,13 @@ def test_sampler_recovers_gaussian(sampler, levels, tol_mean, tol_std):
     assert torch.allclose(x.std(0), torch.full((2,), STD, dtype=torch.float64), atol=tol_std), x.std(0)
 
 
+def test_annealed_langevin_temperature_scales_the_variance():
+    """Langevin with s/T targets p^(1/T): for N(μ, s²) that is N(μ, T s²)."""
+    x = _run(AnnealedLangevin(eps=2e-5, steps_per_level=100, temperature=0.5), 10)
+    assert torch.allclose(x.mean(0), MEAN.double(), atol=0.03), x.mean(0)
+    assert torch.allclose(x.std(0), torch.full((2,), STD * 0.5 ** 0.5, dtype=torch.float64), atol=0.02), x.std(0)
+
+
 def test_trajectory_and_evaluation_count():
     sched = GeometricSchedule(0.01, 10.0, 5)
     s = ReverseSDE(corrector_steps=2)
@@ -74,6 +81,7 @@ def test_divergence_names_step_and_sigma():
     lambda: AnnealedLangevin(eps=0.0),
     lambda: AnnealedLangevin(eps=-1),
     lambda: AnnealedLangevin(steps_per_level=0),
+    lambda: AnnealedLangevin(temperature=0.0),
     lambda: ReverseSDE(snr=0),
     lambda: ReverseSDE(corrector_steps=-1),
     lambda: ProbabilityFlowODE(method="rk4"),
