@@ -33,8 +33,7 @@ from proteindsm.core import DSMObjective, GeometricSchedule, TrainConfig, Traine
 from proteindsm.protein.batching import BackboneBatches, validation_batches  # noqa: E402
 from proteindsm.protein.corpus import load_corpus  # noqa: E402
 from proteindsm.protein.domain import project_zero_ca_centroid  # noqa: E402
-from proteindsm.protein.evaluate import _chain_record, _core_stats  # noqa: E402
-from proteindsm.protein.metrics import default_ramachandran_map  # noqa: E402
+from proteindsm.protein.evaluate import geometry_summary  # noqa: E402
 from proteindsm.protein.network import BackboneScoreNet  # noqa: E402
 
 BASE = dict(scalar_channels=32, vector_channels=8, num_layers=3, k_neighbors=16, seq_neighbors=2, lmax=2,
@@ -55,14 +54,13 @@ def parse_variant(text: str) -> tuple[str, dict]:
 @torch.no_grad()
 def denoised_geometry(model: torch.nn.Module, chains: list[np.ndarray], sigma: float, seed: int) -> dict:
     g = torch.Generator().manual_seed(seed)
-    rama = default_ramachandran_map()
-    records = []
+    denoised = []
     for X in chains:
         x = project_zero_ca_centroid(torch.tensor(X, dtype=torch.float32)[None], None)
         noisy = project_zero_ca_centroid(x + sigma * torch.randn(x.shape, generator=g), None)
         x0 = model.denoise(noisy, torch.full((1,), sigma), {"mask": torch.ones(1, x.shape[1], dtype=torch.bool)})
-        records.append(_chain_record(x0[0].double().numpy(), rama))
-    st = _core_stats(records)
+        denoised.append(x0[0].double().numpy())
+    st = geometry_summary(denoised)
     return {"bond_length_mad_A": st["bond_length_mad_mean_A"], "bond_angle_mad_deg": st["bond_angle_mad_mean_deg"],
             "ramachandran_allowed": st["ramachandran_allowed_fraction"], "clash_pairs_mean": st["clash_pairs_mean"]}
 

@@ -28,14 +28,12 @@ from proteindsm.cli.protein_common import checkpoint_path  # noqa: E402
 from proteindsm.core import GeometricSchedule, ReverseSDE  # noqa: E402
 from proteindsm.protein.corpus import load_corpus  # noqa: E402
 from proteindsm.protein.domain import project_zero_ca_centroid  # noqa: E402
-from proteindsm.protein.evaluate import _chain_record, _core_stats  # noqa: E402
-from proteindsm.protein.metrics import default_ramachandran_map  # noqa: E402
+from proteindsm.protein.evaluate import geometry_summary  # noqa: E402
 from proteindsm.protein.models import load_model  # noqa: E402
 
 
 def summary(chains: list[np.ndarray]) -> dict:
-    rama = default_ramachandran_map()
-    st = _core_stats([_chain_record(np.asarray(c, dtype=np.float64), rama) for c in chains])
+    st = geometry_summary([np.asarray(c, dtype=np.float64) for c in chains])
     return {"bond_length_mad_A": st["bond_length_mad_mean_A"], "bond_angle_mad_deg": st["bond_angle_mad_mean_deg"],
             "ramachandran_allowed": st["ramachandran_allowed_fraction"], "clash_pairs_mean": st["clash_pairs_mean"],
             "helix_fraction": st["helix_fraction_mean"], "strand_fraction": st["strand_fraction_mean"],

@@ -27,8 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from proteindsm.cli.protein_common import checkpoint_path  # noqa: E402
 from proteindsm.core import AnnealedLangevin, GeometricSchedule, ProbabilityFlowODE, ReverseSDE  # noqa: E402
-from proteindsm.protein.evaluate import _chain_record, _core_stats  # noqa: E402
-from proteindsm.protein.metrics import default_ramachandran_map  # noqa: E402
+from proteindsm.protein.evaluate import geometry_summary  # noqa: E402
 from proteindsm.protein.models import load_model  # noqa: E402
 from proteindsm.protein.sampling import sample_backbones  # noqa: E402
 
@@ -58,14 +57,13 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     loaded = load_model(checkpoint_path(args.checkpoint))
     s = loaded.schedule
-    rama = default_ramachandran_map()
     for spec in args.settings:
         sampler, levels = parse(spec)
         sigmas = GeometricSchedule(s.sigma_min, s.sigma_max, levels).levels()
         t0 = time.time()
         out = sample_backbones(loaded.model, [args.length], args.num, sampler, sigmas, batch_size=args.num,
                                progress=False)
-        st = _core_stats([_chain_record(b.coords.astype(np.float64), rama) for b in out])
+        st = geometry_summary([b.coords.astype(np.float64) for b in out])
         print(json.dumps(dict(
             setting=spec, evaluations=sampler.num_evaluations(levels), length=args.length, num=args.num,
             seconds=round(time.time() - t0), bond_mad=round(st["bond_length_mad_mean_A"], 3),

@@ -60,12 +60,13 @@ def _train_score(cfg: DictConfig) -> int:
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "split.json", json.dumps(
         {"corpus": str(d.path), "train_ids": corpus.ids[train_idx].tolist(), "val_ids": corpus.ids[val_idx].tolist()}))
-    if cfg.get("init_from"):
-        metadata["initialised_from"] = _warm_start_record(resolve_path(cfg.init_from), network)
+    init_from = resolve_path(cfg.init_from) if cfg.get("init_from") else None
+    if init_from is not None:
+        metadata["initialised_from"] = _warm_start_record(init_from, network)
     trainer = Trainer(network, DSMObjective(schedule, project=project_zero_ca_centroid), batches,
                       train_config(cfg, out), validation=validation, metadata=metadata)
-    if cfg.get("init_from") and trainer.warm_start(resolve_path(cfg.init_from)):
-        print(f"initialised weights from {cfg.init_from}")
+    if init_from is not None and trainer.warm_start(init_from):
+        print(f"initialised weights from {init_from}")
     result = trainer.fit()
     if trainer.dist.is_main:
         print(f"trained to step {result.step} in {result.wall_seconds:.0f} s; checkpoint: {result.checkpoint}")

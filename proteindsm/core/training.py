@@ -10,8 +10,8 @@ bar, a wall-clock budget, and data parallelism with DistributedDataParallel unde
 from __future__ import annotations
 
 import json
-import os
 import math
+import os
 import platform
 import time
 from dataclasses import asdict, dataclass, field

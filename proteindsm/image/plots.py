@@ -11,7 +11,6 @@ import os
 from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
-import torch
 from torch import Tensor
 
 from proteindsm.fileio import atomic_write_with

@@ -33,7 +33,7 @@ from proteindsm.protein.properties import (
     ss_fractions,
 )
 
-__all__ = ["load_corpus_chains", "reference_from_corpus", "evaluate_backbones",
+__all__ = ["load_corpus_chains", "reference_from_corpus", "evaluate_backbones", "geometry_summary",
            "write_evaluation"]
 
 _CORPUS_KEYS = ("coords", "lengths", "ids")
@@ -304,6 +304,15 @@ def _wasserstein(a, b) -> float | None:
 
     a, b = np.asarray(a, float), np.asarray(b, float)
     return float(wasserstein_distance(a, b)) if a.size and b.size else None
+
+
+def geometry_summary(backbones: Sequence, *, rama_map: M.RamachandranMap | None = None,
+                     name: str = "backbones") -> dict:
+    """The per-set statistics of :func:`evaluate_backbones` (bond/angle deviations from ideal,
+    Ramachandran, handedness, clashes, secondary structure, Rg) for one set of ``(L_i, 4, 3)``
+    backbones in Å, without a reference, diversity or novelty — cheap enough for sweeps."""
+    rama_map = rama_map or M.default_ramachandran_map()
+    return _core_stats([_chain_record(X, rama_map) for X in _validate_set(backbones, name)])
 
 
 def evaluate_backbones(samples: Sequence, reference: Sequence, *,

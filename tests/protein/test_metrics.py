@@ -15,7 +15,7 @@ import torch
 from proteindsm.errors import InputError
 from proteindsm.protein import metrics as M
 from proteindsm.protein.evaluate import (
-    evaluate_backbones, load_corpus_chains, reference_from_corpus, write_evaluation,
+    evaluate_backbones, geometry_summary, load_corpus_chains, reference_from_corpus, write_evaluation,
 )
 from proteindsm.protein.geometry import backbone_from_dihedrals
 from tests.protein.test_geometry import load_backbone_pdb
@@ -52,6 +52,17 @@ def test_real_chains_look_real(val_chains, pdb_dir):
     assert s["helix_handedness"]["n_helix_residues"] > 50
     assert s["helix_handedness"]["right_handed_fraction"] >= 0.95
     assert s["clash_free_fraction"] == 1.0
+
+
+def test_geometry_summary_is_the_per_set_block_of_evaluate(val_chains):
+    summary = geometry_summary(val_chains)
+    full = evaluate_alone(val_chains, val_chains[:2])
+    for key in ("bond_length_mad_mean_A", "bond_angle_mad_mean_deg", "ramachandran_allowed_fraction",
+                "clash_pairs_mean", "helix_fraction_mean", "rg_normalised_mean"):
+        assert summary[key] == pytest.approx(full[key]), key
+    assert summary["bond_length_mad_mean_A"] < 0.05
+    with pytest.raises(InputError, match=r"sweep\[0\]"):
+        geometry_summary([np.zeros((10, 3))], name="sweep")
 
 
 def test_ideal_helix_hbonds_are_not_clashes():
