@@ -57,12 +57,12 @@ def _train_score(cfg: DictConfig) -> int:
                  "n_train_chains": int(len(train_idx)), "n_val_chains": int(len(val_idx))},
         "command": config.LAST_COMMAND,
     }
+    init_from = resolve_path(cfg.init_from) if cfg.get("init_from") else None
+    if init_from is not None:  # checked before anything is written to out/
+        metadata["initialised_from"] = _warm_start_record(init_from, network)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "split.json", json.dumps(
         {"corpus": str(d.path), "train_ids": corpus.ids[train_idx].tolist(), "val_ids": corpus.ids[val_idx].tolist()}))
-    init_from = resolve_path(cfg.init_from) if cfg.get("init_from") else None
-    if init_from is not None:
-        metadata["initialised_from"] = _warm_start_record(init_from, network)
     trainer = Trainer(network, DSMObjective(schedule, project=project_zero_ca_centroid), batches,
                       train_config(cfg, out), validation=validation, metadata=metadata)
     if init_from is not None and trainer.warm_start(init_from):

@@ -150,4 +150,6 @@ def test_train_command_fine_tunes_from_init_from(corpus, tmp_path, capsys):
     # another network configuration: one clear error (exit 2) naming the field, before training
     assert main([*common, f"out={tmp_path / 'c'}", f"init_from={src}", "network.num_layers=3"]) == 2
     assert "num_layers" in capsys.readouterr().err
-    assert not (tmp_path / "c" / "checkpoint.safetensors").exists()
+    assert not (tmp_path / "c").exists()                            # nothing written for bad input
+    assert main([*common, f"out={tmp_path / 'd'}", f"init_from={tmp_path / 'missing.safetensors'}"]) == 2
+    assert "missing.safetensors" in capsys.readouterr().err and not (tmp_path / "d").exists()
