@@ -16,12 +16,27 @@ from proteindsm.protein.io import read_backbones
 FAST = ["steps=4", "progress=false", "device=cpu"]
 
 
-def test_shipped_checkpoint_is_small_and_loads_safely():
-    path = shipped_checkpoint(SHIPPED_SCORE_CHECKPOINT)
+@pytest.mark.parametrize("name", [SHIPPED_SCORE_CHECKPOINT, "backbone_score_local.safetensors"])
+def test_shipped_checkpoint_is_small_and_loads_safely(name):
+    path = shipped_checkpoint(name)
     assert path.is_file() and path.stat().st_size < 20 * 2**20
     from proteindsm.protein.models import load_model
     loaded = load_model(path)
     assert loaded.schedule.sigma_max > loaded.schedule.sigma_min > 0
+    x = torch.randn(1, 10, 4, 3) * 3.0
+    with torch.no_grad():
+        score = loaded.model(x, torch.tensor([1.0]), cond={"mask": torch.ones(1, 10, dtype=torch.bool)})
+    assert score.shape == x.shape and torch.isfinite(score).all()
+
+
+def test_experimental_checkpoint_samples_from_the_cli(tmp_path):
+    out = tmp_path / "local"
+    ckpt = shipped_checkpoint("backbone_score_local.safetensors")
+    assert main(["sample", f"out={out}", f"checkpoint={ckpt}", "length=16", "num=1", *FAST]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["checkpoint_step"] == 9075
+    (chain,) = read_backbones(out / "len16_000.pdb", max_peptide_bond=float("inf"))
+    assert chain.coords.shape == (16, 4, 3)
 
 
 def test_sample_writes_backbones_biotite_reads(tmp_path):
