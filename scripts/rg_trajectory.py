@@ -11,45 +11,22 @@ Settings as in ``scripts/sampler_grid.py`` (``al:EPS:STEPS_PER_LEVEL:LEVELS[:TEM
 
 from __future__ import annotations
 
-import argparse
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from sampler_grid import parse  # noqa: E402
-
-from proteindsm.cli.protein_common import checkpoint_path  # noqa: E402
-from proteindsm.core import GeometricSchedule  # noqa: E402
-from proteindsm.protein.models import load_model  # noqa: E402
-from proteindsm.protein.sampling import sample_backbones  # noqa: E402
+from sampler_grid import sample_settings, settings_parser  # noqa: E402
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("settings", nargs="+")
-    ap.add_argument("--checkpoint", default=None)
-    ap.add_argument("--length", type=int, default=60)
-    ap.add_argument("--num", type=int, default=6)
-    ap.add_argument("--threads", type=int, default=1)
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    loaded = load_model(checkpoint_path(args.checkpoint))
-    s = loaded.schedule
-    for spec in args.settings:
-        sampler, levels = parse(spec)
-        sigmas = GeometricSchedule(s.sigma_min, s.sigma_max, levels).levels()
-        t0 = time.time()
-        out = sample_backbones(loaded.model, [args.length], args.num, sampler, sigmas, batch_size=args.num,
-                               progress=False, return_trajectory=True)
+    args = settings_parser(__doc__.splitlines()[0], length=60, num=6).parse_args()
+    for spec, _, sigmas, out, seconds in sample_settings(args, return_trajectory=True):
         traj = np.stack([b.trajectory for b in out])[:, :, :, 1]           # (n, T, L, 3) CA, Å
         rg = np.sqrt(((traj - traj.mean(2, keepdims=True)) ** 2).sum(-1).mean(-1))   # (n, T)
-        print(f"# {spec}: {args.num} x L{args.length}, {time.time() - t0:.0f} s; CA Rg (Å) per backbone")
+        print(f"# {spec}: {args.num} x L{args.length}, {seconds:.0f} s; CA Rg (Å) per backbone")
         for i in np.linspace(0, rg.shape[1] - 1, 25).astype(int):
             sigma = float(sigmas[min(i, len(sigmas) - 1)])
             print(f"step {i:4d}  sigma {sigma:8.3f}  " + " ".join(f"{v:6.1f}" for v in rg[:, i]), flush=True)

@@ -46,14 +46,21 @@ def parse(spec: str):
     raise SystemExit(f"unknown setting {spec!r} (al:EPS:T:LEVELS, sde:LEVELS, pc:SNR:LEVELS, ode:LEVELS)")
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def settings_parser(description: str, length: int, num: int) -> argparse.ArgumentParser:
+    """Arguments shared by the sampler sweep scripts (this one and ``rg_trajectory.py``)."""
+    ap = argparse.ArgumentParser(description=description)
     ap.add_argument("settings", nargs="+")
     ap.add_argument("--checkpoint", default=None)
-    ap.add_argument("--length", type=int, default=100)
-    ap.add_argument("--num", type=int, default=4)
+    ap.add_argument("--length", type=int, default=length)
+    ap.add_argument("--num", type=int, default=num)
     ap.add_argument("--threads", type=int, default=1)
-    args = ap.parse_args()
+    return ap
+
+
+def sample_settings(args: argparse.Namespace, return_trajectory: bool = False):
+    """Yield ``(spec, sampler, sigmas, backbones, seconds)`` for each setting of ``args.settings``:
+    ``args.num`` backbones of ``args.length`` residues from seed 0, one batch; ``sigmas`` (levels,)
+    is the σ grid in Å."""
     torch.set_num_threads(args.threads)
     loaded = load_model(checkpoint_path(args.checkpoint))
     s = loaded.schedule
@@ -62,16 +69,21 @@ def main() -> None:
         sigmas = GeometricSchedule(s.sigma_min, s.sigma_max, levels).levels()
         t0 = time.time()
         out = sample_backbones(loaded.model, [args.length], args.num, sampler, sigmas, batch_size=args.num,
-                               progress=False)
+                               progress=False, return_trajectory=return_trajectory)
+        yield spec, sampler, sigmas, out, time.time() - t0
+
+
+def main() -> None:
+    args = settings_parser(__doc__.splitlines()[0], length=100, num=4).parse_args()
+    for spec, sampler, sigmas, out, seconds in sample_settings(args):
         st = geometry_summary([b.coords.astype(np.float64) for b in out])
         print(json.dumps(dict(
-            setting=spec, evaluations=sampler.num_evaluations(levels), length=args.length, num=args.num,
-            seconds=round(time.time() - t0), bond_mad=round(st["bond_length_mad_mean_A"], 3),
+            setting=spec, evaluations=sampler.num_evaluations(len(sigmas)), length=args.length, num=args.num,
+            seconds=round(seconds), bond_mad=round(st["bond_length_mad_mean_A"], 3),
             angle_mad=round(st["bond_angle_mad_mean_deg"], 2), rama=round(st["ramachandran_allowed_fraction"], 3),
             clash_pairs=st["clash_pairs_mean"], clash_free=st["clash_free_fraction"],
             helix=round(st["helix_fraction_mean"], 3), strand=round(st["strand_fraction_mean"], 3),
             rg_normalised=round(st["rg_normalised_mean"], 2))), flush=True)
-
 
 if __name__ == "__main__":
     main()
