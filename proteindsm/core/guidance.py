@@ -17,6 +17,10 @@ Terms provided:
   property evaluated on the denoised estimate x̂₀ = x + σ² s(x, σ) (s held fixed, so the gradient is
   ∇g(x̂₀) — Tweedie's estimate, no predictor training needed); with ``sigma_data`` the gradient is
   scaled by σ_d²/(σ_d² + σ²), the Jacobian ∂x̂₀/∂x for data of scale σ_d.
+* :class:`NoiseAwareDenoisedGuidance` — the same property on x̂₀ with the uncertainty of x̂₀ (≈ σ per
+  coordinate) propagated to the property, so the pull fades in as x̂₀ becomes informative.
+* :class:`CalibratedRegressionGuidance` — :class:`RegressionGuidance` with the tolerance widened by
+  the regressor's own error ε(σ) (its validation RMSE per σ).
 """
 
 from __future__ import annotations
@@ -129,6 +133,92 @@ class DenoisedPropertyGuidance:
             # the term is far too strong at large σ.
             grad = grad * expand_like(self.sigma_data ** 2 / (self.sigma_data ** 2 + sigma ** 2), x)
         return grad
+
+
+@dataclass
+class NoiseAwareDenoisedGuidance:
+    """Guidance by a differentiable property ``g(x̂₀, cond) -> (B,)`` of the denoised estimate
+    x̂₀ = x + σ² s(x, σ), with the uncertainty of x̂₀ propagated to g:
+
+        log p(y* | x_σ) ≈ log N(y*; g(x̂₀), τ² + σ² ‖∇g(x̂₀)‖²),
+
+    i.e. x₀ | x_σ ≈ N(x̂₀, σ² I) pushed through g linearised at x̂₀.  The term is
+    ``w · (y* − g) / (τ² + σ²‖∇g‖²) · ∇g`` (s and the variance held fixed, as in
+    :class:`DenoisedPropertyGuidance`, which is the σ → 0 limit).  Without the σ² ‖∇g‖² part the
+    pull at σ ≈ σ_max, multiplied by a sampler's step σ_i² − σ_{i+1}², throws the sample apart;
+    with it the term fades in as x̂₀ becomes informative.
+    """
+
+    property_fn: Callable[[Tensor, Cond], Tensor]
+    target: float
+    tolerance: float = 1.0
+    scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        _check_scale_tolerance(self.scale, self.tolerance)
+
+    def __call__(self, x: Tensor, sigma: Tensor, cond: Cond, base_score: Tensor) -> Tensor:
+        x0_hat = (x + expand_like(sigma, x) ** 2 * base_score).detach()
+        with torch.enable_grad():
+            xg = x0_hat.requires_grad_(True)
+            g = self.property_fn(xg, cond)
+            (grad,) = torch.autograd.grad(g.sum(), xg)
+        var = self.tolerance ** 2 + sigma.to(x) ** 2 * grad.flatten(1).pow(2).sum(1)
+        coef = (self.target - g.detach()) / var
+        return self.scale * expand_like(coef, x) * grad
+
+
+@dataclass
+class CalibratedRegressionGuidance:
+    """w · ∇_x log N(y*; f(x, σ), τ² + ε(σ)²) for a noise-conditional regressor f ``(B,)``.
+
+    ε(σ) is the predictor's validation RMSE at σ (``rmse[k]`` measured at ``sigma_grid[k]``,
+    ascending; interpolated linearly in log σ, constant beyond the table): f estimates E[y | x_σ],
+    and y scatters around it by ε(σ), so the likelihood of the target is the tolerance τ widened by
+    that error.  At σ ≈ σ_max, where f is no better than the label mean (ε ≈ label std), the pull
+    shrinks by τ²/(τ² + std²); where f is accurate it is :class:`RegressionGuidance`.  Without
+    this, a target far from the data mean is pushed for hardest at the highest σ, where f returns
+    the mean and says nothing about the sample, and the early state over-shoots.  The variance
+    depends on σ only, so the term is still the autograd gradient of a log-likelihood.
+    """
+
+    predictor: Predictor
+    target: float
+    tolerance: float
+    scale: float
+    sigma_grid: tuple[float, ...]
+    rmse: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        _check_scale_tolerance(self.scale, self.tolerance)
+        grid, err = tuple(float(s) for s in self.sigma_grid), tuple(float(r) for r in self.rmse)
+        if (len(grid) == 0 or len(grid) != len(err) or any(s <= 0 for s in grid)
+                or any(b <= a for a, b in zip(grid, grid[1:])) or any(not r >= 0 for r in err)):
+            raise InputError("calibration table must be a non-empty ascending σ grid (> 0) with one "
+                             f"RMSE >= 0 per σ; got sigma_grid={self.sigma_grid}, rmse={self.rmse}")
+        self.sigma_grid, self.rmse = grid, err
+
+    def variance(self, sigma: Tensor) -> Tensor:
+        """τ² + ε(σ)² ``(B,)``, computed on σ's device (no host round trip)."""
+        log_grid = torch.tensor(self.sigma_grid, dtype=torch.float64, device=sigma.device).log()
+        err = torch.tensor(self.rmse, dtype=torch.float64, device=sigma.device)
+        ls = sigma.detach().to(torch.float64).log().clamp(log_grid[0], log_grid[-1])
+        if len(self.sigma_grid) == 1:
+            e = err.expand_as(ls)
+        else:
+            hi = torch.searchsorted(log_grid, ls).clamp(1, len(self.sigma_grid) - 1)
+            lo = hi - 1
+            w = (ls - log_grid[lo]) / (log_grid[hi] - log_grid[lo])
+            e = err[lo] + w * (err[hi] - err[lo])
+        return (self.tolerance ** 2 + e ** 2).to(sigma.dtype)
+
+    def __call__(self, x: Tensor, sigma: Tensor, cond: Cond, base_score: Tensor) -> Tensor:
+        var = self.variance(sigma).to(x.dtype)
+
+        def log_likelihood(xg: Tensor) -> Tensor:
+            return -0.5 * (self.predictor(xg, sigma, cond) - self.target) ** 2 / var
+
+        return self.scale * grad_of_log_likelihood(log_likelihood, x)
 
 
 def with_guidance(score_fn: ScoreFn, terms: Sequence[GuidanceTerm]) -> ScoreFn:

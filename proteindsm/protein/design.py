@@ -7,9 +7,10 @@ Classifier guidance (Song et al. 2021, §5; Dhariwal & Nichol 2021) samples from
 the second part coming from a noise-conditional predictor (:mod:`proteindsm.protein.predictors`)
 evaluated with autograd at every sampler step, or — for a user's differentiable property g of a
 *clean* backbone — from g evaluated on the Tweedie denoised estimate x̂₀ = x + σ² s(x, σ)
-(:class:`NoiseAwareDenoisedGuidance`: the core's DenoisedPropertyGuidance with the uncertainty of
-x̂₀ propagated to g).  The terms (:class:`~proteindsm.core.RegressionGuidance`,
-:class:`~proteindsm.core.ClassifierGuidance`, :class:`NoiseAwareDenoisedGuidance`) are built here from
+(:class:`~proteindsm.core.NoiseAwareDenoisedGuidance`: the core's DenoisedPropertyGuidance with the
+uncertainty of x̂₀ propagated to g).  The terms (:class:`~proteindsm.core.RegressionGuidance`,
+:class:`~proteindsm.core.CalibratedRegressionGuidance`, :class:`~proteindsm.core.ClassifierGuidance`,
+:class:`~proteindsm.core.NoiseAwareDenoisedGuidance`) are built here from
 :class:`PropertyTarget` requests; several requests are summed (:func:`proteindsm.core.with_guidance`).
 
 Tensor conventions: backbones ``(B, L, 4, 3)`` in Å (N, CA, C, O), ``mask`` bool ``(B, L)``,
@@ -32,9 +33,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from proteindsm.core.guidance import ClassifierGuidance, GuidanceTerm, RegressionGuidance
+from proteindsm.core.guidance import (CalibratedRegressionGuidance, ClassifierGuidance, GuidanceTerm,
+                                      NoiseAwareDenoisedGuidance, RegressionGuidance)
 from proteindsm.core.schedules import GeometricSchedule
-from proteindsm.core.types import Cond, expand_like
 from proteindsm.errors import CheckpointError, InputError
 
 from .backbone import CA
@@ -43,7 +44,7 @@ from .properties import FOLD_CLASS_NAMES, PROPERTIES, RG_EXPONENT
 __all__ = [
     "PropertyTarget", "ResolvedTarget", "DESIGNABLE", "DEFAULT_TOLERANCE", "predictor_checkpoint_name",
     "resolve_targets", "guidance_terms", "measure", "abs_error", "radius_of_gyration_property",
-    "load_predictor", "NoiseAwareDenoisedGuidance", "CalibratedRegressionGuidance", "predictor_calibration",
+    "load_predictor", "predictor_calibration",
 ]
 
 #: Properties with a shipped predictor (``proteindsm/checkpoints/predictor_<name>.safetensors``), and
@@ -231,42 +232,6 @@ def _check_sigma_range(name: str, path: Path, meta: dict, score: GeometricSchedu
             f"[{score.sigma_min:g}, {score.sigma_max:g}] Å; train the predictor on the score model's schedule")
 
 
-@dataclass
-class NoiseAwareDenoisedGuidance:
-    """Guidance by a differentiable property ``g(x̂₀, cond) -> (B,)`` of the denoised estimate
-    x̂₀ = x + σ² s(x, σ), with the uncertainty of x̂₀ propagated to g:
-
-        log p(y* | x_σ) ≈ log N(y*; g(x̂₀), τ² + σ² ‖∇g(x̂₀)‖²),
-
-    i.e. x₀ | x_σ ≈ N(x̂₀, σ² I) pushed through g linearised at x̂₀.  The term is
-    ``w · (y* − g) / (τ² + σ²‖∇g‖²) · ∇g`` (s and the variance held fixed, as in
-    :class:`proteindsm.core.DenoisedPropertyGuidance`, which is the σ → 0 limit).  Without the
-    σ² ‖∇g‖² part the pull at σ ≈ σ_max, multiplied by the sampler's step σ_i² − σ_{i+1}², throws
-    the chain apart; with it the term fades in as x̂₀ becomes informative.
-    """
-
-    property_fn: Callable[[Tensor, Cond], Tensor]
-    target: float
-    tolerance: float = 1.0
-    scale: float = 1.0
-
-    def __post_init__(self) -> None:
-        if not (math.isfinite(self.scale) and self.scale >= 0):
-            raise InputError(f"guidance scale must be a finite number >= 0, got {self.scale}")
-        if not (math.isfinite(self.tolerance) and self.tolerance > 0):
-            raise InputError(f"guidance tolerance must be a positive number, got {self.tolerance}")
-
-    def __call__(self, x: Tensor, sigma: Tensor, cond: Cond, base_score: Tensor) -> Tensor:
-        x0_hat = (x + expand_like(sigma, x) ** 2 * base_score).detach()
-        with torch.enable_grad():
-            xg = x0_hat.requires_grad_(True)
-            g = self.property_fn(xg, cond)
-            (grad,) = torch.autograd.grad(g.sum(), xg)
-        var = self.tolerance ** 2 + sigma.to(x) ** 2 * grad.flatten(1).pow(2).sum(1)
-        coef = (self.target - g.detach()) / var
-        return self.scale * expand_like(coef, x) * grad
-
-
 def guidance_terms(targets: Sequence[ResolvedTarget], length: int) -> list[GuidanceTerm]:
     """The guidance terms for chains of ``length`` residues (summed by ``with_guidance``)."""
     terms: list[GuidanceTerm] = []
@@ -298,49 +263,6 @@ def predictor_calibration(metadata: dict) -> Optional[tuple[tuple[float, ...], t
     if not all(math.isfinite(s) and s > 0 and math.isfinite(r) and r >= 0 for s, r in pairs):
         return None
     return tuple(p[0] for p in pairs), tuple(p[1] for p in pairs)
-
-
-@dataclass
-class CalibratedRegressionGuidance:
-    """w · ∇_x log N(y*; f(x, σ), τ² + ε(σ)²) for a noise-conditional regressor f ``(B,)``.
-
-    ε(σ) is the predictor's validation RMSE at σ (interpolated in log σ from the table in its
-    checkpoint): f estimates E[y | x_σ], and y scatters around it by ε(σ), so the likelihood of the
-    target is the tolerance τ widened by that error.  At σ ≈ σ_max, where f is no better than the
-    label mean (ε ≈ label std), the pull shrinks by τ²/(τ² + std²); where f is accurate (σ ≲ 2 Å)
-    it is :class:`proteindsm.core.RegressionGuidance`.  Without this, a target below the corpus
-    mean (say a compact Rg) is pushed for hardest at the highest σ, where f returns the mean and
-    says nothing about the chain, and the early state over-shoots.  The variance depends on σ only,
-    so the term is still the autograd gradient of a log-likelihood.
-    """
-
-    predictor: Callable[[Tensor, Tensor, Cond], Tensor]
-    target: float
-    tolerance: float
-    scale: float
-    sigma_grid: tuple[float, ...]
-    rmse: tuple[float, ...]
-
-    def __post_init__(self) -> None:
-        if not (math.isfinite(self.scale) and self.scale >= 0):
-            raise InputError(f"guidance scale must be a finite number >= 0, got {self.scale}")
-        if not (math.isfinite(self.tolerance) and self.tolerance > 0):
-            raise InputError(f"guidance tolerance must be a positive number, got {self.tolerance}")
-
-    def variance(self, sigma: Tensor) -> Tensor:
-        """τ² + ε(σ)² ``(B,)`` (ε interpolated linearly in log σ, constant beyond the table)."""
-        err = np.interp(np.log(sigma.detach().double().cpu().numpy()), np.log(self.sigma_grid), self.rmse)
-        return self.tolerance ** 2 + torch.as_tensor(err, dtype=sigma.dtype, device=sigma.device) ** 2
-
-    def __call__(self, x: Tensor, sigma: Tensor, cond: Cond, base_score: Tensor) -> Tensor:
-        from proteindsm.core.guidance import grad_of_log_likelihood
-
-        var = self.variance(sigma).to(x.dtype)
-
-        def log_likelihood(xg: Tensor) -> Tensor:
-            return -0.5 * (self.predictor(xg, sigma, cond) - self.target) ** 2 / var
-
-        return self.scale * grad_of_log_likelihood(log_likelihood, x)
 
 
 def measure(target: ResolvedTarget, coords: np.ndarray | Tensor) -> float:

@@ -296,7 +296,7 @@ def test_resolve_targets_checks_sigma_range(checkpoints):
 
 
 def test_denoised_property_guidance_equals_autograd_gradient():
-    from proteindsm.protein.design import NoiseAwareDenoisedGuidance
+    from proteindsm.core import NoiseAwareDenoisedGuidance
 
     x = _backbones(2, 16, seed=4)
     base = -0.1 * x
@@ -314,7 +314,8 @@ def test_denoised_property_guidance_equals_autograd_gradient():
 
 
 def test_calibrated_regression_guidance_equals_autograd_gradient():
-    from proteindsm.protein.design import CalibratedRegressionGuidance, predictor_calibration
+    from proteindsm.core import CalibratedRegressionGuidance
+    from proteindsm.protein.design import predictor_calibration
 
     grid, rmse = predictor_calibration({"validation_rmse_per_sigma": {"60": 0.2, "1.0": 0.04, "0.02": 0.01}})
     assert grid == (0.02, 1.0, 60.0) and rmse == (0.01, 0.04, 0.2)
