@@ -5,7 +5,8 @@ Usage:
     python scripts/sampler_grid.py [--checkpoint PATH] [--length 100] [--num 4] \\
         al:2e-4:20:100 al:1e-4:10:100 sde:200 pc:0.16:100 ode:100
 
-Settings: ``al:EPS:STEPS_PER_LEVEL:LEVELS[:TEMPERATURE]`` (annealed Langevin), ``sde:LEVELS`` (reverse SDE),
+Settings: ``al:EPS:STEPS_PER_LEVEL:LEVELS[:TEMPERATURE[:SIGMA_MAX]]`` (annealed Langevin; the
+temperature applies at levels σ ≤ SIGMA_MAX Å only), ``sde:LEVELS`` (reverse SDE),
 ``pc:SNR:LEVELS`` (reverse SDE + one Langevin corrector step per level), ``ode:LEVELS`` (Heun).
 Each row: the geometry figures of ``proteindsm evaluate`` (bond-length and bond-angle MAD against
 ideal values, Ramachandran-allowed fraction, clashing pairs per chain, helix/strand fractions,
@@ -36,7 +37,9 @@ def parse(spec: str):
     kind, *vals = spec.split(":")
     if kind == "al":
         temperature = float(vals[3]) if len(vals) > 3 else 1.0
-        return AnnealedLangevin(eps=float(vals[0]), steps_per_level=int(vals[1]), temperature=temperature), int(vals[2])
+        window = float(vals[4]) if len(vals) > 4 else None
+        return AnnealedLangevin(eps=float(vals[0]), steps_per_level=int(vals[1]), temperature=temperature,
+                                temperature_sigma_max=window), int(vals[2])
     if kind == "sde":
         return ReverseSDE(), int(vals[0])
     if kind == "pc":

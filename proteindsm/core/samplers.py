@@ -144,6 +144,10 @@ class AnnealedLangevin:
         temperature: T > 0; each level's Langevin steps use s/T, so they target p_σ^(1/T) instead of
             p_σ (T < 1 sharpens toward the modes: better local geometry, less diversity; for a
             Gaussian the variance is multiplied by T).  The final denoising step is not tempered.
+        temperature_sigma_max: apply ``temperature`` only at levels with σ ≤ this (same units as
+            σ); levels above it run at T = 1.  ``None`` (default): every level.  Lets the coarse
+            levels, where the global shape forms, sample the model's distribution while the fine
+            levels sharpen the local geometry.
 
     A grid of one level ``[σ_min]`` is plain (non-annealed) Langevin dynamics.
     """
@@ -152,11 +156,20 @@ class AnnealedLangevin:
     steps_per_level: int = 100
     final_denoise: bool = True
     temperature: float = 1.0
+    temperature_sigma_max: Optional[float] = None
 
     def __post_init__(self) -> None:
         _positive("eps", self.eps)
         _non_negative_int("steps_per_level", self.steps_per_level, minimum=1)
         _positive("temperature", self.temperature)
+        if self.temperature_sigma_max is not None:
+            _positive("temperature_sigma_max", self.temperature_sigma_max)
+
+    def level_temperature(self, sigma: float) -> float:
+        """The temperature used for the Langevin steps at noise level ``sigma``."""
+        if self.temperature_sigma_max is None or sigma <= self.temperature_sigma_max:
+            return self.temperature
+        return 1.0
 
     def num_evaluations(self, num_levels: int) -> int:
         return num_levels * self.steps_per_level + int(self.final_denoise)
@@ -173,8 +186,9 @@ class AnnealedLangevin:
         step = 0
         for sigma in run.sigmas:
             alpha = self.eps * (sigma / sigma_last) ** 2
+            temperature = self.level_temperature(float(sigma))
             for _ in range(self.steps_per_level):
-                x = x + (alpha / self.temperature) * run.score(x, sigma) + torch.sqrt(2 * alpha) * run.noise(x)
+                x = x + (alpha / temperature) * run.score(x, sigma) + torch.sqrt(2 * alpha) * run.noise(x)
                 step += 1
                 x = run.settle(x, step, sigma)
             run.record(x)

@@ -49,6 +49,21 @@ def test_annealed_langevin_temperature_scales_the_variance():
     assert torch.allclose(x.std(0), torch.full((2,), STD * 0.5 ** 0.5, dtype=torch.float64), atol=0.02), x.std(0)
 
 
+def test_annealed_langevin_temperature_window():
+    """``temperature_sigma_max`` tempers only the levels at or below it: a window below the grid is
+    the untempered sampler (bitwise), one above it the fully tempered one; a window covering the
+    levels σ ≤ 1 (where this grid's steps still equilibrate) leaves the tempered N(μ, T s²)."""
+    base = _run(AnnealedLangevin(eps=2e-5, steps_per_level=100), 10)
+    tempered = _run(AnnealedLangevin(eps=2e-5, steps_per_level=100, temperature=0.5), 10)
+    below = _run(AnnealedLangevin(eps=2e-5, steps_per_level=100, temperature=0.5, temperature_sigma_max=1e-3), 10)
+    above = _run(AnnealedLangevin(eps=2e-5, steps_per_level=100, temperature=0.5, temperature_sigma_max=1e3), 10)
+    fine = _run(AnnealedLangevin(eps=2e-5, steps_per_level=100, temperature=0.5, temperature_sigma_max=1.0), 10)
+    assert torch.equal(below, base) and torch.equal(above, tempered)
+    assert not torch.equal(fine, base) and not torch.equal(fine, tempered)
+    assert torch.allclose(fine.std(0), torch.full((2,), STD * 0.5 ** 0.5, dtype=torch.float64), atol=0.02), fine.std(0)
+    assert AnnealedLangevin(temperature=0.5, temperature_sigma_max=1.0).level_temperature(2.0) == 1.0
+
+
 def test_trajectory_and_evaluation_count():
     sched = GeometricSchedule(0.01, 10.0, 5)
     s = ReverseSDE(corrector_steps=2)
@@ -82,6 +97,7 @@ def test_divergence_names_step_and_sigma():
     lambda: AnnealedLangevin(eps=-1),
     lambda: AnnealedLangevin(steps_per_level=0),
     lambda: AnnealedLangevin(temperature=0.0),
+    lambda: AnnealedLangevin(temperature_sigma_max=0.0),
     lambda: ReverseSDE(snr=0),
     lambda: ReverseSDE(corrector_steps=-1),
     lambda: ProbabilityFlowODE(method="rk4"),
