@@ -41,8 +41,13 @@ CASES = [  # (case id, property, target or ("rg", factor))
     # learned predictor: Rg of all backbone atoms (tolerance 1 Å); measured as CA Rg like the others
     ("rg_minus20_fn", "radius_of_gyration", ("rg", 0.8)),
     ("rg_plus20_fn", "radius_of_gyration", ("rg", 1.2)),
+    # a tighter tolerance: w/τ² sets the pull near the data (small σ); w alone sets it at large σ, where
+    # a large w makes annealed Langevin unstable (w = 64 at τ = 1 diverged at σ ≈ 27 Å)
+    ("rg_minus20_fn_tau0.5", "radius_of_gyration", ("rg", 0.8)),
+    ("rg_plus20_fn_tau0.5", "radius_of_gyration", ("rg", 1.2)),
 ]
-FUNCTION_CASES = {"rg_minus20_fn": ("backbone", 1.0), "rg_plus20_fn": ("backbone", 1.0)}   # case -> (atoms, τ Å)
+FUNCTION_CASES = {"rg_minus20_fn": ("backbone", 1.0), "rg_plus20_fn": ("backbone", 1.0),   # case -> (atoms, τ Å)
+                  "rg_minus20_fn_tau0.5": ("backbone", 0.5), "rg_plus20_fn_tau0.5": ("backbone", 0.5)}
 # geometry may move this far from the unguided set before a guided set is called "off"
 MARGINS = {"bond_mad": 0.005, "rama": 0.03, "clash_free": 0.125, "clash_pairs_factor": 1.5}
 
@@ -74,6 +79,7 @@ def phase_sample(args) -> None:
     from proteindsm.core import GeometricSchedule, with_guidance
     from proteindsm.protein.design import PropertyTarget, guidance_terms, resolve_targets
     from proteindsm.protein.models import load_model
+    from proteindsm.errors import SamplerDivergedError
     from proteindsm.protein.sampling import sample_backbones
 
     device = torch.device(args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -105,8 +111,15 @@ def phase_sample(args) -> None:
         if args.max_seconds and time.perf_counter() - t_start > args.max_seconds:
             raise OutOfTime
         t0 = time.perf_counter()
-        samples = sample_backbones(score_fn, [args.length], args.num, smp or sampler, sigmas if sig is None else sig,
-                                   seed=args.seed, batch_size=args.batch_size, device=device, progress=False)
+        try:
+            samples = sample_backbones(score_fn, [args.length], args.num, smp or sampler,
+                                       sigmas if sig is None else sig, seed=args.seed,
+                                       batch_size=args.batch_size, device=device, progress=False)
+        except SamplerDivergedError as err:   # recorded (a too-strong guidance scale), not fatal
+            meta.setdefault("diverged", {})[key] = str(err)
+            save()
+            print(f"{key}: diverged: {err}", flush=True)
+            return
         sets[key] = np.stack([s.coords for s in samples]).astype(np.float32)
         meta["seconds"][key] = round(time.perf_counter() - t0, 2)
         save()
@@ -189,6 +202,7 @@ def phase_report(args) -> None:
         sets.update({k: v for k, v in s2.items() if k not in sets})
         meta["seconds"].update(m2["seconds"])
         meta["tolerances"].update(m2["tolerances"])
+        meta.setdefault("diverged", {}).update(m2.get("diverged", {}))
         meta["scales"] = sorted(set(meta["scales"]) | set(m2["scales"]))
         ids = {c["id"] for c in meta["cases"]}
         meta["cases"] += [c for c in m2["cases"] if c["id"] not in ids]
@@ -288,6 +302,8 @@ def markdown(result: dict) -> str:
         lines.append(f"| {r['sampler']} | {r['case']} | {r['scale']:g} | {r['measured_mean']:.3f} | {r['abs_error']:.3f} | "
                      f"{r['error_ratio']:.2f} | {g['bond_mad']:.4f} | {g['rama']:.3f} | {g['clash_free']:.2f} | "
                      f"{g['clash_pairs']:.1f} | {'yes' if r['geometry_within_margin'] else 'no'} | {r['seconds']} |")
+    for key, why in sorted(m.get("diverged", {}).items()):
+        lines.append(f"| {m.get('sampler_name', 'reverse_sde')} | {key} | | diverged: {why} | | | | | | | | |")
     gl = m.get("langevin", {}).get("unguided_geometry")
     if gl:
         lines.append(f"| annealed_langevin | unguided | 0 | | | | {gl['bond_mad']:.4f} | {gl['rama']:.3f} | "

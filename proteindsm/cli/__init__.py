@@ -27,7 +27,7 @@ from typing import Callable, Optional, Sequence
 
 from omegaconf import DictConfig
 
-from proteindsm.errors import InputError
+from proteindsm.errors import InputError, SamplerDivergedError
 
 from . import config
 from .config import compose
@@ -91,6 +91,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except InputError as exc:
         print(f"proteindsm: error: {exc}", file=sys.stderr)
         return 2
+    except SamplerDivergedError as exc:       # settings that are too aggressive for this model
+        print(f"proteindsm: error: {exc} (no samples were written)", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("proteindsm: interrupted (outputs written so far are complete files; training resumes "
               "from its last checkpoint)", file=sys.stderr)

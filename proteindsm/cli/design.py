@@ -22,7 +22,7 @@ from typing import Any
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from proteindsm.core import with_guidance
-from proteindsm.errors import InputError
+from proteindsm.errors import InputError, SamplerDivergedError
 from proteindsm.fileio import atomic_write_text
 
 from .config import prepare_out_dir, resolve_path
@@ -112,7 +112,11 @@ def run(cfg: DictConfig) -> int:
     for L in lengths:
         guided_fn = with_guidance(loaded.model, guidance_terms(targets, L))
         common = dict(seed=seed, batch_size=batch_size, device=device, progress=bool(cfg.progress))
-        guided_all += sample_backbones(guided_fn, [L], num, sampler, sigmas, **common)
+        try:
+            guided_all += sample_backbones(guided_fn, [L], num, sampler, sigmas, **common)
+        except SamplerDivergedError as exc:
+            scales = ", ".join(f"{t.name} {t.scale:g}" for t in targets)
+            raise SamplerDivergedError(f"{exc}, or a smaller guidance scale (now: {scales})") from None
         if baseline:
             unguided_all += sample_backbones(loaded.model, [L], num, sampler, sigmas, **common)
     files = write_samples(guided_all, out, fmt)

@@ -244,6 +244,18 @@ def test_design_rejects_bad_requests_before_sampling(checkpoints, tmp_path, caps
     assert not out.exists()                                    # nothing sampled, nothing written
 
 
+def test_design_divergence_is_one_clear_error_naming_the_scale(checkpoints, tmp_path, capsys):
+    """The untrained test network diverges under annealed Langevin: one line naming the step, σ and
+    the guidance scale, exit status 1, no backbone written."""
+    out = tmp_path / "diverged"
+    assert _design(checkpoints, out, "sampler=annealed_langevin", "sampler.eps=1.0",
+                   "property=helix_fraction", "target=0.5", "scale=4") == 1
+    err = capsys.readouterr().err
+    assert err.startswith("proteindsm: error: sampler produced NaN/inf at step") and err.count("\n") == 1, err
+    assert "smaller guidance scale (now: helix_fraction 4)" in err
+    assert not list(out.glob("**/*.pdb"))
+
+
 def test_design_predictor_of_another_property_is_refused(checkpoints, tmp_path, capsys):
     _, pdir = checkpoints
     assert _design(checkpoints, tmp_path / "o", "property=helix_fraction", "target=0.5",
