@@ -26,7 +26,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from proteindsm.cli.protein_common import checkpoint_path  # noqa: E402
+from proteindsm.cli.protein_common import checkpoint_path, with_steric  # noqa: E402
 from proteindsm.core import AnnealedLangevin, GeometricSchedule, ProbabilityFlowODE, ReverseSDE  # noqa: E402
 from proteindsm.protein.evaluate import geometry_summary  # noqa: E402
 from proteindsm.protein.models import load_model  # noqa: E402
@@ -57,6 +57,8 @@ def settings_parser(description: str, length: int, num: int) -> argparse.Argumen
     ap.add_argument("--length", type=int, default=length)
     ap.add_argument("--num", type=int, default=num)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--steric", default=None, metavar="SCALE[:SIGMA_MAX]",
+                    help="add the steric potential (as `sample steric.scale=... steric.sigma_max=...`)")
     return ap
 
 
@@ -66,12 +68,17 @@ def sample_settings(args: argparse.Namespace, return_trajectory: bool = False):
     is the σ grid in Å."""
     torch.set_num_threads(args.threads)
     loaded = load_model(checkpoint_path(args.checkpoint))
+    score_fn = loaded.model
+    if args.steric:
+        vals = [float(v) for v in args.steric.split(":")]
+        score_fn = with_steric(score_fn, {"scale": vals[0], "sigma_max": vals[1] if len(vals) > 1 else 1.0,
+                                          "margin": 0.2})
     s = loaded.schedule
     for spec in args.settings:
         sampler, levels = parse(spec)
         sigmas = GeometricSchedule(s.sigma_min, s.sigma_max, levels).levels()
         t0 = time.time()
-        out = sample_backbones(loaded.model, [args.length], args.num, sampler, sigmas, batch_size=args.num,
+        out = sample_backbones(score_fn, [args.length], args.num, sampler, sigmas, batch_size=args.num,
                                progress=False, return_trajectory=return_trajectory)
         yield spec, sampler, sigmas, out, time.time() - t0
 
@@ -81,7 +88,7 @@ def main() -> None:
     for spec, sampler, sigmas, out, seconds in sample_settings(args):
         st = geometry_summary([b.coords.astype(np.float64) for b in out])
         print(json.dumps(dict(
-            setting=spec, evaluations=sampler.num_evaluations(len(sigmas)), length=args.length, num=args.num,
+            setting=spec + (f" steric {args.steric}" if args.steric else ""), evaluations=sampler.num_evaluations(len(sigmas)), length=args.length, num=args.num,
             seconds=round(seconds), bond_mad=round(st["bond_length_mad_mean_A"], 3),
             angle_mad=round(st["bond_angle_mad_mean_deg"], 2), rama=round(st["ramachandran_allowed_fraction"], 3),
             clash_pairs=st["clash_pairs_mean"], clash_free=st["clash_free_fraction"],

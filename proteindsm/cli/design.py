@@ -99,7 +99,7 @@ def run(cfg: DictConfig) -> int:
     from .sample import write_samples
 
     requests = parse_requests(cfg)
-    fmt, num, batch_size, sampler, levels, device, ckpt, loaded, lengths, sigmas = prepare_sampling(cfg)
+    fmt, num, batch_size, sampler, levels, device, ckpt, loaded, lengths, sigmas, score_fn, steric = prepare_sampling(cfg)
     pdir = resolve_path(cfg.predictor_dir) if cfg.get("predictor_dir") else None
     from proteindsm.core import GeometricSchedule
     grid = GeometricSchedule(sigma_min=float(sigmas[-1]), sigma_max=float(sigmas[0]))
@@ -110,7 +110,7 @@ def run(cfg: DictConfig) -> int:
     t0 = time.perf_counter()
     guided_all, unguided_all = [], []
     for L in lengths:
-        guided_fn = with_guidance(loaded.model, guidance_terms(targets, L))
+        guided_fn = with_guidance(score_fn, guidance_terms(targets, L))
         common = dict(seed=seed, batch_size=batch_size, device=device, progress=bool(cfg.progress))
         try:
             guided_all += sample_backbones(guided_fn, [L], num, sampler, sigmas, **common)
@@ -118,7 +118,7 @@ def run(cfg: DictConfig) -> int:
             scales = ", ".join(f"{t.name} {t.scale:g}" for t in targets)
             raise SamplerDivergedError(f"{exc}, or a smaller guidance scale (now: {scales})") from None
         if baseline:
-            unguided_all += sample_backbones(loaded.model, [L], num, sampler, sigmas, **common)
+            unguided_all += sample_backbones(score_fn, [L], num, sampler, sigmas, **common)
     files = write_samples(guided_all, out, fmt)
     base_files = []
     if baseline:
@@ -148,7 +148,7 @@ def run(cfg: DictConfig) -> int:
         "checkpoint": str(ckpt), "checkpoint_step": loaded.metadata.get("step"),
         "sampler": {"class": type(sampler).__name__, **vars(sampler)},
         "sigma_grid": {"levels": levels, "sigma_max": float(sigmas[0]), "sigma_min": float(sigmas[-1])},
-        "seed": seed, "device": str(device), "batch_size": batch_size, "lengths": lengths, "num": num,
+        "steric": steric, "seed": seed, "device": str(device), "batch_size": batch_size, "lengths": lengths, "num": num,
         "targets": [{"property": t.name, "target": t.target, "scale": t.scale, "tolerance": t.tolerance,
                      "kind": t.kind, "predictor": None if t.predictor_path is None else str(t.predictor_path)}
                     for t in targets],

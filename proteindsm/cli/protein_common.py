@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.resources
+import math
 import re
 from pathlib import Path
 from typing import Any, NamedTuple, Optional
@@ -103,6 +104,43 @@ class SamplingSetup(NamedTuple):
     loaded: Any  # proteindsm.protein.models.LoadedModel
     lengths: list[int]
     sigmas: torch.Tensor
+    score_fn: Any  # the model's score, with the steric potential composed on when steric.scale > 0
+    steric: Optional[dict]  # the steric potential's settings (None: off), for the manifest
+
+
+def steric_potential(cfg: DictConfig) -> Optional[dict]:
+    """Validated ``steric.{scale, sigma_max, margin}`` of a sample/design config; None when off."""
+    st = cfg.get("steric")
+    if st is None:
+        return None
+    out = {}
+    for key, low, inclusive in (("scale", 0.0, True), ("sigma_max", 0.0, False), ("margin", 0.0, True)):
+        try:
+            v = float(st.get(key))
+        except (TypeError, ValueError):
+            raise InputError(f"steric.{key} must be a number, got {st.get(key)!r}") from None
+        if not (math.isfinite(v) and (v >= low if inclusive else v > low)):
+            raise InputError(f"steric.{key} must be {'>=' if inclusive else '>'} {low:g}, got {v:g}")
+        out[key] = v
+    if out["scale"] >= 2.0:
+        raise InputError(f"steric.scale must be < 2 (the term is −(w/σ²)∇U: w >= 2 overshoots every "
+                         f"Langevin step), got {out['scale']:g}")
+    return out if out["scale"] > 0 else None
+
+
+def with_steric(score_fn: Any, settings: Optional[dict]) -> Any:
+    """``score_fn`` plus the steric-repulsion potential (:func:`proteindsm.protein.restraints.steric_clash_energy`
+    on x̂₀, −(w/σ²)∇U at σ ≤ sigma_max), or ``score_fn`` itself when ``settings`` is None."""
+    if settings is None:
+        return score_fn
+    import functools
+
+    from proteindsm.core import PotentialGuidance, with_guidance
+    from proteindsm.protein.restraints import steric_clash_energy
+
+    energy = functools.partial(steric_clash_energy, margin=settings["margin"])
+    return with_guidance(score_fn, [PotentialGuidance(energy, settings["scale"], settings["sigma_max"],
+                                                      inverse_sigma_squared=True)])
 
 
 def prepare_sampling(cfg: DictConfig) -> SamplingSetup:
@@ -116,10 +154,12 @@ def prepare_sampling(cfg: DictConfig) -> SamplingSetup:
         raise InputError(f"format must be 'pdb' or 'cif', got {cfg.format!r}")
     num = positive_int("num", cfg.num)
     batch_size = positive_int("batch_size", cfg.batch_size)
+    steric = steric_potential(cfg)
     sampler, levels = build_sampler(cfg)
     device = resolve_device(str(cfg.device))
     ckpt = checkpoint_path(cfg.checkpoint)
     loaded = load_model(ckpt, device=device)
     lengths = parse_lengths(cfg.length, loaded.max_length)
     sigmas = sigma_grid(cfg, loaded.schedule, levels)
-    return SamplingSetup(fmt, num, batch_size, sampler, levels, device, ckpt, loaded, lengths, sigmas)
+    return SamplingSetup(fmt, num, batch_size, sampler, levels, device, ckpt, loaded, lengths, sigmas,
+                         with_steric(loaded.model, steric), steric)

@@ -51,7 +51,7 @@ from proteindsm.protein.properties import as_backbone
 
 __all__ = [
     "IDEAL_BOND_LENGTHS", "IDEAL_BOND_ANGLES", "CLASH_RULE", "RAMACHANDRAN_ASSET",
-    "internal_geometry", "RamachandranMap", "build_ramachandran_map", "default_ramachandran_map",
+    "internal_geometry", "RamachandranMap", "build_ramachandran_map", "default_ramachandran_map", "clash_thresholds",
     "ramachandran_allowed_fraction", "helix_handedness_counts", "clash_pair_count",
     "ca_pair_distances", "tm_score", "pairwise_tm_scores", "novelty_max_tm",
 ]
@@ -215,7 +215,7 @@ def helix_handedness_counts(phi_deg: np.ndarray, psi_deg: np.ndarray, ss: str
 
 # ----------------------------------------------------------------------------------------------
 # clashes and distances
-def _clash_thresholds() -> np.ndarray:
+def clash_thresholds() -> np.ndarray:
     """(4, 4) minimum allowed distance between atom types (N, CA, C, O), Å."""
     t = np.full((4, 4), CLASH_RULE["other_pair_min_distance"])
     polar = CLASH_RULE["polar_pair_min_distance"]
@@ -237,7 +237,7 @@ def clash_pair_count(X) -> int:
     D = cdist(a, a).reshape(L, 4, L, 4)
     res = np.arange(L)
     far = (res[None, :] - res[:, None]) >= sep                       # upper triangle, i < j
-    bad = D < _clash_thresholds()[None, :, None, :]
+    bad = D < clash_thresholds()[None, :, None, :]
     return int((bad & far[:, None, :, None]).sum())
 
 

@@ -1,0 +1,48 @@
+"""Differentiable energies of backbones, used as sampling potentials
+(:class:`proteindsm.core.PotentialGuidance`).
+
+Tensor conventions: ``x`` ``(B, L, 4, 3)`` in Å (atoms N, CA, C, O), optional bool mask ``(B, L)``
+in ``cond["mask"]``; energies ``(B,)`` in Å² (sums of squared overlaps).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional
+
+import torch
+from torch import Tensor
+
+from proteindsm.errors import InputError
+
+from .metrics import CLASH_RULE, clash_thresholds
+
+__all__ = ["steric_clash_energy"]
+
+
+def steric_clash_energy(x: Tensor, cond: Optional[Mapping[str, Any]] = None, margin: float = 0.2) -> Tensor:
+    """Σ relu(t_ab + margin − d)² over atom pairs of residues ``|i − j| ≥ 2`` (Å², ``(B,)``).
+
+    ``t_ab`` are the minimum distances of the evaluation's clash rule
+    (:data:`proteindsm.protein.metrics.CLASH_RULE`: N···O and O···O 2.2 Å, CA···CA 3.0 Å, any other
+    pair 2.5 Å); ``margin`` (Å) starts the repulsion a little before a pair would count as a clash.
+    Zero for every backbone that is clash-free by ``t + margin``, so as a sampling potential it only
+    pushes apart atoms that collide.  Residues outside ``cond["mask"]`` are ignored.
+    """
+    if x.ndim != 4 or x.shape[-2:] != (4, 3):
+        raise InputError(f"steric_clash_energy: x must be (B, L, 4, 3) Å, got shape {tuple(x.shape)}")
+    if not margin >= 0:
+        raise InputError(f"steric_clash_energy: margin must be >= 0 Å, got {margin}")
+    B, L = x.shape[:2]
+    sep = int(CLASH_RULE["min_residue_separation"])
+    if L <= sep:
+        return x.new_zeros(B)
+    flat = x.reshape(B, 4 * L, 3)
+    d = torch.cdist(flat, flat).reshape(B, L, 4, L, 4)
+    limit = torch.as_tensor(clash_thresholds(), dtype=x.dtype, device=x.device) + margin
+    res = torch.arange(L, device=x.device)
+    pair = (res[None, :] - res[:, None]) >= sep                            # i < j, (L, L)
+    mask = cond.get("mask") if isinstance(cond, Mapping) else None
+    keep = pair[None] if mask is None else pair[None] & mask[:, :, None] & mask[:, None, :]
+    overlap = torch.relu(limit[None, None, :, None, :] - d)                 # (B, L, 4, L, 4)
+    overlap = overlap * keep[:, :, None, :, None].to(x.dtype)
+    return overlap.pow(2).sum(dim=(1, 2, 3, 4))
