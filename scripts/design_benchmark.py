@@ -189,6 +189,18 @@ def _load_sets(folder: Path) -> tuple[dict, dict[str, np.ndarray]]:
         return meta, {k: d[k] for k in d.files}
 
 
+# sampler fields added after older runs were recorded, at the values that reproduce those runs
+_DEFAULT_FIELDS = (", temperature=1.0", ", temperature_sigma_max=None")
+
+
+def _canonical(key: str, value):
+    """A recorded setting with later-added default fields removed, so equal samplers compare equal."""
+    if key == "sampler" and isinstance(value, str):
+        for field in _DEFAULT_FIELDS:
+            value = value.replace(field, "")
+    return value
+
+
 def phase_report(args) -> None:
     from proteindsm.protein.properties import PROPERTIES
 
@@ -197,7 +209,7 @@ def phase_report(args) -> None:
     for other in args.merge:                  # runs of other case subsets / scales, same seeds and settings
         m2, s2 = _load_sets(Path(other))
         for k in ("length", "num", "seed", "steps", "checkpoint", "sampler"):
-            if m2[k] != meta[k]:
+            if _canonical(k, m2[k]) != _canonical(k, meta[k]):
                 raise SystemExit(f"--merge {other}: {k} differs ({m2[k]} vs {meta[k]})")
         sets.update({k: v for k, v in s2.items() if k not in sets})
         meta["seconds"].update(m2["seconds"])
