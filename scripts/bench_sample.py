@@ -3,11 +3,12 @@
 
 Usage:
     python scripts/bench_sample.py [--checkpoint PATH] [--device cpu|cuda] [--lengths 50 100 200 400]
-                                   [--batch-sizes 1 8] [--sampler annealed_langevin|reverse_sde|pc|ode] [--levels N] [--json out.json]
+                                   [--batch-sizes 1 8] [--sampler langevin_lowtemp|annealed_langevin|reverse_sde|pc|ode]
+                                   [--steric 1:1] [--levels N] [--json out.json]
 
-Times a sampler of ``configs/protein/sampler/`` (``--sampler``, default: annealed_langevin, the
-``proteindsm sample`` default; ``reverse_sde`` is the fast one) with its config's σ levels or
-``--levels``.  Peak memory: CUDA max allocated on GPU; on CPU the peak of the
+Times a sampler of ``configs/protein/sampler/`` (``--sampler``, default: annealed_langevin;
+``proteindsm sample``'s default is ``--sampler langevin_lowtemp --steric 1:1``; ``reverse_sde`` is
+the fast one) with its config's σ levels or ``--levels``.  Peak memory: CUDA max allocated on GPU; on CPU the peak of the
 process's resident set size during the run minus its size just before (polled every 2 ms from
 /proc/self/statm, Linux; falls back to ru_maxrss growth elsewhere), i.e. what one sampling run adds.
 """
@@ -28,7 +29,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from proteindsm.cli.protein_common import checkpoint_path, named_sampler  # noqa: E402
+from proteindsm.cli.protein_common import checkpoint_path, named_sampler, with_steric  # noqa: E402
 from proteindsm.core import GeometricSchedule  # noqa: E402
 from proteindsm.protein.models import load_model  # noqa: E402
 from proteindsm.protein.sampling import sample_backbones  # noqa: E402
@@ -77,6 +78,9 @@ def main() -> None:
     ap.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8])
     ap.add_argument("--sampler", default="annealed_langevin", help="a config name in configs/protein/sampler/")
     ap.add_argument("--levels", type=int, default=None, help="σ levels; default: the sampler config's")
+    ap.add_argument("--steric", default=None, metavar="SCALE[:SIGMA_MAX]",
+                    help="add the steric potential as `sample steric.scale=... steric.sigma_max=...` does "
+                         "(the sample default is langevin_lowtemp with --steric 1:1)")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--repeats", type=int, default=1, help="timed runs per setting; the best is reported")
     ap.add_argument("--json", default=None)
@@ -87,9 +91,14 @@ def main() -> None:
     loaded = load_model(checkpoint_path(args.checkpoint), device=device)
     sched = loaded.schedule
     sampler, levels = named_sampler(args.sampler, args.levels)
+    score_fn = loaded.model
+    if args.steric:
+        vals = [float(v) for v in args.steric.split(":")]
+        score_fn = with_steric(score_fn, {"scale": vals[0], "sigma_max": vals[1] if len(vals) > 1 else 1.0,
+                                          "margin": 0.2})
     sigmas = GeometricSchedule(sched.sigma_min, sched.sigma_max, levels).levels()
     # warm-up (allocator, kernels)
-    sample_backbones(loaded.model, [32], 1, sampler, sigmas[:5], device=device, progress=False)
+    sample_backbones(score_fn, [32], 1, sampler, sigmas[:5], device=device, progress=False)
     rows = []
     for L in args.lengths:
         for bs in args.batch_sizes:
@@ -99,7 +108,7 @@ def main() -> None:
             with RssPeak() as rss:
                 for _ in range(args.repeats):
                     t0 = time.perf_counter()
-                    sample_backbones(loaded.model, [L], bs, sampler, sigmas, batch_size=bs, device=device,
+                    sample_backbones(score_fn, [L], bs, sampler, sigmas, batch_size=bs, device=device,
                                      progress=False)
                     if device.type == "cuda":
                         torch.cuda.synchronize(device)
@@ -118,7 +127,7 @@ def main() -> None:
     info = {"device": str(device), "hardware": torch.cuda.get_device_name(device) if device.type == "cuda"
             else f"{platform.processor() or platform.machine()} ({torch.get_num_threads()} threads)",
             "torch": torch.__version__,
-            "load_average_after": os.getloadavg() if hasattr(os, "getloadavg") else None, "levels": levels, "sampler": repr(sampler),
+            "load_average_after": os.getloadavg() if hasattr(os, "getloadavg") else None, "levels": levels, "sampler": repr(sampler), "steric": args.steric,
             "network_evaluations": sampler.num_evaluations(levels),
             "checkpoint": str(loaded.path), "rows": rows, "time_400_over_100": ratio}
     print(f"time(400)/time(100) at batch {args.batch_sizes[0]}: {ratio:.2f}")
