@@ -90,7 +90,14 @@ def phase_sample(args) -> None:
     pdir = Path(args.predictor_dir) if args.predictor_dir else None
     targets = [t for t in case_targets(args.rg_average) if not args.cases or t[0] in args.cases]
     sets: dict[str, np.ndarray] = {}
-    meta = {"checkpoint": str(args.checkpoint), "checkpoint_step": loaded.metadata.get("step"),
+    base = loaded.model
+    steric = None
+    if args.steric:
+        from proteindsm.cli.protein_common import with_steric
+        vals = [float(v) for v in args.steric.split(":")]
+        steric = {"scale": vals[0], "sigma_max": vals[1] if len(vals) > 1 else 1.0, "margin": 0.2}
+        base = with_steric(base, steric)       # for the unguided twin too
+    meta = {"steric": steric, "checkpoint": str(args.checkpoint), "checkpoint_step": loaded.metadata.get("step"),
             "device": str(device), "length": args.length, "num": args.num, "seed": args.seed,
             "steps": levels, "sampler": repr(sampler), "sampler_name": args.sampler,
             "rg_average": args.rg_average, "scales": args.scales, "tolerances": {},
@@ -138,11 +145,11 @@ def phase_sample(args) -> None:
         else:
             req = PropertyTarget(prop, target, scale=scale)
         (rt,) = resolve_targets([req], score_schedule=grid, predictor_dir=pdir, device=device)
-        return rt, with_guidance(loaded.model, guidance_terms([rt], length))
+        return rt, with_guidance(base, guidance_terms([rt], length))
 
     try:
         if not args.skip_unguided:
-            run("unguided", loaded.model)
+            run("unguided", base)
         for scale in args.scales:                           # scale-major: a cut-short run covers every case
             for cid, prop, target in targets:
                 rt, fn = guided(prop, target, scale, args.length, cid)
@@ -157,7 +164,7 @@ def phase_sample(args) -> None:
                                 "levels": llevels, "scales": args.langevin_scales,
                                 "cases": args.langevin_cases}
             if not args.skip_unguided:
-                run("langevin/unguided", loaded.model, lsampler, lsigmas)
+                run("langevin/unguided", base, lsampler, lsigmas)
             for scale in args.langevin_scales:
                 for cid, prop, target in targets:
                     if cid in args.langevin_cases:
@@ -208,9 +215,9 @@ def phase_report(args) -> None:
     meta, sets = _load_sets(out)
     for other in args.merge:                  # runs of other case subsets / scales, same seeds and settings
         m2, s2 = _load_sets(Path(other))
-        for k in ("length", "num", "seed", "steps", "checkpoint", "sampler"):
-            if _canonical(k, m2[k]) != _canonical(k, meta[k]):
-                raise SystemExit(f"--merge {other}: {k} differs ({m2[k]} vs {meta[k]})")
+        for k in ("length", "num", "seed", "steps", "checkpoint", "sampler", "steric"):
+            if _canonical(k, m2.get(k)) != _canonical(k, meta.get(k)):
+                raise SystemExit(f"--merge {other}: {k} differs ({m2.get(k)} vs {meta.get(k)})")
         sets.update({k: v for k, v in s2.items() if k not in sets})
         meta["seconds"].update(m2["seconds"])
         meta["tolerances"].update(m2["tolerances"])
@@ -288,7 +295,9 @@ def markdown(result: dict) -> str:
     lines = [f"Score checkpoint `{m['checkpoint']}` (step {m['checkpoint_step']}), length {m['length']}, "
              f"{m['num']} samples per set, seed {m['seed']}, sampler {m.get('sampler_name', 'reverse_sde')} "
              f"(`{m['sampler']}`) with {m['steps']} σ levels, "
-             f"device {m['device']}; average Rg of corpus chains of this length {m['rg_average']:.2f} Å.",
+             f"device {m['device']}"
+             + (f", steric potential {m['steric']} on guided and unguided sets" if m.get("steric") else "")
+             + f"; average Rg of corpus chains of this length {m['rg_average']:.2f} Å.",
              "",
              "Best scale per case among those whose geometry stays within the margins "
              f"(bond MAD +{MARGINS['bond_mad']} Å, Ramachandran −{MARGINS['rama']}, clash-free "
@@ -379,6 +388,8 @@ def main() -> None:
     p.add_argument("--skip-unguided", action="store_true", help="(for a second run merged with --merge)")
     p.add_argument("--merge", default="", help="report: comma-separated further sample folders to merge")
     p.add_argument("--device", default="auto")
+    p.add_argument("--steric", default=None, metavar="SCALE[:SIGMA_MAX]",
+                   help="add the steric potential to the score (guided and unguided sets), as `design steric.scale=...`")
     args = p.parse_args()
     args.scales = [float(s) for s in args.scales.split(",") if s]
     args.langevin_scales = [float(s) for s in args.langevin_scales.split(",") if s]
