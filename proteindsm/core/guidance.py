@@ -229,8 +229,8 @@ class PotentialGuidance:
     prior, e.g. steric repulsion), evaluated on the denoised estimate x̂₀ = x + σ² s(x, σ) (s held
     fixed) and applied only at levels σ ≤ ``sigma_max`` (all levels if None).
 
-    Added to the score it samples p_σ(x) · exp(−w U) — a product of experts — at the levels where it
-    is on; an energy that is zero on good samples leaves them untouched.  Restricting it to small σ
+    Added to the score it samples p_σ(x) · exp(−w U) (exp(−w U/σ²) with ``inverse_sigma_squared``) —
+    a product of experts — at the levels where it is on; an energy that is zero on good samples leaves them untouched.  Restricting it to small σ
     keeps it away from the blurred x̂₀ of the coarse levels, where a contact energy is meaningless.
 
     ``inverse_sigma_squared=True`` uses −(w/σ²)∇U: for U in squared length units (σ²), w is then
