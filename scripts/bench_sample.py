@@ -29,7 +29,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from proteindsm.cli.protein_common import checkpoint_path, named_sampler, with_steric  # noqa: E402
+from proteindsm.cli.protein_common import checkpoint_path, named_sampler, steric_option, with_steric  # noqa: E402
 from proteindsm.core import GeometricSchedule  # noqa: E402
 from proteindsm.protein.models import load_model  # noqa: E402
 from proteindsm.protein.sampling import sample_backbones  # noqa: E402
@@ -92,10 +92,7 @@ def main() -> None:
     sched = loaded.schedule
     sampler, levels = named_sampler(args.sampler, args.levels)
     score_fn = loaded.model
-    if args.steric:
-        vals = [float(v) for v in args.steric.split(":")]
-        score_fn = with_steric(score_fn, {"scale": vals[0], "sigma_max": vals[1] if len(vals) > 1 else 1.0,
-                                          "margin": 0.2})
+    score_fn = with_steric(score_fn, steric_option(args.steric))
     sigmas = GeometricSchedule(sched.sigma_min, sched.sigma_max, levels).levels()
     # warm-up (allocator, kernels)
     sample_backbones(score_fn, [32], 1, sampler, sigmas[:5], device=device, progress=False)

@@ -91,12 +91,9 @@ def phase_sample(args) -> None:
     targets = [t for t in case_targets(args.rg_average) if not args.cases or t[0] in args.cases]
     sets: dict[str, np.ndarray] = {}
     base = loaded.model
-    steric = None
-    if args.steric:
-        from proteindsm.cli.protein_common import with_steric
-        vals = [float(v) for v in args.steric.split(":")]
-        steric = {"scale": vals[0], "sigma_max": vals[1] if len(vals) > 1 else 1.0, "margin": 0.2}
-        base = with_steric(base, steric)       # for the unguided twin too
+    from proteindsm.cli.protein_common import steric_option, with_steric
+    steric = steric_option(args.steric)
+    base = with_steric(base, steric)           # for the unguided twin too
     meta = {"steric": steric, "checkpoint": str(args.checkpoint), "checkpoint_step": loaded.metadata.get("step"),
             "device": str(device), "length": args.length, "num": args.num, "seed": args.seed,
             "steps": levels, "sampler": repr(sampler), "sampler_name": args.sampler,

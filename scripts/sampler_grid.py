@@ -26,7 +26,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from proteindsm.cli.protein_common import checkpoint_path, with_steric  # noqa: E402
+from proteindsm.cli.protein_common import checkpoint_path, steric_option, with_steric  # noqa: E402
 from proteindsm.core import AnnealedLangevin, GeometricSchedule, ProbabilityFlowODE, ReverseSDE  # noqa: E402
 from proteindsm.protein.evaluate import geometry_summary  # noqa: E402
 from proteindsm.protein.models import load_model  # noqa: E402
@@ -69,10 +69,7 @@ def sample_settings(args: argparse.Namespace, return_trajectory: bool = False):
     torch.set_num_threads(args.threads)
     loaded = load_model(checkpoint_path(args.checkpoint))
     score_fn = loaded.model
-    if args.steric:
-        vals = [float(v) for v in args.steric.split(":")]
-        score_fn = with_steric(score_fn, {"scale": vals[0], "sigma_max": vals[1] if len(vals) > 1 else 1.0,
-                                          "margin": 0.2})
+    score_fn = with_steric(score_fn, steric_option(args.steric))
     s = loaded.schedule
     for spec in args.settings:
         sampler, levels = parse(spec)
@@ -88,7 +85,8 @@ def main() -> None:
     for spec, sampler, sigmas, out, seconds in sample_settings(args):
         st = geometry_summary([b.coords.astype(np.float64) for b in out])
         print(json.dumps(dict(
-            setting=spec + (f" steric {args.steric}" if args.steric else ""), evaluations=sampler.num_evaluations(len(sigmas)), length=args.length, num=args.num,
+            setting=spec + (f" steric {args.steric}" if args.steric else ""),
+            evaluations=sampler.num_evaluations(len(sigmas)), length=args.length, num=args.num,
             seconds=round(seconds), bond_mad=round(st["bond_length_mad_mean_A"], 3),
             angle_mad=round(st["bond_angle_mad_mean_deg"], 2), rama=round(st["ramachandran_allowed_fraction"], 3),
             clash_pairs=st["clash_pairs_mean"], clash_free=st["clash_free_fraction"],

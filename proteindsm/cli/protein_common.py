@@ -128,6 +128,20 @@ def steric_potential(cfg: DictConfig) -> Optional[dict]:
     return out if out["scale"] > 0 else None
 
 
+def steric_option(text: Optional[str]) -> Optional[dict]:
+    """The ``--steric SCALE[:SIGMA_MAX]`` option of the benchmark scripts as the settings
+    :func:`with_steric` takes (margin 0.2 Å, sigma_max 1 Å unless given), validated like
+    ``steric.*`` of ``proteindsm sample``; None for an empty option or scale 0."""
+    if not text:
+        return None
+    parts = str(text).split(":")
+    if len(parts) > 2:
+        raise InputError(f"--steric must be SCALE or SCALE:SIGMA_MAX, got {text!r}")
+    cfg = OmegaConf.create({"steric": {"scale": parts[0], "sigma_max": parts[1] if len(parts) > 1 else 1.0,
+                                       "margin": 0.2}})
+    return steric_potential(cfg)
+
+
 def with_steric(score_fn: Any, settings: Optional[dict]) -> Any:
     """``score_fn`` plus the steric-repulsion potential (:func:`proteindsm.protein.restraints.steric_clash_energy`
     on x̂₀, −(w/σ²)∇U at σ ≤ sigma_max), or ``score_fn`` itself when ``settings`` is None."""

@@ -80,6 +80,18 @@ def test_steric_potential_removes_clashes(tmp_path):
     assert clashes(off) > 10 and clashes(on) == 0          # measured: 128 and 0
 
 
+def test_steric_option_of_the_scripts():
+    from proteindsm.cli.protein_common import steric_option
+    from proteindsm.errors import InputError
+
+    assert steric_option("1:0.5") == {"scale": 1.0, "sigma_max": 0.5, "margin": 0.2}
+    assert steric_option("0.5") == {"scale": 0.5, "sigma_max": 1.0, "margin": 0.2}
+    assert steric_option(None) is None and steric_option("0") is None
+    for bad, message in (("3", "must be < 2"), ("1:2:3", "SCALE:SIGMA_MAX"), ("x", "must be a number")):
+        with pytest.raises(InputError, match=message):
+            steric_option(bad)
+
+
 def test_same_seed_same_backbones_and_cif(tmp_path):
     assert main(["sample", f"out={tmp_path / 'a'}", "length=15", "num=1", "seed=3", *FAST]) == 0
     assert main(["sample", f"out={tmp_path / 'b'}", "length=15", "num=1", "seed=3", "format=cif", *FAST]) == 0
