@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import math
 from pathlib import Path
 
@@ -346,3 +347,15 @@ def test_calibrated_regression_guidance_equals_autograd_gradient():
     plain = RegressionGuidance(f, 0.7, 0.1, 3.0)(x, sigma, None, torch.zeros_like(x))
     ratio = got.flatten(1).norm(dim=1) / plain.flatten(1).norm(dim=1)
     assert torch.allclose(ratio, 0.1 ** 2 / var, rtol=1e-4)
+
+
+def test_design_takes_the_steric_potential_and_records_it(checkpoints, tmp_path):
+    out = tmp_path / "steric"
+    assert _design(checkpoints, out, "property=helix_fraction", "target=0.5", "steric.scale=1",
+                   "steric.sigma_max=100") == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["steric"] == {"scale": 1.0, "sigma_max": 100.0, "margin": 0.2}
+    from proteindsm.protein.metrics import clash_pair_count
+    for f in sorted(out.glob("*.pdb")) + sorted((out / "unguided").glob("*.pdb")):   # both sets get it
+        (chain,) = read_backbones(f, max_peptide_bond=1e9)
+        assert clash_pair_count(chain.coords) == 0
