@@ -46,7 +46,8 @@ def steric_clash_energy(x: Tensor, cond: Optional[Mapping[str, Any]] = None, mar
         radius = (x - ca[:, :, None]).norm(dim=-1).amax(dim=-1)                           # (B, L)
         reach = float(limit.max()) + radius[:, :, None] + radius[:, None, :]
         res = torch.arange(L, device=x.device)
-        cand = (torch.cdist(ca, ca) < reach) & ((res[None, :] - res[:, None]) >= sep)[None]   # i < j
+        ca_dist = torch.cdist(ca, ca, compute_mode="donot_use_mm_for_euclid_dist")   # exact, not via x·y
+        cand = (ca_dist < reach + 1e-3) & ((res[None, :] - res[:, None]) >= sep)[None]       # i < j
         mask = cond.get("mask") if isinstance(cond, Mapping) else None
         if mask is not None:
             cand &= mask[:, :, None] & mask[:, None, :]
