@@ -91,8 +91,7 @@ def main() -> None:
     loaded = load_model(checkpoint_path(args.checkpoint), device=device)
     sched = loaded.schedule
     sampler, levels = named_sampler(args.sampler, args.levels)
-    score_fn = loaded.model
-    score_fn = with_steric(score_fn, steric_option(args.steric))
+    score_fn = with_steric(loaded.model, steric_option(args.steric))
     sigmas = GeometricSchedule(sched.sigma_min, sched.sigma_max, levels).levels()
     # warm-up (allocator, kernels)
     sample_backbones(score_fn, [32], 1, sampler, sigmas[:5], device=device, progress=False)

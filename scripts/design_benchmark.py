@@ -75,11 +75,11 @@ def case_targets(rg_average: float) -> list[tuple[str, str, float]]:
 def phase_sample(args) -> None:
     import torch
 
-    from proteindsm.cli.protein_common import named_sampler
+    from proteindsm.cli.protein_common import named_sampler, steric_option, with_steric
     from proteindsm.core import GeometricSchedule, with_guidance
     from proteindsm.protein.design import PropertyTarget, guidance_terms, resolve_targets
-    from proteindsm.protein.models import load_model
     from proteindsm.errors import SamplerDivergedError
+    from proteindsm.protein.models import load_model
     from proteindsm.protein.sampling import sample_backbones
 
     device = torch.device(args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -90,10 +90,8 @@ def phase_sample(args) -> None:
     pdir = Path(args.predictor_dir) if args.predictor_dir else None
     targets = [t for t in case_targets(args.rg_average) if not args.cases or t[0] in args.cases]
     sets: dict[str, np.ndarray] = {}
-    base = loaded.model
-    from proteindsm.cli.protein_common import steric_option, with_steric
     steric = steric_option(args.steric)
-    base = with_steric(base, steric)           # for the unguided twin too
+    base = with_steric(loaded.model, steric)   # the score every set uses, the unguided twin too
     meta = {"steric": steric, "checkpoint": str(args.checkpoint), "checkpoint_step": loaded.metadata.get("step"),
             "device": str(device), "length": args.length, "num": args.num, "seed": args.seed,
             "steps": levels, "sampler": repr(sampler), "sampler_name": args.sampler,

@@ -3,7 +3,7 @@
 Usage:
     python scripts/rg_trajectory.py [--checkpoint PATH] [--length 60] [--num 6] al:2e-4:20:100 sde:200
 
-Settings as in ``scripts/sampler_grid.py`` (``al:EPS:STEPS_PER_LEVEL:LEVELS[:TEMPERATURE]``,
+Settings and ``--steric`` as in ``scripts/sampler_grid.py`` (``al:EPS:STEPS_PER_LEVEL:LEVELS[:TEMPERATURE[:SIGMA_MAX]]``,
 ``sde:LEVELS``, ``pc:SNR:LEVELS``, ``ode:LEVELS``).  Prints, for 25 points of the trajectory
 (one point per σ level), the CA radius of gyration (Å) of each backbone (seed 0).  Real chains of
 60 residues have Rg ≈ 12 Å; pure noise at σ = 60 Å has Rg ≈ 100 Å.

@@ -68,8 +68,7 @@ def sample_settings(args: argparse.Namespace, return_trajectory: bool = False):
     is the σ grid in Å."""
     torch.set_num_threads(args.threads)
     loaded = load_model(checkpoint_path(args.checkpoint))
-    score_fn = loaded.model
-    score_fn = with_steric(score_fn, steric_option(args.steric))
+    score_fn = with_steric(loaded.model, steric_option(args.steric))
     s = loaded.schedule
     for spec in args.settings:
         sampler, levels = parse(spec)
@@ -92,6 +91,7 @@ def main() -> None:
             clash_pairs=st["clash_pairs_mean"], clash_free=st["clash_free_fraction"],
             helix=round(st["helix_fraction_mean"], 3), strand=round(st["strand_fraction_mean"], 3),
             rg_normalised=round(st["rg_normalised_mean"], 2))), flush=True)
+
 
 if __name__ == "__main__":
     main()
