@@ -191,7 +191,12 @@ def resolve_targets(requests: Sequence[PropertyTarget], *, score_schedule: Optio
         if r.function is not None:
             if not callable(r.function):
                 raise InputError(f"{name}: function must be callable, got {type(r.function).__name__}")
-            out.append(ResolvedTarget(name, _number(name, "target", r.target), scale,
+            # a function that steers a known property (e.g. property=strand_fraction with the soft
+            # DSSP fraction): the target must lie in the property's range, and the report measures
+            # the exact property; any other name is the user's own property, measured by the function
+            target = (_check_target(name, r.target) if name in PROPERTIES
+                      else _number(name, "target", r.target))
+            out.append(ResolvedTarget(name, target, scale,
                                       tol if tol is not None else DEFAULT_FUNCTION_TOLERANCE, "function",
                                       function=r.function))
             continue
@@ -267,8 +272,10 @@ def predictor_calibration(metadata: dict) -> Optional[tuple[tuple[float, ...], t
 
 def measure(target: ResolvedTarget, coords: np.ndarray | Tensor) -> float:
     """The property measured exactly on one clean backbone ``(L, 4, 3)`` (not the predictor's guess):
-    the :data:`~proteindsm.protein.properties.PROPERTIES` function, or the user's function."""
-    if target.kind == "function":
+    the :data:`~proteindsm.protein.properties.PROPERTIES` function — also when a differentiable
+    function steered it (``property=strand_fraction function=...soft_strand_fraction``) — or, for a
+    property of the user's own name, the user's function."""
+    if target.kind == "function" and target.name not in PROPERTIES:
         x = torch.as_tensor(np.asarray(coords), dtype=torch.float32)[None]
         mask = torch.ones(x.shape[:2], dtype=torch.bool)
         with torch.no_grad():

@@ -236,6 +236,8 @@ def _design(checkpoints, out: Path, *extra: str) -> int:
     (["property=strand_fraction", "target=0.4"], "no predictor for 'strand_fraction'"),
     (["property=helix_fraction", "target=0.5", "scale=-1"], "scale must be >= 0"),
     (["function=no_such_module.prop", "target=1"], "cannot import"),
+    (["property=strand_fraction", "function=proteindsm.protein.soft_dssp.soft_strand_fraction", "target=1.7"],
+     "outside what the property can take"),
 ])
 def test_design_rejects_bad_requests_before_sampling(checkpoints, tmp_path, capsys, args, message):
     out = tmp_path / "never"
@@ -290,6 +292,19 @@ def test_design_end_to_end_report_has_exact_measurements(checkpoints, tmp_path):
             assert err == float(int(float(r["measured"])) != int(float(r["target"])))
         else:
             assert err == pytest.approx(abs(float(r["measured"]) - float(r["target"])), abs=1e-5)
+
+
+def test_function_steering_a_known_property_is_measured_exactly(checkpoints, tmp_path):
+    """property=strand_fraction guided by the soft DSSP fraction: no predictor needed, and the report
+    gives the exact DSSP strand fraction, not the soft function's value."""
+    out = tmp_path / "soft"
+    assert _design(checkpoints, out, "property=strand_fraction", "target=0.4", "scale=4",
+                   "function=proteindsm.protein.soft_dssp.soft_strand_fraction") == 0
+    rows = list(csv.DictReader((out / "design_report.csv").open()))
+    assert len(rows) == 2 and {r["property"] for r in rows} == {"strand_fraction"}
+    for r in rows:
+        (guided,) = read_backbones(out / r["file"], max_peptide_bond=1e9)
+        assert float(r["measured"]) == pytest.approx(P.strand_fraction(guided.coords), abs=1e-6)
 
 
 def test_design_scale_zero_reproduces_the_unguided_baseline(checkpoints, tmp_path):

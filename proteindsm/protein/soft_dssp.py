@@ -1,0 +1,129 @@
+"""Differentiable secondary-structure fractions from DSSP's hydrogen-bond energy.
+
+DSSP (Kabsch & Sander 1983) assigns a backbone N–H···O=C hydrogen bond where the electrostatic
+energy E = 0.084 · 332 · (1/r_ON + 1/r_CH − 1/r_OH − 1/r_CN) kcal/mol is below −0.5, and builds
+helices and β-ladders from patterns of such bonds.  pydssp (Minami 2023) replaces the threshold by a
+smooth step, so the bond "map" ``hb[i, j] ∈ [0, 1]`` is differentiable in the coordinates; its own
+``assign`` then thresholds the patterns again.  Here the patterns are kept continuous:
+
+* antiparallel bridge (i, j): hb(i→j)·hb(j→i) + hb(i−1→j+1)·hb(j−1→i+1)
+* parallel bridge (i, j):     hb(i−1→j)·hb(j→i+1) + hb(j−1→i)·hb(i→j+1)
+  (a→b: the C=O of a accepts from the N–H of b; |i − j| ≥ 3)
+* 4-turn at i: hb(i→i+4); α-helix residues i+1 … i+4 where turns at i and i+1 overlap,
+
+and a residue's soft membership is 1 − Π(1 − p) over the patterns that would make it a strand
+(helix) residue.  With pydssp's own cutoff (−0.5 kcal/mol) the soft strand fraction follows DSSP's
+closely on real chains (tests); as a guidance property a higher ``cutoff`` (default 0 kcal/mol)
+widens the band where a nearly formed bond still has a gradient, so guidance can pull two segments
+into register before their bonds are complete.
+
+These are properties of a *clean* backbone, for guided design on the denoised estimate
+(``proteindsm design property=strand_fraction function=proteindsm.protein.soft_dssp.soft_strand_fraction``,
+docs/design.md); the design report measures the exact DSSP fractions.
+
+Tensor conventions: ``x`` ``(B, L, 4, 3)`` in Å (N, CA, C, O), optional bool ``cond["mask"]``
+``(B, L)`` (padding at the end of a chain); results ``(B,)`` or ``(B, L)`` in [0, 1].
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional
+
+import torch
+import torch.nn.functional as F
+from pydssp.pydssp_torch import get_hbond_map
+from torch import Tensor
+
+from proteindsm.errors import InputError
+
+__all__ = ["soft_hbond_map", "soft_strand_membership", "soft_helix_membership",
+           "soft_strand_fraction", "soft_helix_fraction", "DSSP_CUTOFF", "GUIDANCE_CUTOFF"]
+
+#: pydssp's (and DSSP's) hydrogen-bond energy cutoff, kcal/mol.
+DSSP_CUTOFF = -0.5
+#: The wider cutoff used when the fractions steer sampling (kcal/mol).
+GUIDANCE_CUTOFF = 0.0
+_MIN_BRIDGE_SEPARATION = 3
+
+
+def _check(x: Tensor, name: str) -> None:
+    if x.ndim != 4 or x.shape[-2:] != (4, 3):
+        raise InputError(f"{name}: x must be (B, L, 4, 3) Å (N, CA, C, O), got shape {tuple(x.shape)}")
+
+
+def _mask(x: Tensor, cond: Optional[Mapping[str, Any]]) -> Tensor:
+    mask = None if cond is None else cond.get("mask")
+    if mask is None:
+        return torch.ones(x.shape[:2], dtype=x.dtype, device=x.device)
+    return mask.to(device=x.device, dtype=x.dtype)
+
+
+def soft_hbond_map(x: Tensor, mask: Optional[Tensor] = None, cutoff: float = DSSP_CUTOFF,
+                   margin: float = 1.0) -> Tensor:
+    """``hb[b, a, d]`` ∈ [0, 1]: the C=O of residue a accepts a hydrogen bond from the N–H of residue d
+    (pydssp's smooth DSSP criterion: 1 below ``cutoff − 2·margin``, 0 above ``cutoff`` kcal/mol),
+    ``(B, L, L)``; zero for pairs |a − d| ≤ 2 and for masked residues.  The amide H is placed from
+    the backbone (no H for residue 0)."""
+    _check(x, "soft_hbond_map")
+    if x.shape[1] < 3:
+        return x.new_zeros(x.shape[0], x.shape[1], x.shape[1])
+    hb = get_hbond_map(x, cutoff=cutoff, margin=margin).to(x.dtype)   # [b, donor, acceptor]
+    hb = hb.transpose(-1, -2)                                          # [b, acceptor, donor]
+    if mask is not None:
+        m = mask.to(dtype=x.dtype, device=x.device)
+        hb = hb * m[:, :, None] * m[:, None, :]
+    return hb
+
+
+def soft_strand_membership(x: Tensor, cond: Optional[Mapping[str, Any]] = None,
+                           cutoff: float = DSSP_CUTOFF) -> Tensor:
+    """Soft β-bridge membership of each residue, ``(B, L)`` in [0, 1] (DSSP's E and B residues)."""
+    _check(x, "soft_strand_membership")
+    m = _mask(x, cond)
+    B, L = x.shape[:2]
+    if L < 3:
+        return x.new_zeros(B, L)
+    hb = soft_hbond_map(x, m, cutoff)
+    win = hb.unfold(1, 3, 1).unfold(2, 3, 1)        # (B, L−2, L−2, 3, 3): win[i, j, a, b] = hb[i+a, j+b]
+    rev = win.transpose(1, 2)                       # rev[i, j, a, b] = hb[j+a, i+b]
+    parallel = win[..., 0, 1] * rev[..., 1, 2] + rev[..., 0, 1] * win[..., 1, 2]
+    antiparallel = win[..., 1, 1] * rev[..., 1, 1] + win[..., 0, 2] * rev[..., 0, 2]
+    bridge = F.pad(parallel + antiparallel, [1, 1, 1, 1]).clamp(max=1.0)    # (B, L, L), centre residues
+    idx = torch.arange(L, device=x.device)
+    far = ((idx[:, None] - idx[None, :]).abs() >= _MIN_BRIDGE_SEPARATION).to(x.dtype)
+    bridge = bridge * far
+    return (1.0 - torch.prod(1.0 - bridge, dim=-1)) * m
+
+
+def soft_helix_membership(x: Tensor, cond: Optional[Mapping[str, Any]] = None,
+                          cutoff: float = DSSP_CUTOFF) -> Tensor:
+    """Soft α-helix (DSSP H, from consecutive 4-turns) membership of each residue, ``(B, L)``."""
+    _check(x, "soft_helix_membership")
+    m = _mask(x, cond)
+    B, L = x.shape[:2]
+    if L < 6:
+        return x.new_zeros(B, L)
+    hb = soft_hbond_map(x, m, cutoff)
+    turn4 = torch.diagonal(hb, offset=4, dim1=-2, dim2=-1)          # (B, L−4): hb(i → i+4)
+    start = turn4[:, :-1] * turn4[:, 1:]                            # (B, L−5): helix at i+1 … i+4
+    miss = torch.ones(B, L, dtype=x.dtype, device=x.device)
+    for k in range(1, 5):                                           # residue i+k covered by start i
+        miss = miss * F.pad(1.0 - start, [k, L - (L - 5) - k], value=1.0)
+    return (1.0 - miss) * m
+
+
+def _fraction(member: Tensor, m: Tensor) -> Tensor:
+    return (member * m).sum(-1) / m.sum(-1).clamp_min(1.0)
+
+
+def soft_strand_fraction(x: Tensor, cond: Optional[Mapping[str, Any]] = None,
+                         cutoff: float = GUIDANCE_CUTOFF) -> Tensor:
+    """Soft DSSP strand fraction, ``(B,)`` — a guidance property for ``proteindsm design``.
+    ``cutoff`` (kcal/mol): :data:`GUIDANCE_CUTOFF` by default; :data:`DSSP_CUTOFF` tracks DSSP."""
+    return _fraction(soft_strand_membership(x, cond, cutoff), _mask(x, cond))
+
+
+def soft_helix_fraction(x: Tensor, cond: Optional[Mapping[str, Any]] = None,
+                        cutoff: float = GUIDANCE_CUTOFF) -> Tensor:
+    """Soft DSSP α-helix fraction, ``(B,)`` (see :func:`soft_strand_fraction`)."""
+    return _fraction(soft_helix_membership(x, cond, cutoff), _mask(x, cond))
