@@ -45,9 +45,17 @@ CASES = [  # (case id, property, target or ("rg", factor))
     # a large w makes annealed Langevin unstable (w = 64 at τ = 1 diverged at σ ≈ 27 Å)
     ("rg_minus20_fn_tau0.5", "radius_of_gyration", ("rg", 0.8)),
     ("rg_plus20_fn_tau0.5", "radius_of_gyration", ("rg", 1.2)),
+    # strands through the soft DSSP strand fraction of the denoised estimate (pydssp's smooth H-bond
+    # map, proteindsm.protein.soft_dssp) instead of the learned predictor; measured with DSSP
+    ("strand_0.4_hbond", "strand_fraction", 0.4),
 ]
-FUNCTION_CASES = {"rg_minus20_fn": ("backbone", 1.0), "rg_plus20_fn": ("backbone", 1.0),   # case -> (atoms, τ Å)
-                  "rg_minus20_fn_tau0.5": ("backbone", 0.5), "rg_plus20_fn_tau0.5": ("backbone", 0.5)}
+# case -> (differentiable property "module:function", keyword arguments, tolerance τ in property units)
+_RG_FN = "proteindsm.protein.design:radius_of_gyration_property"
+FUNCTION_CASES = {"rg_minus20_fn": (_RG_FN, {"atoms": "backbone"}, 1.0),
+                  "rg_plus20_fn": (_RG_FN, {"atoms": "backbone"}, 1.0),
+                  "rg_minus20_fn_tau0.5": (_RG_FN, {"atoms": "backbone"}, 0.5),
+                  "rg_plus20_fn_tau0.5": (_RG_FN, {"atoms": "backbone"}, 0.5),
+                  "strand_0.4_hbond": ("proteindsm.protein.soft_dssp:soft_strand_fraction", {}, 0.1)}
 # geometry may move this far from the unguided set before a guided set is called "off"
 MARGINS = {"bond_mad": 0.005, "rama": 0.03, "clash_free": 0.125, "clash_pairs_factor": 1.5}
 
@@ -132,11 +140,12 @@ def phase_sample(args) -> None:
     def guided(prop: str, target: float, scale: float, length: int, cid: str = ""):
         if cid in FUNCTION_CASES:
             import functools
+            import importlib
 
-            from proteindsm.protein.design import radius_of_gyration_property
-            atoms, tol = FUNCTION_CASES[cid]
-            req = PropertyTarget(cid, target, scale=scale, tolerance=tol,
-                                 function=functools.partial(radius_of_gyration_property, atoms=atoms))
+            path, kwargs, tol = FUNCTION_CASES[cid]
+            module, name = path.split(":")
+            fn = functools.partial(getattr(importlib.import_module(module), name), **kwargs)
+            req = PropertyTarget(cid, target, scale=scale, tolerance=tol, function=fn)
         else:
             req = PropertyTarget(prop, target, scale=scale)
         (rt,) = resolve_targets([req], score_schedule=grid, predictor_dir=pdir, device=device)
