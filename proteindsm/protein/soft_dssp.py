@@ -75,15 +75,22 @@ def soft_hbond_map(x: Tensor, mask: Optional[Tensor] = None, cutoff: float = DSS
     return hb
 
 
+def _mask_and_map(x: Tensor, cond: Optional[Mapping[str, Any]], cutoff: float, name: str,
+                  min_length: int) -> tuple[Tensor, Optional[Tensor]]:
+    """The residue mask ``(B, L)`` as x's dtype and the masked H-bond map (None for chains shorter
+    than a pattern needs)."""
+    _check(x, name)
+    m = _mask(x, cond)
+    return m, (soft_hbond_map(x, m, cutoff) if x.shape[1] >= min_length else None)
+
+
 def soft_strand_membership(x: Tensor, cond: Optional[Mapping[str, Any]] = None,
                            cutoff: float = DSSP_CUTOFF) -> Tensor:
     """Soft β-bridge membership of each residue, ``(B, L)`` in [0, 1] (DSSP's E and B residues)."""
-    _check(x, "soft_strand_membership")
-    m = _mask(x, cond)
-    B, L = x.shape[:2]
-    if L < 3:
-        return x.new_zeros(B, L)
-    hb = soft_hbond_map(x, m, cutoff)
+    m, hb = _mask_and_map(x, cond, cutoff, "soft_strand_membership", min_length=3)
+    if hb is None:
+        return torch.zeros_like(m)
+    L = x.shape[1]
     win = hb.unfold(1, 3, 1).unfold(2, 3, 1)        # (B, L−2, L−2, 3, 3): win[i, j, a, b] = hb[i+a, j+b]
     rev = win.transpose(1, 2)                       # rev[i, j, a, b] = hb[j+a, i+b]
     parallel = win[..., 0, 1] * rev[..., 1, 2] + rev[..., 0, 1] * win[..., 1, 2]
@@ -98,12 +105,10 @@ def soft_strand_membership(x: Tensor, cond: Optional[Mapping[str, Any]] = None,
 def soft_helix_membership(x: Tensor, cond: Optional[Mapping[str, Any]] = None,
                           cutoff: float = DSSP_CUTOFF) -> Tensor:
     """Soft α-helix (DSSP H, from consecutive 4-turns) membership of each residue, ``(B, L)``."""
-    _check(x, "soft_helix_membership")
-    m = _mask(x, cond)
+    m, hb = _mask_and_map(x, cond, cutoff, "soft_helix_membership", min_length=6)
+    if hb is None:
+        return torch.zeros_like(m)
     B, L = x.shape[:2]
-    if L < 6:
-        return x.new_zeros(B, L)
-    hb = soft_hbond_map(x, m, cutoff)
     turn4 = torch.diagonal(hb, offset=4, dim1=-2, dim2=-1)          # (B, L−4): hb(i → i+4)
     start = turn4[:, :-1] * turn4[:, 1:]                            # (B, L−5): helix at i+1 … i+4
     miss = torch.ones(B, L, dtype=x.dtype, device=x.device)
