@@ -192,13 +192,14 @@ def resolve_targets(requests: Sequence[PropertyTarget], *, score_schedule: Optio
             if not callable(r.function):
                 raise InputError(f"{name}: function must be callable, got {type(r.function).__name__}")
             # a function that steers a known property (e.g. property=strand_fraction with the soft
-            # DSSP fraction): the target must lie in the property's range, and the report measures
-            # the exact property; any other name is the user's own property, measured by the function
-            target = (_check_target(name, r.target) if name in PROPERTIES
-                      else _number(name, "target", r.target))
-            out.append(ResolvedTarget(name, target, scale,
-                                      tol if tol is not None else DEFAULT_FUNCTION_TOLERANCE, "function",
-                                      function=r.function))
+            # DSSP fraction): the target must lie in the property's range, τ defaults to the
+            # property's, and the report measures the exact property; any other name is the user's
+            # own property, measured by the function
+            known = name in PROPERTIES
+            target = _check_target(name, r.target) if known else _number(name, "target", r.target)
+            if tol is None:
+                tol = DEFAULT_TOLERANCE.get(name, DEFAULT_FUNCTION_TOLERANCE) if known else DEFAULT_FUNCTION_TOLERANCE
+            out.append(ResolvedTarget(name, target, scale, tol, "function", function=r.function))
             continue
         if name not in DESIGNABLE:
             extra = (f" ({name} is an exact property without a predictor)" if name in PROPERTIES else "")

@@ -302,6 +302,8 @@ def test_function_steering_a_known_property_is_measured_exactly(checkpoints, tmp
                    "function=proteindsm.protein.soft_dssp.soft_strand_fraction") == 0
     rows = list(csv.DictReader((out / "design_report.csv").open()))
     assert len(rows) == 2 and {r["property"] for r in rows} == {"strand_fraction"}
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["targets"][0]["tolerance"] == 0.1  # τ: the property's default, not the functions' 1.0
     for r in rows:
         (guided,) = read_backbones(out / r["file"], max_peptide_bond=1e9)
         assert float(r["measured"]) == pytest.approx(P.strand_fraction(guided.coords), abs=1e-6)
