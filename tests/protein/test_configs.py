@@ -23,3 +23,14 @@ def test_experiment_composes_and_builds(experiment: str) -> None:
         assert net.config["sigma_data"] == float(cfg.schedule.sigma_data)
         if experiment.startswith("protein_local"):
             assert net.config["atom_pair_features"] and net.config["residue_invariants"]
+
+
+def test_design_samples_like_sample_by_default() -> None:
+    """`design` uses `sample`'s default sampler and steric potential (its benchmark in docs/design.md
+    was measured with them), so a guided backbone is as clean as a sampled one."""
+    from omegaconf import OmegaConf
+
+    sample, design = compose("protein", "sample", []), compose("protein", "design", [])
+    assert OmegaConf.to_container(design.sampler) == OmegaConf.to_container(sample.sampler)
+    assert OmegaConf.to_container(design.steric) == OmegaConf.to_container(sample.steric)
+    assert design.sampler.temperature == 0.5 and design.steric.scale == 1.0
