@@ -49,13 +49,11 @@ CASES = [  # (case id, property, target or ("rg", factor))
     # map, proteindsm.protein.soft_dssp) instead of the learned predictor; measured with DSSP
     ("strand_0.4_hbond", "strand_fraction", 0.4),
 ]
-# case -> (differentiable property "module:function", keyword arguments, tolerance τ in property units)
-_RG_FN = "proteindsm.protein.design:radius_of_gyration_property"
-FUNCTION_CASES = {"rg_minus20_fn": (_RG_FN, {"atoms": "backbone"}, 1.0),
-                  "rg_plus20_fn": (_RG_FN, {"atoms": "backbone"}, 1.0),
-                  "rg_minus20_fn_tau0.5": (_RG_FN, {"atoms": "backbone"}, 0.5),
-                  "rg_plus20_fn_tau0.5": (_RG_FN, {"atoms": "backbone"}, 0.5),
-                  "strand_0.4_hbond": ("proteindsm.protein.soft_dssp:soft_strand_fraction", {}, 0.1)}
+# case -> (differentiable property as `design function=...` takes it, tolerance τ in property units)
+_RG_FN = {"_target_": "proteindsm.protein.design.radius_of_gyration_property", "atoms": "backbone"}
+FUNCTION_CASES = {"rg_minus20_fn": (_RG_FN, 1.0), "rg_plus20_fn": (_RG_FN, 1.0),
+                  "rg_minus20_fn_tau0.5": (_RG_FN, 0.5), "rg_plus20_fn_tau0.5": (_RG_FN, 0.5),
+                  "strand_0.4_hbond": ("proteindsm.protein.soft_dssp.soft_strand_fraction", 0.1)}
 # geometry may move this far from the unguided set before a guided set is called "off"
 MARGINS = {"bond_mad": 0.005, "rama": 0.03, "clash_free": 0.125, "clash_pairs_factor": 1.5}
 
@@ -83,6 +81,7 @@ def case_targets(rg_average: float) -> list[tuple[str, str, float]]:
 def phase_sample(args) -> None:
     import torch
 
+    from proteindsm.cli.design import resolve_property_function
     from proteindsm.cli.protein_common import named_sampler, steric_option, with_steric
     from proteindsm.core import GeometricSchedule, with_guidance
     from proteindsm.protein.design import PropertyTarget, guidance_terms, resolve_targets
@@ -139,13 +138,9 @@ def phase_sample(args) -> None:
 
     def guided(prop: str, target: float, scale: float, length: int, cid: str = ""):
         if cid in FUNCTION_CASES:
-            import functools
-            import importlib
-
-            path, kwargs, tol = FUNCTION_CASES[cid]
-            module, name = path.split(":")
-            fn = functools.partial(getattr(importlib.import_module(module), name), **kwargs)
-            req = PropertyTarget(cid, target, scale=scale, tolerance=tol, function=fn)
+            spec, tol = FUNCTION_CASES[cid]
+            req = PropertyTarget(cid, target, scale=scale, tolerance=tol,
+                                 function=resolve_property_function(spec, cid))
         else:
             req = PropertyTarget(prop, target, scale=scale)
         (rt,) = resolve_targets([req], score_schedule=grid, predictor_dir=pdir, device=device)

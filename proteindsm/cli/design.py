@@ -33,7 +33,7 @@ REPORT_COLUMNS = ("file", "length", "seed", "property", "target", "measured", "u
 _REQUEST_KEYS = {"property", "name", "target", "scale", "tolerance", "predictor", "function"}
 
 
-def _resolve_function(value: Any, where: str):
+def resolve_property_function(value: Any, where: str):
     """A user property from a dotted path (``mypkg.my_prop``) or a Hydra node with ``_target_``
     (partially applied: extra keys are keyword arguments of the function)."""
     from hydra.utils import get_method, instantiate
@@ -81,7 +81,7 @@ def parse_requests(cfg: DictConfig) -> list:
 
 def _request(item, where: str, cls, default_scale: Any):
     fn = item.get("function")
-    function = _resolve_function(fn, where) if fn not in (None, "", "null") else None
+    function = resolve_property_function(fn, where) if fn not in (None, "", "null") else None
     name = item.get("property") or item.get("name")
     if name is None:
         if function is None:

@@ -195,10 +195,9 @@ def resolve_targets(requests: Sequence[PropertyTarget], *, score_schedule: Optio
             # DSSP fraction): the target must lie in the property's range, τ defaults to the
             # property's, and the report measures the exact property; any other name is the user's
             # own property, measured by the function
-            known = name in PROPERTIES
-            target = _check_target(name, r.target) if known else _number(name, "target", r.target)
+            target = _check_target(name, r.target) if name in PROPERTIES else _number(name, "target", r.target)
             if tol is None:
-                tol = DEFAULT_TOLERANCE.get(name, DEFAULT_FUNCTION_TOLERANCE) if known else DEFAULT_FUNCTION_TOLERANCE
+                tol = DEFAULT_TOLERANCE.get(name, DEFAULT_FUNCTION_TOLERANCE)
             out.append(ResolvedTarget(name, target, scale, tol, "function", function=r.function))
             continue
         if name not in DESIGNABLE:

@@ -113,7 +113,7 @@ def soft_helix_membership(x: Tensor, cond: Optional[Mapping[str, Any]] = None,
     start = turn4[:, :-1] * turn4[:, 1:]                            # (B, L−5): helix at i+1 … i+4
     miss = torch.ones(B, L, dtype=x.dtype, device=x.device)
     for k in range(1, 5):                                           # residue i+k covered by start i
-        miss = miss * F.pad(1.0 - start, [k, L - (L - 5) - k], value=1.0)
+        miss = miss * F.pad(1.0 - start, [k, 5 - k], value=1.0)      # back to length L
     return (1.0 - miss) * m
 
 
