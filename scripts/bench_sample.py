@@ -29,7 +29,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from proteindsm.cli.protein_common import checkpoint_path, named_sampler, steric_option, with_steric  # noqa: E402
+from proteindsm.cli.protein_common import checkpoint_path, named_sampler, compactness_option, steric_option, with_potentials  # noqa: E402
 from proteindsm.core import GeometricSchedule  # noqa: E402
 from proteindsm.protein.models import load_model  # noqa: E402
 from proteindsm.protein.sampling import sample_backbones  # noqa: E402
@@ -80,7 +80,9 @@ def main() -> None:
     ap.add_argument("--levels", type=int, default=None, help="σ levels; default: the sampler config's")
     ap.add_argument("--steric", default=None, metavar="SCALE[:SIGMA_MAX]",
                     help="add the steric potential as `sample steric.scale=... steric.sigma_max=...` does "
-                         "(the sample default is langevin_lowtemp with --steric 1:1)")
+                         "(the sample default is langevin_cold with --steric 1:1 --compactness 1)")
+    ap.add_argument("--compactness", default=None, metavar="SCALE[:SIGMA_MAX[:MAX]]",
+                    help="add the compactness ceiling as `sample compactness.scale=...` (defaults σ ≤ 10 Å, Rg/L^0.4 ≤ 3.3)")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--repeats", type=int, default=1, help="timed runs per setting; the best is reported")
     ap.add_argument("--json", default=None)
@@ -91,7 +93,7 @@ def main() -> None:
     loaded = load_model(checkpoint_path(args.checkpoint), device=device)
     sched = loaded.schedule
     sampler, levels = named_sampler(args.sampler, args.levels)
-    score_fn = with_steric(loaded.model, steric_option(args.steric))
+    score_fn = with_potentials(loaded.model, steric_option(args.steric), compactness_option(args.compactness))
     sigmas = GeometricSchedule(sched.sigma_min, sched.sigma_max, levels).levels()
     # warm-up (allocator, kernels)
     sample_backbones(score_fn, [32], 1, sampler, sigmas[:5], device=device, progress=False)
@@ -123,7 +125,7 @@ def main() -> None:
     info = {"device": str(device), "hardware": torch.cuda.get_device_name(device) if device.type == "cuda"
             else f"{platform.processor() or platform.machine()} ({torch.get_num_threads()} threads)",
             "torch": torch.__version__,
-            "load_average_after": os.getloadavg() if hasattr(os, "getloadavg") else None, "levels": levels, "sampler": repr(sampler), "steric": args.steric,
+            "load_average_after": os.getloadavg() if hasattr(os, "getloadavg") else None, "levels": levels, "sampler": repr(sampler), "steric": args.steric, "compactness": args.compactness,
             "network_evaluations": sampler.num_evaluations(levels),
             "checkpoint": str(loaded.path), "rows": rows, "time_400_over_100": ratio}
     print(f"time(400)/time(100) at batch {args.batch_sizes[0]}: {ratio:.2f}")

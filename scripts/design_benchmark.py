@@ -82,7 +82,7 @@ def phase_sample(args) -> None:
     import torch
 
     from proteindsm.cli.design import resolve_property_function
-    from proteindsm.cli.protein_common import named_sampler, steric_option, with_steric
+    from proteindsm.cli.protein_common import compactness_option, named_sampler, steric_option, with_potentials
     from proteindsm.core import GeometricSchedule, with_guidance
     from proteindsm.protein.design import PropertyTarget, guidance_terms, resolve_targets
     from proteindsm.errors import SamplerDivergedError
@@ -97,9 +97,9 @@ def phase_sample(args) -> None:
     pdir = Path(args.predictor_dir) if args.predictor_dir else None
     targets = [t for t in case_targets(args.rg_average) if not args.cases or t[0] in args.cases]
     sets: dict[str, np.ndarray] = {}
-    steric = steric_option(args.steric)
-    base = with_steric(loaded.model, steric)   # the score every set uses, the unguided twin too
-    meta = {"steric": steric, "checkpoint": str(args.checkpoint), "checkpoint_step": loaded.metadata.get("step"),
+    steric, compactness = steric_option(args.steric), compactness_option(args.compactness)
+    base = with_potentials(loaded.model, steric, compactness)   # the score every set uses, the unguided twin too
+    meta = {"steric": steric, "compactness": compactness, "checkpoint": str(args.checkpoint), "checkpoint_step": loaded.metadata.get("step"),
             "device": str(device), "length": args.length, "num": args.num, "seed": args.seed,
             "steps": levels, "sampler": repr(sampler), "sampler_name": args.sampler,
             "rg_average": args.rg_average, "scales": args.scales, "tolerances": {},
@@ -214,7 +214,7 @@ def phase_report(args) -> None:
     meta, sets = _load_sets(out)
     for other in args.merge:                  # runs of other case subsets / scales, same seeds and settings
         m2, s2 = _load_sets(Path(other))
-        for k in ("length", "num", "seed", "steps", "checkpoint", "sampler", "steric"):
+        for k in ("length", "num", "seed", "steps", "checkpoint", "sampler", "steric", "compactness"):
             if _canonical(k, m2.get(k)) != _canonical(k, meta.get(k)):
                 raise SystemExit(f"--merge {other}: {k} differs ({m2.get(k)} vs {meta.get(k)})")
         sets.update({k: v for k, v in s2.items() if k not in sets})
@@ -296,6 +296,7 @@ def markdown(result: dict) -> str:
              f"(`{m['sampler']}`) with {m['steps']} σ levels, "
              f"device {m['device']}"
              + (f", steric potential {m['steric']} on guided and unguided sets" if m.get("steric") else "")
+             + (f", compactness ceiling {m['compactness']} on guided and unguided sets" if m.get("compactness") else "")
              + f"; average Rg of corpus chains of this length {m['rg_average']:.2f} Å.",
              "",
              "Best scale per case among those whose geometry stays within the margins "
@@ -367,7 +368,7 @@ def plot(result: dict, values: dict, path: Path) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--phase", choices=("all", "sample", "report"), default="all")
-    p.add_argument("--checkpoint", default=str(REPO / "proteindsm/checkpoints/backbone_score.safetensors"))
+    p.add_argument("--checkpoint", default=str(REPO / "proteindsm/checkpoints/backbone_score_local.safetensors"))
     p.add_argument("--predictor-dir", default=None, help="folder of predictor_<property>.safetensors (default: shipped)")
     p.add_argument("--corpus", default=str(REPO.parent / "shared/data/backbones_pdb_nr40.npz"))
     p.add_argument("--rg-average", type=float, default=None, help="Å; default: from --corpus")
@@ -389,6 +390,8 @@ def main() -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--steric", default=None, metavar="SCALE[:SIGMA_MAX]",
                    help="add the steric potential to the score (guided and unguided sets), as `design steric.scale=...`")
+    p.add_argument("--compactness", default=None, metavar="SCALE[:SIGMA_MAX[:MAX]]",
+                   help="add the compactness ceiling (guided and unguided sets), as `design compactness.scale=...`")
     args = p.parse_args()
     args.scales = [float(s) for s in args.scales.split(",") if s]
     args.langevin_scales = [float(s) for s in args.langevin_scales.split(",") if s]

@@ -26,7 +26,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from proteindsm.cli.protein_common import checkpoint_path, steric_option, with_steric  # noqa: E402
+from proteindsm.cli.protein_common import checkpoint_path, compactness_option, steric_option, with_potentials  # noqa: E402
 from proteindsm.core import AnnealedLangevin, GeometricSchedule, ProbabilityFlowODE, ReverseSDE  # noqa: E402
 from proteindsm.protein.evaluate import geometry_summary  # noqa: E402
 from proteindsm.protein.models import load_model  # noqa: E402
@@ -59,6 +59,8 @@ def settings_parser(description: str, length: int, num: int) -> argparse.Argumen
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--steric", default=None, metavar="SCALE[:SIGMA_MAX]",
                     help="add the steric potential (as `sample steric.scale=... steric.sigma_max=...`)")
+    ap.add_argument("--compactness", default=None, metavar="SCALE[:SIGMA_MAX[:MAX]]",
+                    help="add the compactness ceiling as `sample compactness.scale=...` (defaults σ ≤ 10 Å, Rg/L^0.4 ≤ 3.3)")
     return ap
 
 
@@ -68,7 +70,7 @@ def sample_settings(args: argparse.Namespace, return_trajectory: bool = False):
     is the σ grid in Å."""
     torch.set_num_threads(args.threads)
     loaded = load_model(checkpoint_path(args.checkpoint))
-    score_fn = with_steric(loaded.model, steric_option(args.steric))
+    score_fn = with_potentials(loaded.model, steric_option(args.steric), compactness_option(args.compactness))
     s = loaded.schedule
     for spec in args.settings:
         sampler, levels = parse(spec)
@@ -84,7 +86,8 @@ def main() -> None:
     for spec, sampler, sigmas, out, seconds in sample_settings(args):
         st = geometry_summary([b.coords.astype(np.float64) for b in out])
         print(json.dumps(dict(
-            setting=spec + (f" steric {args.steric}" if args.steric else ""),
+            setting=spec + (f" steric {args.steric}" if args.steric else "")
+            + (f" compactness {args.compactness}" if args.compactness else ""),
             evaluations=sampler.num_evaluations(len(sigmas)), length=args.length, num=args.num,
             seconds=round(seconds), bond_mad=round(st["bond_length_mad_mean_A"], 3),
             angle_mad=round(st["bond_angle_mad_mean_deg"], 2), rama=round(st["ramachandran_allowed_fraction"], 3),

@@ -38,7 +38,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from proteindsm.cli.protein_common import checkpoint_path, named_sampler, steric_option, with_steric  # noqa: E402
+from proteindsm.cli.protein_common import checkpoint_path, named_sampler, compactness_option, steric_option, with_potentials  # noqa: E402
 from proteindsm.core import (GeometricSchedule, NoiseAwareDenoisedGuidance, PotentialGuidance,  # noqa: E402
                              with_guidance)
 from proteindsm.protein.design import PropertyTarget, guidance_terms, resolve_targets  # noqa: E402
@@ -78,8 +78,9 @@ def main() -> None:
     ap.add_argument("--antihelix", type=float, default=0.0,
                     help="also steer helix_fraction toward 0.1 with its predictor at this scale")
     ap.add_argument("--rama", default=None, metavar="W[:SIGMA_MAX]", help="Ramachandran prior (commit 20815ca)")
-    ap.add_argument("--sampler", default="langevin_lowtemp")
+    ap.add_argument("--sampler", default="langevin_cold")
     ap.add_argument("--steric", default="1:1", metavar="SCALE[:SIGMA_MAX]")
+    ap.add_argument("--compactness", default="1", metavar="SCALE[:SIGMA_MAX[:MAX]]")
     ap.add_argument("--num", type=int, default=4)
     ap.add_argument("--length", type=int, default=100)
     ap.add_argument("--seed", type=int, default=0)
@@ -111,7 +112,7 @@ def main() -> None:
         targets = resolve_targets([PropertyTarget("helix_fraction", 0.1, scale=args.antihelix)],
                                   score_schedule=grid, device="cpu")
         terms += guidance_terms(list(targets), args.length)
-    score_fn = with_guidance(with_steric(loaded.model, steric_option(args.steric)), terms)
+    score_fn = with_guidance(with_potentials(loaded.model, steric_option(args.steric), compactness_option(args.compactness)), terms)
 
     t0 = time.perf_counter()
     out = sample_backbones(score_fn, [args.length], args.num, sampler, sigmas, seed=args.seed,

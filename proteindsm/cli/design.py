@@ -92,6 +92,23 @@ def _request(item, where: str, cls, default_scale: Any):
                tolerance=item.get("tolerance"), predictor=item.get("predictor"), function=function)
 
 
+def check_compactness_allows(targets, compactness: dict | None, lengths: list[int]) -> None:
+    """An Rg target above the compactness ceiling (on by default) could not be reached: one clear
+    error naming both settings, before sampling."""
+    if compactness is None:
+        return
+    c = compactness["max_normalised"]
+    for t in targets:
+        if t.name == "rg_normalised" and t.target > c:
+            wanted = f"rg_normalised target {t.target:g} Å"
+        elif t.name == "radius_of_gyration" and any(t.target > c * L ** 0.4 for L in lengths):
+            wanted = f"radius_of_gyration target {t.target:g} Å (ceiling {c * min(lengths) ** 0.4:.1f} Å at L = {min(lengths)})"
+        else:
+            continue
+        raise InputError(f"{wanted} is above the compactness ceiling (compactness.max_normalised = {c:g} Å on "
+                         f"Rg/L^0.4); set compactness.scale=0 or raise compactness.max_normalised")
+
+
 def run(cfg: DictConfig) -> int:
     from proteindsm.protein.design import abs_error, guidance_terms, measure, resolve_targets
     from proteindsm.protein.sampling import sample_backbones
@@ -99,11 +116,12 @@ def run(cfg: DictConfig) -> int:
     from .sample import write_samples
 
     requests = parse_requests(cfg)
-    fmt, num, batch_size, sampler, levels, device, ckpt, loaded, lengths, sigmas, score_fn, steric = prepare_sampling(cfg)
+    fmt, num, batch_size, sampler, levels, device, ckpt, loaded, lengths, sigmas, score_fn, potentials = prepare_sampling(cfg)
     pdir = resolve_path(cfg.predictor_dir) if cfg.get("predictor_dir") else None
     from proteindsm.core import GeometricSchedule
     grid = GeometricSchedule(sigma_min=float(sigmas[-1]), sigma_max=float(sigmas[0]))
     targets = resolve_targets(requests, score_schedule=grid, predictor_dir=pdir, device=device)
+    check_compactness_allows(targets, potentials["compactness"], lengths)
     out = prepare_out_dir(cfg.out)
     seed, baseline = int(cfg.seed), bool(cfg.baseline)
 
@@ -148,7 +166,7 @@ def run(cfg: DictConfig) -> int:
         "checkpoint": str(ckpt), "checkpoint_step": loaded.metadata.get("step"),
         "sampler": {"class": type(sampler).__name__, **vars(sampler)},
         "sigma_grid": {"levels": levels, "sigma_max": float(sigmas[0]), "sigma_min": float(sigmas[-1])},
-        "steric": steric, "seed": seed, "device": str(device), "batch_size": batch_size, "lengths": lengths, "num": num,
+        **potentials, "seed": seed, "device": str(device), "batch_size": batch_size, "lengths": lengths, "num": num,
         "targets": [{"property": t.name, "target": t.target, "scale": t.scale, "tolerance": t.tolerance,
                      "kind": t.kind, "predictor": None if t.predictor_path is None else str(t.predictor_path)}
                     for t in targets],

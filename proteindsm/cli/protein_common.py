@@ -15,7 +15,7 @@ from proteindsm.errors import InputError
 
 from .config import instantiate_checked, resolve_path
 
-SHIPPED_SCORE_CHECKPOINT = "backbone_score.safetensors"
+SHIPPED_SCORE_CHECKPOINT = "backbone_score_local.safetensors"
 
 
 def shipped_checkpoint(name: str) -> Path:
@@ -104,57 +104,96 @@ class SamplingSetup(NamedTuple):
     loaded: Any  # proteindsm.protein.models.LoadedModel
     lengths: list[int]
     sigmas: torch.Tensor
-    score_fn: Any  # the model's score, with the steric potential composed on when steric.scale > 0
-    steric: Optional[dict]  # the steric potential's settings (None: off), for the manifest
+    score_fn: Any  # the model's score, with the sampling potentials that are on composed on
+    potentials: dict  # {"steric": settings or None, "compactness": settings or None}, for the manifest
 
 
-def steric_potential(cfg: DictConfig) -> Optional[dict]:
-    """Validated ``steric.{scale, sigma_max, margin}`` of a sample/design config; None when off."""
-    st = cfg.get("steric")
+POTENTIAL_FIELDS = {
+    # name: ((key, lower bound, bound inclusive), ...); every potential also has scale < 2
+    "steric": (("scale", 0.0, True), ("sigma_max", 0.0, False), ("margin", 0.0, True)),
+    "compactness": (("scale", 0.0, True), ("sigma_max", 0.0, False), ("max_normalised", 0.0, False)),
+}
+
+
+def potential_settings(cfg: DictConfig, name: str) -> Optional[dict]:
+    """Validated ``<name>.{scale, sigma_max, ...}`` of a sample/design config (``name`` a key of
+    :data:`POTENTIAL_FIELDS`); None when absent or scale 0."""
+    st = cfg.get(name)
     if st is None:
         return None
     out = {}
-    for key, low, inclusive in (("scale", 0.0, True), ("sigma_max", 0.0, False), ("margin", 0.0, True)):
+    for key, low, inclusive in POTENTIAL_FIELDS[name]:
         try:
             v = float(st.get(key))
         except (TypeError, ValueError):
-            raise InputError(f"steric.{key} must be a number, got {st.get(key)!r}") from None
+            raise InputError(f"{name}.{key} must be a number, got {st.get(key)!r}") from None
         if not (math.isfinite(v) and (v >= low if inclusive else v > low)):
-            raise InputError(f"steric.{key} must be {'>=' if inclusive else '>'} {low:g}, got {v:g}")
+            raise InputError(f"{name}.{key} must be {'>=' if inclusive else '>'} {low:g}, got {v:g}")
         out[key] = v
     if out["scale"] >= 2.0:
-        raise InputError(f"steric.scale must be < 2 (the term is −(w/σ²)∇U: w >= 2 overshoots every "
+        raise InputError(f"{name}.scale must be < 2 (the term is −(w/σ²)∇U: w >= 2 overshoots every "
                          f"Langevin step), got {out['scale']:g}")
     return out if out["scale"] > 0 else None
 
 
-def steric_option(text: Optional[str]) -> Optional[dict]:
-    """The ``--steric SCALE[:SIGMA_MAX]`` option of the benchmark scripts as the settings
-    :func:`with_steric` takes (margin 0.2 Å, sigma_max 1 Å unless given), validated like
-    ``steric.*`` of ``proteindsm sample``; None for an empty option or scale 0."""
+def steric_potential(cfg: DictConfig) -> Optional[dict]:
+    """Validated ``steric.{scale, sigma_max, margin}`` of a sample/design config; None when off."""
+    return potential_settings(cfg, "steric")
+
+
+def compactness_potential(cfg: DictConfig) -> Optional[dict]:
+    """Validated ``compactness.{scale, sigma_max, max_normalised}``; None when off."""
+    return potential_settings(cfg, "compactness")
+
+
+def _option(name: str, text: Optional[str], defaults: dict) -> Optional[dict]:
+    """``SCALE[:SIGMA_MAX[:...]]`` (the fields of :data:`POTENTIAL_FIELDS` in order, the rest from
+    ``defaults``) as validated settings; None for an empty option or scale 0."""
     if not text:
         return None
+    keys = [k for k, _, _ in POTENTIAL_FIELDS[name]]
     parts = str(text).split(":")
-    if len(parts) > 2:
+    if len(parts) > len(defaults) + 1:
+        raise InputError(f"--{name} must be {':'.join(k.upper() for k in keys[:len(defaults) + 1])} "
+                         f"(trailing fields optional), got {text!r}")
+    values = dict(defaults, **dict(zip(keys, parts)))
+    return potential_settings(OmegaConf.create({name: values}), name)
+
+
+def steric_option(text: Optional[str]) -> Optional[dict]:
+    """The ``--steric SCALE[:SIGMA_MAX]`` option of the benchmark scripts as the settings
+    :func:`with_potentials` takes (margin 0.2 Å, sigma_max 1 Å unless given), validated like
+    ``steric.*`` of ``proteindsm sample``; None for an empty option or scale 0."""
+    if text and len(str(text).split(":")) > 2:
         raise InputError(f"--steric must be SCALE or SCALE:SIGMA_MAX, got {text!r}")
-    cfg = OmegaConf.create({"steric": {"scale": parts[0], "sigma_max": parts[1] if len(parts) > 1 else 1.0,
-                                       "margin": 0.2}})
-    return steric_potential(cfg)
+    return _option("steric", text, {"sigma_max": 1.0, "margin": 0.2})
 
 
-def with_steric(score_fn: Any, settings: Optional[dict]) -> Any:
-    """``score_fn`` plus the steric-repulsion potential (:func:`proteindsm.protein.restraints.steric_clash_energy`
-    on x̂₀, −(w/σ²)∇U at σ ≤ sigma_max), or ``score_fn`` itself when ``settings`` is None."""
-    if settings is None:
-        return score_fn
+def compactness_option(text: Optional[str]) -> Optional[dict]:
+    """The ``--compactness SCALE[:SIGMA_MAX[:MAX_NORMALISED]]`` option of the benchmark scripts
+    (defaults σ_max 10 Å, ceiling 3.3 Å on Rg/L^0.4, as ``proteindsm sample``)."""
+    return _option("compactness", text, {"sigma_max": 10.0, "max_normalised": 3.3})
+
+
+def with_potentials(score_fn: Any, steric: Optional[dict] = None, compactness: Optional[dict] = None) -> Any:
+    """``score_fn`` plus the sampling potentials that are on, each −(w/σ²)∇U(x̂₀) at σ ≤ sigma_max
+    (:class:`proteindsm.core.PotentialGuidance`): the steric repulsion
+    (:func:`proteindsm.protein.restraints.steric_clash_energy`) and the compactness ceiling
+    (:func:`proteindsm.protein.restraints.compactness_energy`).  ``score_fn`` itself when both are None."""
     import functools
 
     from proteindsm.core import PotentialGuidance, with_guidance
-    from proteindsm.protein.restraints import steric_clash_energy
+    from proteindsm.protein.restraints import compactness_energy, steric_clash_energy
 
-    energy = functools.partial(steric_clash_energy, margin=settings["margin"])
-    return with_guidance(score_fn, [PotentialGuidance(energy, settings["scale"], settings["sigma_max"],
-                                                      inverse_sigma_squared=True)])
+    terms = []
+    if steric is not None:
+        energy = functools.partial(steric_clash_energy, margin=steric["margin"])
+        terms.append(PotentialGuidance(energy, steric["scale"], steric["sigma_max"], inverse_sigma_squared=True))
+    if compactness is not None:
+        energy = functools.partial(compactness_energy, max_normalised=compactness["max_normalised"])
+        terms.append(PotentialGuidance(energy, compactness["scale"], compactness["sigma_max"],
+                                       inverse_sigma_squared=True))
+    return with_guidance(score_fn, terms)
 
 
 def prepare_sampling(cfg: DictConfig) -> SamplingSetup:
@@ -168,7 +207,7 @@ def prepare_sampling(cfg: DictConfig) -> SamplingSetup:
         raise InputError(f"format must be 'pdb' or 'cif', got {cfg.format!r}")
     num = positive_int("num", cfg.num)
     batch_size = positive_int("batch_size", cfg.batch_size)
-    steric = steric_potential(cfg)
+    potentials = {"steric": steric_potential(cfg), "compactness": compactness_potential(cfg)}
     sampler, levels = build_sampler(cfg)
     device = resolve_device(str(cfg.device))
     ckpt = checkpoint_path(cfg.checkpoint)
@@ -176,4 +215,4 @@ def prepare_sampling(cfg: DictConfig) -> SamplingSetup:
     lengths = parse_lengths(cfg.length, loaded.max_length)
     sigmas = sigma_grid(cfg, loaded.schedule, levels)
     return SamplingSetup(fmt, num, batch_size, sampler, levels, device, ckpt, loaded, lengths, sigmas,
-                         with_steric(loaded.model, steric), steric)
+                         with_potentials(loaded.model, **potentials), potentials)

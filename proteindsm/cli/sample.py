@@ -17,7 +17,7 @@ from .protein_common import prepare_sampling
 def run(cfg: DictConfig) -> int:
     from proteindsm.protein.sampling import sample_backbones
 
-    fmt, num, batch_size, sampler, levels, device, ckpt, loaded, lengths, sigmas, score_fn, steric = prepare_sampling(cfg)
+    fmt, num, batch_size, sampler, levels, device, ckpt, loaded, lengths, sigmas, score_fn, potentials = prepare_sampling(cfg)
     out = prepare_out_dir(cfg.out)
 
     t0 = time.perf_counter()
@@ -29,7 +29,7 @@ def run(cfg: DictConfig) -> int:
         "checkpoint": str(ckpt), "checkpoint_step": loaded.metadata.get("step"),
         "sampler": {"class": type(sampler).__name__, **vars(sampler)},
         "sigma_grid": {"levels": levels, "sigma_max": float(sigmas[0]), "sigma_min": float(sigmas[-1])},
-        "steric": steric, "seed": int(cfg.seed), "device": str(device), "batch_size": batch_size,
+        **potentials, "seed": int(cfg.seed), "device": str(device), "batch_size": batch_size,
         "files": [{"file": f.name, "length": s.length, "seconds": round(s.seconds, 3)}
                   for f, s in zip(files, samples)],
         "seconds_total": round(time.perf_counter() - t0, 2),

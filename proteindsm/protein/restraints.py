@@ -1,4 +1,4 @@
-"""Differentiable energies of backbones, used as sampling potentials
+"""Differentiable energies of backbones (steric repulsion, a compactness ceiling), used as sampling potentials
 (:class:`proteindsm.core.PotentialGuidance`).
 
 Tensor conventions: ``x`` ``(B, L, 4, 3)`` in Å (atoms N, CA, C, O), optional bool mask ``(B, L)``
@@ -17,7 +17,7 @@ from proteindsm.errors import InputError
 from .backbone import CA
 from .metrics import CLASH_RULE, clash_thresholds
 
-__all__ = ["steric_clash_energy"]
+__all__ = ["compactness_energy", "steric_clash_energy"]
 
 
 def steric_clash_energy(x: Tensor, cond: Optional[Mapping[str, Any]] = None, margin: float = 0.2) -> Tensor:
@@ -56,3 +56,30 @@ def steric_clash_energy(x: Tensor, cond: Optional[Mapping[str, Any]] = None, mar
     d = (diff.pow(2).sum(-1) + 1e-12).sqrt()
     overlap = torch.relu(limit - d).pow(2).sum(dim=(1, 2))                                # (K,)
     return x.new_zeros(B).index_add(0, b, overlap)
+
+
+def compactness_energy(x: Tensor, cond: Optional[Mapping[str, Any]] = None, max_normalised: float = 3.3,
+                       exponent: float = 0.4) -> Tensor:
+    """n · relu(Rg − c·Lᵉ)² (Å², ``(B,)``): a flat-bottom ceiling on the radius of gyration.
+
+    Rg is taken over all backbone atoms of the residues in ``cond["mask"]`` (so its gradient moves
+    whole residues radially, not CA alone), L is the chain's residue count, ``c = max_normalised``
+    (Å; the ceiling on Rg / L^0.4) and n = 4L atoms.  Zero for every chain at or below the ceiling.
+    The factor n makes the curvature per atom O(1), like :func:`steric_clash_energy`'s: as a
+    −(w/σ²)∇U potential with Langevin steps α = ½σ², w = 1 removes the excess in one step.
+    """
+    if x.ndim != 4 or x.shape[-2:] != (4, 3):
+        raise InputError(f"compactness_energy: x must be (B, L, 4, 3) Å, got shape {tuple(x.shape)}")
+    if not max_normalised > 0:
+        raise InputError(f"compactness_energy: max_normalised must be > 0 Å, got {max_normalised}")
+    B, L = x.shape[:2]
+    mask = cond.get("mask") if isinstance(cond, Mapping) else None
+    if mask is None:
+        mask = torch.ones(B, L, dtype=torch.bool, device=x.device)
+    w = mask.to(x.dtype)[:, :, None].expand(B, L, 4)                                       # (B, L, 4)
+    n_atoms = w.sum(dim=(1, 2)).clamp_min(1.0)                                             # (B,)
+    centre = (x * w[..., None]).sum(dim=(1, 2)) / n_atoms[:, None]                         # (B, 3)
+    sq = ((x - centre[:, None, None]).pow(2).sum(-1) * w).sum(dim=(1, 2)) / n_atoms        # (B,)
+    rg = (sq + 1e-12).sqrt()
+    ceiling = max_normalised * (n_atoms / 4.0) ** exponent
+    return n_atoms * torch.relu(rg - ceiling).pow(2)

@@ -33,4 +33,5 @@ def test_design_samples_like_sample_by_default() -> None:
     sample, design = compose("protein", "sample", []), compose("protein", "design", [])
     assert OmegaConf.to_container(design.sampler) == OmegaConf.to_container(sample.sampler)
     assert OmegaConf.to_container(design.steric) == OmegaConf.to_container(sample.steric)
-    assert design.sampler.temperature == 0.5 and design.steric.scale == 1.0
+    assert OmegaConf.to_container(design.compactness) == OmegaConf.to_container(sample.compactness)
+    assert design.sampler.temperature == 0.5 and design.steric.scale == 1.0 and design.compactness.scale == 1.0

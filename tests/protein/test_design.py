@@ -238,6 +238,9 @@ def _design(checkpoints, out: Path, *extra: str) -> int:
     (["function=no_such_module.prop", "target=1"], "cannot import"),
     (["property=strand_fraction", "function=proteindsm.protein.soft_dssp.soft_strand_fraction", "target=1.7"],
      "outside what the property can take"),
+    (["property=rg_normalised", "target=3.5"], "above the compactness ceiling"),
+    (["function=proteindsm.protein.design.radius_of_gyration_property", "property=radius_of_gyration", "target=40"],
+     "above the compactness ceiling"),
 ])
 def test_design_rejects_bad_requests_before_sampling(checkpoints, tmp_path, capsys, args, message):
     out = tmp_path / "never"
@@ -245,6 +248,12 @@ def test_design_rejects_bad_requests_before_sampling(checkpoints, tmp_path, caps
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1, err
     assert not out.exists()                                    # nothing sampled, nothing written
+
+
+def test_design_rg_target_above_the_ceiling_runs_with_the_ceiling_off(checkpoints, tmp_path):
+    out = tmp_path / "open"
+    assert _design(checkpoints, out, "property=rg_normalised", "target=3.5", "compactness.scale=0") == 0
+    assert json.loads((out / "manifest.json").read_text())["compactness"] is None
 
 
 def test_design_divergence_is_one_clear_error_naming_the_scale(checkpoints, tmp_path, capsys):
@@ -369,7 +378,7 @@ def test_calibrated_regression_guidance_equals_autograd_gradient():
 def test_design_takes_the_steric_potential_and_records_it(checkpoints, tmp_path):
     out = tmp_path / "steric"
     assert _design(checkpoints, out, "property=helix_fraction", "target=0.5", "steric.scale=1",
-                   "steric.sigma_max=100") == 0
+                   "steric.sigma_max=100", "compactness.scale=0") == 0     # the steric term alone
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["steric"] == {"scale": 1.0, "sigma_max": 100.0, "margin": 0.2}
     from proteindsm.protein.metrics import clash_pair_count

@@ -1,5 +1,6 @@
 """The steric clash energy: it agrees with the evaluation's clash rule, is invariant to rotations and
-translations, honours the mask, and its gradient pushes colliding atoms apart."""
+translations, honours the mask, and its gradient pushes colliding atoms apart.  The compactness
+ceiling: its known value, a half gradient step lands exactly on the ceiling, invariances, mask."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from proteindsm.errors import InputError
 from proteindsm.protein.evaluate import load_corpus_chains
 from proteindsm.protein.geometry import random_rotation
 from proteindsm.protein.metrics import clash_pair_count
-from proteindsm.protein.restraints import steric_clash_energy
+from proteindsm.protein.restraints import compactness_energy, steric_clash_energy
 
 
 def _random_chains(B: int, L: int, seed: int) -> torch.Tensor:
@@ -109,3 +110,52 @@ def test_pruned_energy_and_gradient_equal_the_dense_computation(real_chains):
     ea.sum().backward()
     eb.sum().backward()
     assert torch.allclose(xa.grad, xb.grad, rtol=1e-7, atol=1e-9)
+
+
+def _rg_all_atoms(x: np.ndarray) -> float:
+    pts = x.reshape(-1, 3)
+    return float(np.sqrt(((pts - pts.mean(0)) ** 2).sum(1).mean()))
+
+
+def test_compactness_energy_known_value_and_zero_below_the_ceiling(real_chains):
+    x = _random_chains(3, 30, seed=4) * 3.0                                    # Rg ≈ 20 Å, ceiling 3.3·30^0.4 ≈ 12 Å
+    e = compactness_energy(x, max_normalised=3.3)
+    for b in range(3):
+        rg = _rg_all_atoms(x[b].numpy())
+        assert float(e[b]) == pytest.approx(120 * max(rg - 3.3 * 30 ** 0.4, 0.0) ** 2, rel=1e-9)
+        assert float(e[b]) > 0
+
+
+def test_compactness_default_ceiling_passes_most_real_chains(corpus_path):
+    """The default ceiling (Rg/L^0.4 ≤ 3.3 Å) is ~ the 95th percentile of real chains: measured 94.6 %
+    of the 541 validation chains at zero energy (88 % of those ≤ 120 residues, often elongated chains
+    cut from complexes)."""
+    chains, _ = load_corpus_chains(corpus_path, "val")
+    zero = [float(compactness_energy(torch.as_tensor(c, dtype=torch.float64)[None])[0]) == 0 for c in chains]
+    assert 0.9 <= np.mean(zero) < 1.0
+
+
+def test_compactness_half_gradient_step_lands_on_the_ceiling():
+    """U = n·(Rg − C)²₊ scales the chain radially: x − ½∇U has Rg = C exactly (so as −(w/σ²)∇U with
+    Langevin steps ½σ², w = 1 removes the excess in one step), and bond directions do not change."""
+    x = _random_chains(2, 40, seed=5) * 3.0
+    x.requires_grad_(True)
+    compactness_energy(x, max_normalised=2.0).sum().backward()
+    moved = (x - 0.5 * x.grad).detach()
+    for b in range(2):
+        assert _rg_all_atoms(moved[b].numpy()) == pytest.approx(2.0 * 40 ** 0.4, rel=1e-9)
+    bond = lambda y: y[:, :, 1] - y[:, :, 0]                                    # N→CA
+    cos = torch.nn.functional.cosine_similarity(bond(moved), bond(x.detach()), dim=-1)
+    assert torch.allclose(cos, torch.ones_like(cos), atol=1e-12)
+
+
+def test_compactness_energy_invariant_and_masked():
+    x = _random_chains(2, 25, seed=6) * 3.0
+    R = random_rotation(torch.Generator().manual_seed(1), dtype=torch.float64)
+    moved = x @ R.T + torch.tensor([30.0, -5.0, 12.0], dtype=torch.float64)
+    assert torch.allclose(compactness_energy(moved), compactness_energy(x), rtol=1e-10)
+    mask = torch.zeros(2, 25, dtype=torch.bool)
+    mask[:, :18] = True
+    assert torch.allclose(compactness_energy(x, {"mask": mask}), compactness_energy(x[:, :18]), rtol=1e-10)
+    with pytest.raises(InputError, match="max_normalised"):
+        compactness_energy(x, max_normalised=0.0)

@@ -76,6 +76,8 @@ def test_steric_potential_removes_clashes(tmp_path):
     assert main(["sample", f"out={off}", "length=40", "num=2", "steric.scale=0", *FAST]) == 0
     assert main(["sample", f"out={on}", "length=40", "num=2", "steric.scale=1", "steric.sigma_max=100", *FAST]) == 0
     assert json.loads((off / "manifest.json").read_text())["steric"] is None
+    assert json.loads((on / "manifest.json").read_text())["compactness"] == {"scale": 0.5, "sigma_max": 10.0,
+                                                                             "max_normalised": 3.3}
     assert json.loads((on / "manifest.json").read_text())["steric"] == {"scale": 1.0, "sigma_max": 100.0, "margin": 0.2}
     assert clashes(off) > 10 and clashes(on) == 0          # measured: 128 and 0
 
@@ -90,6 +92,47 @@ def test_steric_option_of_the_scripts():
     for bad, message in (("3", "must be < 2"), ("1:2:3", "SCALE:SIGMA_MAX"), ("x", "must be a number")):
         with pytest.raises(InputError, match=message):
             steric_option(bad)
+
+
+def test_compactness_option_of_the_scripts_and_config_errors(tmp_path, capsys):
+    from proteindsm.cli.protein_common import compactness_option
+    from proteindsm.errors import InputError
+
+    assert compactness_option("1") == {"scale": 1.0, "sigma_max": 10.0, "max_normalised": 3.3}
+    assert compactness_option("0.5:5:3") == {"scale": 0.5, "sigma_max": 5.0, "max_normalised": 3.0}
+    assert compactness_option(None) is None and compactness_option("0") is None
+    for bad, message in (("2", "must be < 2"), ("1:2:3:4", "SCALE:SIGMA_MAX:MAX_NORMALISED"),
+                         ("1:10:0", "max_normalised must be > 0")):
+        with pytest.raises(InputError, match=message):
+            compactness_option(bad)
+    out = tmp_path / "bad"
+    assert main(["sample", f"out={out}", "compactness.max_normalised=-1", *FAST]) == 2
+    assert "compactness.max_normalised must be > 0" in capsys.readouterr().err and not out.exists()
+
+
+def test_compactness_ceiling_holds_chains_at_it(tmp_path):
+    """Same seed, 20 levels, a ceiling below where these chains end without it (Rg/L^0.4 ≤ 2.0 Å
+    vs ~2.7–2.8 free; real chains of 40 residues: ~2.5) at every level: each backbone ends at the
+    ceiling (measured 1.99–2.02) with intact peptide bonds, and the manifest records the settings."""
+    def rg_normalised_and_max_peptide_bond(out):
+        vals = []
+        for f in sorted(out.glob("len*.pdb")):
+            X = read_backbones(f, max_peptide_bond=float("inf"))[0].coords
+            ca = X[:, 1]
+            vals.append((float(np.sqrt(((ca - ca.mean(0)) ** 2).sum(1).mean())) / len(ca) ** 0.4,
+                         float(np.linalg.norm(X[1:, 0] - X[:-1, 2], axis=1).max())))
+        return np.array(vals)
+
+    off, on = tmp_path / "off", tmp_path / "on"
+    common = ["length=40", "num=3", "steps=20", "progress=false", "device=cpu"]
+    assert main(["sample", f"out={off}", "compactness.scale=0", *common]) == 0
+    assert main(["sample", f"out={on}", "compactness.sigma_max=100", "compactness.max_normalised=2.0", *common]) == 0
+    assert json.loads((off / "manifest.json").read_text())["compactness"] is None
+    assert json.loads((on / "manifest.json").read_text())["compactness"] == {"scale": 0.5, "sigma_max": 100.0,
+                                                                             "max_normalised": 2.0}
+    free, held = rg_normalised_and_max_peptide_bond(off), rg_normalised_and_max_peptide_bond(on)
+    assert (free[:, 0] > 2.3).all(), free
+    assert (np.abs(held[:, 0] - 2.0) < 0.1).all() and (held[:, 1] < 1.7).all(), held
 
 
 def test_same_seed_same_backbones_and_cif(tmp_path):
@@ -147,9 +190,11 @@ def test_named_sampler_matches_the_sample_command_default():
     from proteindsm.core import AnnealedLangevin, ReverseSDE
 
     default, levels = build_sampler(compose("protein", "sample", []))
-    named, named_levels = named_sampler("langevin_lowtemp")
+    named, named_levels = named_sampler("langevin_cold")
     assert isinstance(default, AnnealedLangevin) and default == named and levels == named_levels == 100
-    assert (default.temperature, default.temperature_sigma_max) == (0.5, 1.0)
+    assert (default.temperature, default.temperature_sigma_max, default.steps_per_level) == (0.5, None, 8)
+    previous, _ = named_sampler("langevin_lowtemp")
+    assert (previous.temperature, previous.temperature_sigma_max, previous.steps_per_level) == (0.5, 1.0, 20)
     plain, _ = named_sampler("annealed_langevin")
     assert plain.temperature == 1.0 and plain.temperature_sigma_max is None
     # design samples like sample (its benchmark was rerun with this sampler, docs/design.md)
