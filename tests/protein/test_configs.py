@@ -34,4 +34,4 @@ def test_design_samples_like_sample_by_default() -> None:
     assert OmegaConf.to_container(design.sampler) == OmegaConf.to_container(sample.sampler)
     assert OmegaConf.to_container(design.steric) == OmegaConf.to_container(sample.steric)
     assert OmegaConf.to_container(design.compactness) == OmegaConf.to_container(sample.compactness)
-    assert design.sampler.temperature == 0.5 and design.steric.scale == 1.0 and design.compactness.scale == 1.0
+    assert design.sampler.temperature == 0.5 and design.steric.scale == 1.0 and design.compactness.scale == 0.5
