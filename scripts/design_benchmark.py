@@ -8,7 +8,7 @@ Two phases, so the sampling can run on a GPU machine that has only torch + e3nn,
 measurements (pydssp, biotite, TM-align) where the full environment is::
 
     # everything in one go
-    python scripts/design_benchmark.py --checkpoint proteindsm/checkpoints/backbone_score.safetensors \\
+    python scripts/design_benchmark.py --checkpoint proteindsm/checkpoints/backbone_score_local.safetensors \\
         --out runs/design_benchmark
     # or: sample on the GPU box, report here
     python scripts/design_benchmark.py --phase sample --rg-average 14.6 --device cuda --out DIR ...

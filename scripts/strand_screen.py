@@ -1,7 +1,7 @@
 """Quick screen of strand-guidance variants on a few backbones (docs/design.md, "Variants screened").
 
-Samples ``--num`` backbones of ``--length`` residues with the shipped score model, the chosen sampler
-and steric potential, and the soft DSSP strand fraction (:mod:`proteindsm.protein.soft_dssp`) on the
+Samples ``--num`` backbones of ``--length`` residues with the shipped score model, the chosen sampler,
+steric potential and compactness ceiling, and the soft DSSP strand fraction (:mod:`proteindsm.protein.soft_dssp`) on the
 denoised estimate pulled toward 0.4; prints one JSON line with the exact DSSP strand / helix
 fractions and the geometry figures of ``proteindsm evaluate``::
 
@@ -18,6 +18,10 @@ its module and asset were removed, restore them from commit 20815ca first::
     git show 20815ca:proteindsm/protein/torsion_prior.py > proteindsm/protein/torsion_prior.py
     git show 20815ca:proteindsm/protein/assets/ramachandran_prior.json > proteindsm/protein/assets/ramachandran_prior.json
     python scripts/strand_screen.py --rama 0.05:1
+
+The defaults follow ``proteindsm sample``'s (checkpoint, ``--sampler langevin_cold``, ``--steric 1:1``,
+``--compactness 0.5``); the recorded rows below were measured with the defaults of their day: add
+``--checkpoint proteindsm/checkpoints/backbone_score.safetensors --sampler langevin_lowtemp --compactness 0``.
 
 Recorded output: docs/results/strand_screen.jsonl (written by this script's prototype, the same
 computation; its keys: ``bond`` = bond_mad, ``angle`` = angle_mad, ``secs`` = seconds, ``rama``
@@ -80,7 +84,7 @@ def main() -> None:
     ap.add_argument("--rama", default=None, metavar="W[:SIGMA_MAX]", help="Ramachandran prior (commit 20815ca)")
     ap.add_argument("--sampler", default="langevin_cold")
     ap.add_argument("--steric", default="1:1", metavar="SCALE[:SIGMA_MAX]")
-    ap.add_argument("--compactness", default="1", metavar="SCALE[:SIGMA_MAX[:MAX]]")
+    ap.add_argument("--compactness", default="0.5", metavar="SCALE[:SIGMA_MAX[:MAX]]")
     ap.add_argument("--num", type=int, default=4)
     ap.add_argument("--length", type=int, default=100)
     ap.add_argument("--seed", type=int, default=0)
