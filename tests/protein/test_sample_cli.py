@@ -202,5 +202,5 @@ def test_named_sampler_matches_the_sample_command_default():
     assert design_default == named
     fast, fast_levels = named_sampler("reverse_sde", steps=50)
     assert isinstance(fast, ReverseSDE) and fast_levels == 50
-    quick, quick_levels = named_sampler("langevin_fast")              # one step per level: 201 evaluations
-    assert quick.num_evaluations(quick_levels) == 201 and quick.temperature == 0.3
+    quick, quick_levels = named_sampler("langevin_fast")              # one step per level: 231 evaluations
+    assert quick.num_evaluations(quick_levels) == 231 and quick.temperature == 0.3
