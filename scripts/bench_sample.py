@@ -7,8 +7,8 @@ Usage:
                                    [--steric 1:1] [--levels N] [--json out.json]
 
 Times a sampler of ``configs/protein/sampler/`` (``--sampler``, default: annealed_langevin;
-``proteindsm sample``'s default is ``--sampler langevin_lowtemp --steric 1:1``; ``reverse_sde`` is
-the fast one) with its config's σ levels or ``--levels``.  Peak memory: CUDA max allocated on GPU; on CPU the peak of the
+``proteindsm sample``'s default is ``--sampler langevin_cold --steric 1:1 --compactness 0.5``;
+``langevin_fast`` is the fast one) with its config's σ levels or ``--levels``.  Peak memory: CUDA max allocated on GPU; on CPU the peak of the
 process's resident set size during the run minus its size just before (polled every 2 ms from
 /proc/self/statm, Linux; falls back to ru_maxrss growth elsewhere), i.e. what one sampling run adds.
 """
@@ -80,7 +80,7 @@ def main() -> None:
     ap.add_argument("--levels", type=int, default=None, help="σ levels; default: the sampler config's")
     ap.add_argument("--steric", default=None, metavar="SCALE[:SIGMA_MAX]",
                     help="add the steric potential as `sample steric.scale=... steric.sigma_max=...` does "
-                         "(the sample default is langevin_cold with --steric 1:1 --compactness 1)")
+                         "(the sample default is langevin_cold with --steric 1:1 --compactness 0.5)")
     ap.add_argument("--compactness", default=None, metavar="SCALE[:SIGMA_MAX[:MAX]]",
                     help="add the compactness ceiling as `sample compactness.scale=...` (defaults σ ≤ 10 Å, Rg/L^0.4 ≤ 3.3)")
     ap.add_argument("--threads", type=int, default=None)

@@ -146,33 +146,31 @@ def compactness_potential(cfg: DictConfig) -> Optional[dict]:
     return potential_settings(cfg, "compactness")
 
 
-def _option(name: str, text: Optional[str], defaults: dict) -> Optional[dict]:
-    """``SCALE[:SIGMA_MAX[:...]]`` (the fields of :data:`POTENTIAL_FIELDS` in order, the rest from
-    ``defaults``) as validated settings; None for an empty option or scale 0."""
+def _option(name: str, text: Optional[str], exposed: int, defaults: dict) -> Optional[dict]:
+    """A script option ``SCALE[:SIGMA_MAX[:...]]`` — the first ``exposed`` fields of
+    :data:`POTENTIAL_FIELDS` ``[name]`` in order, trailing ones optional, the rest from ``defaults`` —
+    as validated settings; None for an empty option or scale 0."""
     if not text:
         return None
-    keys = [k for k, _, _ in POTENTIAL_FIELDS[name]]
+    keys = [k for k, _, _ in POTENTIAL_FIELDS[name]][:exposed]
     parts = str(text).split(":")
-    if len(parts) > len(defaults) + 1:
-        raise InputError(f"--{name} must be {':'.join(k.upper() for k in keys[:len(defaults) + 1])} "
-                         f"(trailing fields optional), got {text!r}")
-    values = dict(defaults, **dict(zip(keys, parts)))
-    return potential_settings(OmegaConf.create({name: values}), name)
+    if len(parts) > exposed:
+        raise InputError(f"--{name} must be {':'.join(k.upper() for k in keys)} (trailing fields optional), "
+                         f"got {text!r}")
+    return potential_settings(OmegaConf.create({name: dict(defaults, **dict(zip(keys, parts)))}), name)
 
 
 def steric_option(text: Optional[str]) -> Optional[dict]:
     """The ``--steric SCALE[:SIGMA_MAX]`` option of the benchmark scripts as the settings
     :func:`with_potentials` takes (margin 0.2 Å, sigma_max 1 Å unless given), validated like
     ``steric.*`` of ``proteindsm sample``; None for an empty option or scale 0."""
-    if text and len(str(text).split(":")) > 2:
-        raise InputError(f"--steric must be SCALE or SCALE:SIGMA_MAX, got {text!r}")
-    return _option("steric", text, {"sigma_max": 1.0, "margin": 0.2})
+    return _option("steric", text, 2, {"sigma_max": 1.0, "margin": 0.2})
 
 
 def compactness_option(text: Optional[str]) -> Optional[dict]:
     """The ``--compactness SCALE[:SIGMA_MAX[:MAX_NORMALISED]]`` option of the benchmark scripts
     (defaults σ_max 10 Å, ceiling 3.3 Å on Rg/L^0.4, as ``proteindsm sample``)."""
-    return _option("compactness", text, {"sigma_max": 10.0, "max_normalised": 3.3})
+    return _option("compactness", text, 3, {"sigma_max": 10.0, "max_normalised": 3.3})
 
 
 def with_potentials(score_fn: Any, steric: Optional[dict] = None, compactness: Optional[dict] = None) -> Any:

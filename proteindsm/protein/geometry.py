@@ -246,17 +246,24 @@ def ca_distance_matrix(X: Tensor, mask: Tensor | None = None) -> Tensor:
     return _nan_where(m[..., :, None] & m[..., None, :], d)
 
 
-def radius_of_gyration(X: Tensor, mask: Tensor | None = None) -> Tensor:
-    """Radius of gyration of the CA atoms of the masked residues, Å, shape ``(...)``.
+def radius_of_gyration(X: Tensor, mask: Tensor | None = None, atoms: str = "CA") -> Tensor:
+    """Radius of gyration of the masked residues, Å, shape ``(...)``.
 
-    ``Rg = sqrt(mean_i |CA_i - mean CA|^2)`` (unweighted; a single residue gives ≈ 1e-6, not 0,
-    which keeps the gradient finite).
+    ``Rg = sqrt(mean_i |p_i - mean p|^2)`` over the CA atoms (``atoms="CA"``) or over all four
+    backbone atoms N, CA, C, O (``atoms="backbone"``: its gradient moves whole residues).
+    Unweighted; a single point gives ≈ 1e-6, not 0, which keeps the gradient finite.
     """
     m = _residue_mask(X, mask).to(X.dtype)[..., None]                # (..., L, 1)
-    ca = X[..., CA, :]
+    if atoms == "CA":
+        pts = X[..., CA, :]                                           # (..., L, 3)
+    elif atoms == "backbone":
+        pts = X.reshape(*X.shape[:-3], -1, 3)                         # (..., 4L, 3)
+        m = m.repeat_interleave(X.shape[-2], dim=-2)                  # (..., 4L, 1)
+    else:
+        raise ValueError(f"radius_of_gyration: atoms must be 'CA' or 'backbone', got {atoms!r}")
     n = m.sum(-2).clamp_min(1.0)                                      # (..., 1)
-    centroid = (ca * m).sum(-2) / n                                   # (..., 3)
-    sq = (((ca - centroid[..., None, :]) ** 2).sum(-1, keepdim=True) * m).sum(-2) / n
+    centroid = (pts * m).sum(-2) / n                                  # (..., 3)
+    sq = (((pts - centroid[..., None, :]) ** 2).sum(-1, keepdim=True) * m).sum(-2) / n
     return torch.sqrt(sq.squeeze(-1) + _TINY)
 
 

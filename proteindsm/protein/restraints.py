@@ -15,6 +15,7 @@ from torch import Tensor
 from proteindsm.errors import InputError
 
 from .backbone import CA
+from .geometry import radius_of_gyration
 from .metrics import CLASH_RULE, clash_thresholds
 
 __all__ = ["compactness_energy", "steric_clash_energy"]
@@ -72,14 +73,9 @@ def compactness_energy(x: Tensor, cond: Optional[Mapping[str, Any]] = None, max_
         raise InputError(f"compactness_energy: x must be (B, L, 4, 3) Å, got shape {tuple(x.shape)}")
     if not max_normalised > 0:
         raise InputError(f"compactness_energy: max_normalised must be > 0 Å, got {max_normalised}")
-    B, L = x.shape[:2]
     mask = cond.get("mask") if isinstance(cond, Mapping) else None
-    if mask is None:
-        mask = torch.ones(B, L, dtype=torch.bool, device=x.device)
-    w = mask.to(x.dtype)[:, :, None].expand(B, L, 4)                                       # (B, L, 4)
-    n_atoms = w.sum(dim=(1, 2)).clamp_min(1.0)                                             # (B,)
-    centre = (x * w[..., None]).sum(dim=(1, 2)) / n_atoms[:, None]                         # (B, 3)
-    sq = ((x - centre[:, None, None]).pow(2).sum(-1) * w).sum(dim=(1, 2)) / n_atoms        # (B,)
-    rg = (sq + 1e-12).sqrt()
+    n_res = x.new_full(x.shape[:1], x.shape[1]) if mask is None else mask.to(x.dtype).sum(-1)   # (B,)
+    n_atoms = (4.0 * n_res).clamp_min(1.0)
+    rg = radius_of_gyration(x, mask, atoms="backbone")                                     # (B,) Å
     ceiling = max_normalised * (n_atoms / 4.0) ** exponent
     return n_atoms * torch.relu(rg - ceiling).pow(2)
