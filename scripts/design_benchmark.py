@@ -48,12 +48,19 @@ CASES = [  # (case id, property, target or ("rg", factor))
     # strands through the soft DSSP strand fraction of the denoised estimate (pydssp's smooth H-bond
     # map, proteindsm.protein.soft_dssp) instead of the learned predictor; measured with DSSP
     ("strand_0.4_hbond", "strand_fraction", 0.4),
+    # the same two strand terms plus the β-sheet blueprint of the target (design's sheet.fraction=auto,
+    # proteindsm.protein.sheet_blueprint; at scale 0 the blueprint alone)
+    ("strand_0.4_sheet", "strand_fraction", 0.4),
+    ("strand_0.4_hbond_sheet", "strand_fraction", 0.4),
 ]
 # case -> (differentiable property as `design function=...` takes it, tolerance τ in property units)
 _RG_FN = {"_target_": "proteindsm.protein.design.radius_of_gyration_property", "atoms": "backbone"}
 FUNCTION_CASES = {"rg_minus20_fn": (_RG_FN, 1.0), "rg_plus20_fn": (_RG_FN, 1.0),
                   "rg_minus20_fn_tau0.5": (_RG_FN, 0.5), "rg_plus20_fn_tau0.5": (_RG_FN, 0.5),
-                  "strand_0.4_hbond": ("proteindsm.protein.soft_dssp.soft_strand_fraction", 0.1)}
+                  "strand_0.4_hbond": ("proteindsm.protein.soft_dssp.soft_strand_fraction", 0.1),
+                  "strand_0.4_hbond_sheet": ("proteindsm.protein.soft_dssp.soft_strand_fraction", 0.1)}
+# cases that add design's β-sheet blueprint (settings: configs/protein/design.yaml `sheet`)
+SHEET_CASES = {"strand_0.4_sheet", "strand_0.4_hbond_sheet"}
 # geometry may move this far from the unguided set before a guided set is called "off"
 MARGINS = {"bond_mad": 0.005, "rama": 0.03, "clash_free": 0.125, "clash_pairs_factor": 1.5}
 
@@ -81,10 +88,13 @@ def case_targets(rg_average: float) -> list[tuple[str, str, float]]:
 def phase_sample(args) -> None:
     import torch
 
+    from proteindsm.cli.config import compose
     from proteindsm.cli.design import resolve_property_function
+    from proteindsm.protein.sheet_blueprint import blueprint_guidance, meander_blueprint
     from proteindsm.cli.protein_common import compactness_option, named_sampler, steric_option, with_potentials
     from proteindsm.core import GeometricSchedule, with_guidance
-    from proteindsm.protein.design import PropertyTarget, guidance_terms, resolve_targets
+    from proteindsm.protein.design import (PropertyTarget, guidance_terms, predictor_checkpoint_name,
+                                           resolve_targets, shipped_dir)
     from proteindsm.errors import SamplerDivergedError
     from proteindsm.protein.models import load_model
     from proteindsm.protein.sampling import sample_backbones
@@ -135,16 +145,23 @@ def phase_sample(args) -> None:
         print(f"{key}: {meta['seconds'][key]} s", flush=True)
 
     grid = GeometricSchedule(sigma_min=float(sigmas[-1]), sigma_max=float(sigmas[0]))
+    sheet = compose("protein", "design", []).sheet         # the design CLI's blueprint settings
+    meta["sheet"] = {k: sheet[k] for k in ("strand_length", "scale", "sigma_max")}
 
     def guided(prop: str, target: float, scale: float, length: int, cid: str = ""):
         if cid in FUNCTION_CASES:
             spec, tol = FUNCTION_CASES[cid]
             req = PropertyTarget(cid, target, scale=scale, tolerance=tol,
                                  function=resolve_property_function(spec, cid))
-        else:
-            req = PropertyTarget(prop, target, scale=scale)
+        else:   # the learned predictor, named explicitly (strand_fraction's default is the soft DSSP function)
+            req = PropertyTarget(prop, target, scale=scale,
+                                 predictor=(pdir or shipped_dir()) / predictor_checkpoint_name(prop))
         (rt,) = resolve_targets([req], score_schedule=grid, predictor_dir=pdir, device=device)
-        return rt, with_guidance(base, guidance_terms([rt], length))
+        terms = guidance_terms([rt], length)
+        if cid in SHEET_CASES:
+            terms.append(blueprint_guidance(meander_blueprint(length, target, int(sheet.strand_length)),
+                                            float(sheet.scale), float(sheet.sigma_max)))
+        return rt, with_guidance(base, terms)
 
     try:
         if not args.skip_unguided:
@@ -356,8 +373,8 @@ def plot(result: dict, values: dict, path: Path) -> None:
             ax.scatter(np.full(len(y), x) + np.linspace(-0.15, 0.15, len(y)), y, s=6, alpha=0.35, color="C0")
         ax.errorbar(xs, [y.mean() for y in ys], yerr=[y.std() for y in ys], color="C1", marker="o", capsize=3)
         ax.axhline(case["target"], ls="--", color="k", lw=1, label="target")
-        ax.set_xticks(xs, [f"{s:g}" for s in scales])
-        ax.set_xlabel("guidance scale w (0 = unguided)")
+        ax.set_xticks(xs, ["unguided"] + [f"{s:g}" for s in done], fontsize=8)
+        ax.set_xlabel("guidance scale w" + (" (with the sheet blueprint)" if case["id"] in SHEET_CASES else ""))
         ax.set_ylabel(prop + (" (Å)" if prop == "radius_of_gyration" else ""))
         ax.set_title(f"{case['id']} (target {case['target']:.3g})", fontsize=9)
     fig.tight_layout()

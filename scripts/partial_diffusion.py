@@ -24,12 +24,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from proteindsm.cli.protein_common import checkpoint_path  # noqa: E402
+from proteindsm.cli.protein_common import (checkpoint_path, compactness_option, named_sampler,  # noqa: E402
+                                           steric_option, with_potentials)
 from proteindsm.core import GeometricSchedule, ReverseSDE  # noqa: E402
 from proteindsm.protein.corpus import load_corpus  # noqa: E402
 from proteindsm.protein.domain import project_zero_ca_centroid  # noqa: E402
 from proteindsm.protein.evaluate import geometry_summary  # noqa: E402
 from proteindsm.protein.models import load_model  # noqa: E402
+from proteindsm.protein.properties import strand_fraction  # noqa: E402
 
 
 def summary(chains: list[np.ndarray]) -> dict:
@@ -48,6 +50,12 @@ def main() -> None:
     ap.add_argument("--chains", type=int, default=8)
     ap.add_argument("--levels", type=int, default=200, help="levels of the full σ_max → σ_min grid")
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--min-strand", type=float, default=0.0,
+                    help="only validation chains with at least this DSSP strand fraction (β-rich: 0.3)")
+    ap.add_argument("--sampler", default=None,
+                    help="a configs/protein/sampler preset (default: the reverse SDE of the recorded rows)")
+    ap.add_argument("--steric", default="0", metavar="SCALE[:SIGMA_MAX]")
+    ap.add_argument("--compactness", default="0", metavar="SCALE[:SIGMA_MAX[:MAX]]")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     if args.threads:
@@ -56,8 +64,15 @@ def main() -> None:
     s = loaded.schedule
     corpus = load_corpus(args.corpus)
     val = corpus.indices("val")
-    pick = val[(corpus.lengths[val] >= 90) & (corpus.lengths[val] <= 110)][: args.chains]
+    pick = val[(corpus.lengths[val] >= 90) & (corpus.lengths[val] <= 110)]
     chains = [corpus.chain(i).astype(np.float32) for i in pick]
+    chains = [c for c in chains if strand_fraction(c) >= args.min_strand][: args.chains]
+    if args.sampler:
+        sampler, levels = named_sampler(args.sampler)
+        args.levels = levels
+    else:
+        sampler = ReverseSDE()
+    score_fn = with_potentials(loaded.model, steric_option(args.steric), compactness_option(args.compactness))
     rows = [{"start_sigma": 0.0, "what": "real", **summary(chains)}]
     g = torch.Generator().manual_seed(0)
     per_decade = args.levels / math.log(s.sigma_max / s.sigma_min)
@@ -70,11 +85,11 @@ def main() -> None:
             noisy = project_zero_ca_centroid(x + start * torch.randn(x.shape, generator=g), None)
             with torch.no_grad():
                 denoised.append(loaded.model.denoise(noisy, torch.full((1,), start), {"mask": mask})[0].numpy())
-            res = ReverseSDE().sample(loaded.model, noisy, sig, mask=mask, cond={"mask": mask},
+            res = sampler.sample(score_fn, noisy, sig, mask=mask, cond={"mask": mask},
                                       project=project_zero_ca_centroid, generator=g)
             sampled.append(res.x[0].numpy())
         rows.append({"start_sigma": start, "what": "one-shot denoised", **summary(denoised)})
-        rows.append({"start_sigma": start, "what": f"reverse SDE ({len(sig)} levels)", **summary(sampled)})
+        rows.append({"start_sigma": start, "what": f"{args.sampler or 'reverse SDE'} ({len(sig)} levels)", **summary(sampled)})
     print(f"{'σ_start':>7} {'':<26} {'bond MAD':>8} {'angle':>6} {'Rama':>5} {'clash':>6} {'helix':>5} "
           f"{'strand':>6} {'Rg/L^.4':>7}")
     for r in rows:
@@ -82,7 +97,8 @@ def main() -> None:
               f"{r['ramachandran_allowed']:>5.2f} {r['clash_pairs_mean']:>6.1f} {r['helix_fraction']:>5.2f} "
               f"{r['strand_fraction']:>6.2f} {r['rg_normalised']:>7.2f}")
     if args.json:
-        Path(args.json).write_text(json.dumps({"checkpoint": str(loaded.path), "chains": len(chains), "rows": rows},
+        Path(args.json).write_text(json.dumps({"checkpoint": str(loaded.path), "chains": len(chains), "args": vars(args),
+                                               "rows": rows},
                                               indent=2))
 
 

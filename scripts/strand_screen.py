@@ -11,6 +11,9 @@ fractions and the geometry figures of ``proteindsm evaluate``::
     python scripts/strand_screen.py --strand 128 --rigid
     python scripts/strand_screen.py --strand 64 --tol 0.05 --num 8
     python scripts/strand_screen.py --strand 64 --antihelix 16
+    python scripts/strand_screen.py --strand 32 --sheet 0.4                     # + β-sheet blueprint
+    python scripts/strand_screen.py --strand 32 --sheet 0.4 --sheet-sigma-min 0.1
+    python scripts/strand_screen.py --strand 32 --sheet 0.4 --rg 15
 
 ``--rama W[:SIGMA_MAX]`` adds the Ramachandran prior that was tried and dropped (docs/protein.md);
 its module and asset were removed, restore them from commit 20815ca first::
@@ -45,7 +48,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from proteindsm.cli.protein_common import checkpoint_path, named_sampler, compactness_option, steric_option, with_potentials  # noqa: E402
 from proteindsm.core import (GeometricSchedule, NoiseAwareDenoisedGuidance, PotentialGuidance,  # noqa: E402
                              with_guidance)
-from proteindsm.protein.design import PropertyTarget, guidance_terms, resolve_targets  # noqa: E402
+from proteindsm.cli.config import compose  # noqa: E402
+from proteindsm.protein.design import (PropertyTarget, guidance_terms, radius_of_gyration_property,  # noqa: E402
+                                       resolve_targets)
+from proteindsm.protein.sheet_blueprint import blueprint_guidance, meander_blueprint  # noqa: E402
 from proteindsm.protein.evaluate import evaluate_backbones  # noqa: E402
 from proteindsm.protein.models import load_model  # noqa: E402
 from proteindsm.protein.properties import helix_fraction, strand_fraction  # noqa: E402
@@ -81,6 +87,12 @@ def main() -> None:
     ap.add_argument("--rigid", action="store_true", help="apply the strand gradient per residue, rigidly")
     ap.add_argument("--antihelix", type=float, default=0.0,
                     help="also steer helix_fraction toward 0.1 with its predictor at this scale")
+    ap.add_argument("--sheet", type=float, default=0.0,
+                    help="add the β-sheet blueprint of this strand fraction (design's sheet.fraction)")
+    ap.add_argument("--sheet-sigma-min", type=float, default=0.0, help="Å; the blueprint is off below")
+    ap.add_argument("--rg", type=float, default=0.0,
+                    help="also steer the backbone radius of gyration (function, τ 0.5 Å) to this many Å")
+    ap.add_argument("--rg-scale", type=float, default=4.0)
     ap.add_argument("--rama", default=None, metavar="W[:SIGMA_MAX]", help="Ramachandran prior (commit 20815ca)")
     ap.add_argument("--sampler", default="langevin_cold")
     ap.add_argument("--steric", default="1:1", metavar="SCALE[:SIGMA_MAX]")
@@ -111,6 +123,13 @@ def main() -> None:
                      "(removed since; see this script's docstring)")
         w, *smax = (float(v) for v in args.rama.split(":"))
         terms.append(PotentialGuidance(ramachandran_energy, w, smax[0] if smax else 1.0))
+    if args.sheet > 0:
+        sheet = compose("protein", "design", []).sheet
+        terms.append(blueprint_guidance(meander_blueprint(args.length, args.sheet, int(sheet.strand_length)),
+                                        float(sheet.scale), float(sheet.sigma_max), args.sheet_sigma_min))
+    if args.rg > 0:
+        rg = functools.partial(radius_of_gyration_property, atoms="backbone")
+        terms.append(NoiseAwareDenoisedGuidance(rg, args.rg, tolerance=0.5, scale=args.rg_scale))
     if args.antihelix > 0:
         grid = GeometricSchedule(sigma_min=float(sigmas[-1]), sigma_max=float(sigmas[0]))
         targets = resolve_targets([PropertyTarget("helix_fraction", 0.1, scale=args.antihelix)],
@@ -130,6 +149,7 @@ def main() -> None:
                       "bond_mad": round(geo["bond_length_mad_mean_A"], 4),
                       "angle_mad": round(geo["bond_angle_mad_mean_deg"], 2),
                       "rama": round(geo["ramachandran_allowed_fraction"], 3),
+                      "rg_normalised": round(geo["rg_normalised_mean"], 3),
                       "clash_free": geo["clash_free_fraction"]}), flush=True)
 
 

@@ -109,6 +109,62 @@ def check_compactness_allows(targets, compactness: dict | None, lengths: list[in
                          f"Rg/L^0.4); set compactness.scale=0 or raise compactness.max_normalised")
 
 
+SHEET_AUTO_NOTE = ("sheet.fraction=auto: no β-sheet blueprint for L = {L} (strand_fraction target {t:g}: "
+                   "{why}); guidance alone")
+
+
+def sheet_blueprints(cfg: DictConfig, targets, lengths: list[int]) -> tuple[dict, dict | None]:
+    """The β-sheet blueprint per length (``sheet.*``, docs/design.md "β-rich designs") and the
+    validated settings (None when off).
+
+    ``sheet.fraction``: ``auto`` (default) lays out the strand_fraction target when one is requested
+    — lengths too short for it get none, with a note — a number in (0, 1) lays out that fraction at
+    every length (one clear error if it does not fit), ``null`` / 0 is off."""
+    import math
+
+    from proteindsm.protein.sheet_blueprint import meander_blueprint
+
+    st = cfg.get("sheet")
+    frac = None if st is None else st.get("fraction")
+    auto = isinstance(frac, str) and frac.strip().lower() == "auto"
+    if auto:
+        strand = [t for t in targets if t.name == "strand_fraction"]
+        frac = strand[-1].target if strand else None
+    elif isinstance(frac, str):
+        try:
+            frac = float(frac)
+        except ValueError:
+            raise InputError(f"sheet.fraction must be auto, null or a number in (0, 1), got {frac!r}") from None
+    if frac is None or frac == 0:
+        return {L: None for L in lengths}, None
+    settings = {}
+    for key, ok, want in (("scale", lambda v: 0 < v <= 1, "in (0, 1] (1: land on the blueprint each step)"),
+                          ("sigma_max", lambda v: v > 0, "> 0 Å")):
+        try:
+            v = float(st.get(key))
+        except (TypeError, ValueError):
+            raise InputError(f"sheet.{key} must be a number {want}, got {st.get(key)!r}") from None
+        if not (math.isfinite(v) and ok(v)):
+            raise InputError(f"sheet.{key} must be {want}, got {v:g}")
+        settings[key] = v
+    strand_length = st.get("strand_length")
+    if isinstance(strand_length, float) and strand_length.is_integer():
+        strand_length = int(strand_length)
+    out = {}
+    for L in lengths:
+        try:
+            out[L] = meander_blueprint(L, float(frac), strand_length)
+        except InputError as exc:
+            if not auto:
+                raise InputError(f"{exc} (L = {L})") from None
+            out[L] = None
+            print(SHEET_AUTO_NOTE.format(L=L, t=float(frac), why=str(exc).split(": ", 1)[-1]))
+    settings.update(fraction=float(frac), fraction_from="strand_fraction target" if auto else "sheet.fraction",
+                    strand_length=strand_length,
+                    blueprints={str(L): (None if b is None else b.describe()) for L, b in out.items()})
+    return out, settings
+
+
 def run(cfg: DictConfig) -> int:
     from proteindsm.protein.design import abs_error, guidance_terms, measure, resolve_targets
     from proteindsm.protein.sampling import sample_backbones
@@ -122,13 +178,18 @@ def run(cfg: DictConfig) -> int:
     grid = GeometricSchedule(sigma_min=float(sigmas[-1]), sigma_max=float(sigmas[0]))
     targets = resolve_targets(requests, score_schedule=grid, predictor_dir=pdir, device=device)
     check_compactness_allows(targets, potentials["compactness"], lengths)
+    blueprints, sheet = sheet_blueprints(cfg, targets, lengths)
     out = prepare_out_dir(cfg.out)
     seed, baseline = int(cfg.seed), bool(cfg.baseline)
 
     t0 = time.perf_counter()
     guided_all, unguided_all = [], []
     for L in lengths:
-        guided_fn = with_guidance(score_fn, guidance_terms(targets, L))
+        terms = guidance_terms(targets, L)
+        if blueprints[L] is not None:
+            from proteindsm.protein.sheet_blueprint import blueprint_guidance
+            terms.append(blueprint_guidance(blueprints[L], sheet["scale"], sheet["sigma_max"]))
+        guided_fn = with_guidance(score_fn, terms)
         common = dict(seed=seed, batch_size=batch_size, device=device, progress=bool(cfg.progress))
         try:
             guided_all += sample_backbones(guided_fn, [L], num, sampler, sigmas, **common)
@@ -166,9 +227,10 @@ def run(cfg: DictConfig) -> int:
         "checkpoint": str(ckpt), "checkpoint_step": loaded.metadata.get("step"),
         "sampler": {"class": type(sampler).__name__, **vars(sampler)},
         "sigma_grid": {"levels": levels, "sigma_max": float(sigmas[0]), "sigma_min": float(sigmas[-1])},
-        **potentials, "seed": seed, "device": str(device), "batch_size": batch_size, "lengths": lengths, "num": num,
+        **potentials, "sheet": sheet, "seed": seed, "device": str(device), "batch_size": batch_size, "lengths": lengths, "num": num,
         "targets": [{"property": t.name, "target": t.target, "scale": t.scale, "tolerance": t.tolerance,
-                     "kind": t.kind, "predictor": None if t.predictor_path is None else str(t.predictor_path)}
+                     "kind": t.kind, "predictor": None if t.predictor_path is None else str(t.predictor_path),
+                     "function": _function_name(t.function)}
                     for t in targets],
         "summary": summary, "seconds_total": round(time.perf_counter() - t0, 2),
     }
@@ -177,6 +239,14 @@ def run(cfg: DictConfig) -> int:
           f"design_report.csv to {out} ({manifest['seconds_total']} s)")
     print(format_summary(summary))
     return 0
+
+
+def _function_name(fn) -> str | None:
+    """``module.name`` of a guidance function for the manifest (partials: their function's)."""
+    if fn is None:
+        return None
+    inner = getattr(fn, "func", fn)
+    return f"{getattr(inner, '__module__', '?')}.{getattr(inner, '__qualname__', type(inner).__name__)}"
 
 
 def summarise(rows: list[dict], targets) -> list[dict]:

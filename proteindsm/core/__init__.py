@@ -10,8 +10,8 @@ Imports torch only — never protein, image or toy code.  Quick tour::
 from .checkpoint import Checkpoint, load_checkpoint, load_weights_into, read_metadata, save_checkpoint
 from .ema import EMA
 from .guidance import (CalibratedRegressionGuidance, ClassifierGuidance, DenoisedPropertyGuidance, GuidanceTerm,
-                       NoiseAwareDenoisedGuidance, PotentialGuidance, RegressionGuidance, grad_of_log_likelihood,
-                       with_guidance)
+                       NoiseAwareDenoisedGuidance, PotentialGuidance, ProjectionGuidance, RegressionGuidance,
+                       grad_of_log_likelihood, with_guidance)
 from .loss import DSMObjective, SlicedScoreMatchingObjective, dsm_loss, sliced_score_matching_loss
 from .samplers import (AnnealedLangevin, ProbabilityFlowODE, ReverseSDE, SampleResult, Sampler, check_sigmas,
                        prior_sample)

@@ -42,7 +42,7 @@ from .backbone import CA
 from .properties import FOLD_CLASS_NAMES, PROPERTIES, RG_EXPONENT
 
 __all__ = [
-    "PropertyTarget", "ResolvedTarget", "DESIGNABLE", "DEFAULT_TOLERANCE", "predictor_checkpoint_name",
+    "PropertyTarget", "ResolvedTarget", "DESIGNABLE", "DEFAULT_TOLERANCE", "DEFAULT_FUNCTION", "shipped_dir", "predictor_checkpoint_name",
     "resolve_targets", "guidance_terms", "measure", "abs_error", "radius_of_gyration_property",
     "load_predictor", "predictor_calibration",
 ]
@@ -66,6 +66,12 @@ DEFAULT_TOLERANCE: dict[str, float] = {
 }
 DEFAULT_FUNCTION_TOLERANCE = 1.0
 
+#: Properties steered by default through a differentiable function on the denoised estimate instead
+#: of their learned predictor (``predictor=PATH`` still picks a predictor): the soft DSSP strand
+#: fraction, which with the β-sheet blueprint meets strand 0.4 within the geometry margins where the
+#: predictor does not (docs/design.md, "β-rich designs").
+DEFAULT_FUNCTION: dict[str, str] = {"strand_fraction": "proteindsm.protein.soft_dssp.soft_strand_fraction"}
+
 
 def predictor_checkpoint_name(prop: str) -> str:
     """File name of the shipped predictor of ``prop`` (in ``proteindsm/checkpoints/``)."""
@@ -83,7 +89,8 @@ class PropertyTarget:
             2 α+β/other, or the class name).
         scale: guidance weight w >= 0 (0 = no guidance).
         tolerance: τ in property units (regression and function terms); None: the default.
-        predictor: checkpoint of the predictor (None: the shipped one); ignored for functions.
+        predictor: checkpoint of the predictor (None: the shipped one, or for a property in
+            :data:`DEFAULT_FUNCTION` that function); ignored for functions.
         function: a differentiable property ``g(x̂₀ (B, L, 4, 3), cond) -> (B,)`` of a clean
             backbone; it is guided through the denoised estimate and also measures the result.
     """
@@ -188,9 +195,14 @@ def resolve_targets(requests: Sequence[PropertyTarget], *, score_schedule: Optio
         tol = None if r.tolerance is None else _number(name, "tolerance", r.tolerance)
         if tol is not None and tol <= 0:
             raise InputError(f"{name}: tolerance must be > 0, got {tol:g}")
-        if r.function is not None:
-            if not callable(r.function):
-                raise InputError(f"{name}: function must be callable, got {type(r.function).__name__}")
+        function = r.function
+        if function is None and r.predictor in (None, "", "null") and name in DEFAULT_FUNCTION:
+            import importlib
+            module, _, attr = DEFAULT_FUNCTION[name].rpartition(".")
+            function = getattr(importlib.import_module(module), attr)
+        if function is not None:
+            if not callable(function):
+                raise InputError(f"{name}: function must be callable, got {type(function).__name__}")
             # a function that steers a known property (e.g. property=strand_fraction with the soft
             # DSSP fraction): the target must lie in the property's range, τ defaults to the
             # property's, and the report measures the exact property; any other name is the user's
@@ -198,7 +210,7 @@ def resolve_targets(requests: Sequence[PropertyTarget], *, score_schedule: Optio
             target = _check_target(name, r.target) if name in PROPERTIES else _number(name, "target", r.target)
             if tol is None:
                 tol = DEFAULT_TOLERANCE.get(name, DEFAULT_FUNCTION_TOLERANCE)
-            out.append(ResolvedTarget(name, target, scale, tol, "function", function=r.function))
+            out.append(ResolvedTarget(name, target, scale, tol, "function", function=function))
             continue
         if name not in DESIGNABLE:
             extra = (f" ({name} is an exact property without a predictor)" if name in PROPERTIES else "")
@@ -208,7 +220,7 @@ def resolve_targets(requests: Sequence[PropertyTarget], *, score_schedule: Optio
         if r.predictor not in (None, "", "null"):
             path = Path(str(r.predictor))
         else:
-            base = predictor_dir if predictor_dir is not None else _shipped_dir()
+            base = predictor_dir if predictor_dir is not None else shipped_dir()
             path = base / predictor_checkpoint_name(name)
         loaded = load_predictor(path, name, device)
         kind = str(loaded.metadata.get("task", "regression"))
@@ -221,7 +233,8 @@ def resolve_targets(requests: Sequence[PropertyTarget], *, score_schedule: Optio
     return out
 
 
-def _shipped_dir() -> Path:
+def shipped_dir() -> Path:
+    """The folder of the shipped checkpoints (``proteindsm/checkpoints``)."""
     import importlib.resources
     return Path(str(importlib.resources.files("proteindsm") / "checkpoints"))
 

@@ -98,3 +98,54 @@ def test_potential_guidance_samples_the_product_of_experts():
         with_guidance(score, [term]), x, sched.levels(dtype=torch.float64), generator=g).x
     assert abs(float(out.mean()) - 2 * w / (1 + w)) < 0.03, float(out.mean())
     assert abs(float(out.var()) - 1 / (1 + w)) < 0.03, float(out.var())
+
+
+# ------------------------------------------------------------------------------ ProjectionGuidance
+def _outside_ball(radius: float):
+    """U(x) = relu(|x| − r)² per row: zero in the ball, its projection is r·x/|x| (known answer)."""
+    return lambda x, cond=None: torch.relu(x.norm(dim=-1) - radius).pow(2)
+
+
+def test_projection_guidance_moves_the_denoised_estimate_onto_the_restraint():
+    from proteindsm.core import ProjectionGuidance
+
+    term = ProjectionGuidance(_outside_ball(1.0), scale=0.5, sigma_max=2.0, sigma_min=0.2, iterations=60, step=0.2)
+    x = torch.tensor([[3.0, 4.0], [0.3, 0.4], [3.0, 4.0], [3.0, 4.0]], dtype=torch.float64)
+    sigma = torch.tensor([0.5, 0.5, 3.0, 0.1], dtype=torch.float64)
+    base = torch.tensor([[-4.0, 0.0], [0.0, 0.0], [0.0, 0.0], [0.0, 0.0]], dtype=torch.float64)   # x̂₀ = x + σ² s
+    got = term(x, sigma, None, base)
+    x0 = torch.tensor([2.0, 4.0], dtype=torch.float64)
+    want0 = 0.5 * (x0 / x0.norm() - x0) / 0.25                  # w (P(x̂₀) − x̂₀) / σ²
+    assert torch.allclose(got[0], want0, atol=1e-9)
+    assert torch.equal(got[1], torch.zeros(2, dtype=torch.float64))      # inside: U = 0, no pull
+    assert torch.equal(got[2], torch.zeros(2, dtype=torch.float64))      # σ > sigma_max: off
+    assert torch.equal(got[3], torch.zeros(2, dtype=torch.float64))      # σ < sigma_min: off
+
+
+def test_projection_guided_langevin_keeps_samples_in_the_restraint():
+    """A 2-D standard Gaussian restricted to the unit disc by the projection term: annealed Langevin
+    ends inside the disc (|x| ≤ 1 up to the last step's noise), where the unguided sampler does not."""
+    from proteindsm.core import AnnealedLangevin, GeometricSchedule, ProjectionGuidance, with_guidance
+
+    def score(x, sigma, cond=None):                              # N(0, I) noised: N(0, (1 + σ²) I)
+        return -x / (1.0 + sigma[:, None] ** 2)
+
+    sigmas = GeometricSchedule(sigma_min=0.01, sigma_max=3.0, num_levels=30).levels()
+    sampler = AnnealedLangevin(eps=2e-5 * 2.5, steps_per_level=10, temperature=0.5)   # α/T = σ²
+    g = torch.Generator().manual_seed(0)
+    x_init = 3.0 * torch.randn(512, 2, generator=g)
+    guided = with_guidance(score, [ProjectionGuidance(_outside_ball(0.5), scale=1.0, iterations=40, step=0.2)])
+    inside = sampler.sample(guided, x_init, sigmas, generator=torch.Generator().manual_seed(1)).x.norm(dim=-1)
+    free = sampler.sample(score, x_init, sigmas, generator=torch.Generator().manual_seed(1)).x.norm(dim=-1)
+    assert float(inside.max()) < 0.5 + 0.05
+    assert float((free > 0.55).float().mean()) > 0.3
+
+
+@pytest.mark.parametrize("kwargs, message", [({"scale": 1.5}, "scale w must be"), ({"sigma_max": -1.0}, "sigma_max"),
+                                             ({"iterations": 0}, "iterations"), ({"step": 0.0}, "step"),
+                                             ({"sigma_min": 3.0, "sigma_max": 2.0}, "sigma_min")])
+def test_projection_guidance_rejects_bad_settings(kwargs, message):
+    from proteindsm.core import ProjectionGuidance
+
+    with pytest.raises(InputError, match=message):
+        ProjectionGuidance(_outside_ball(1.0), **kwargs)
