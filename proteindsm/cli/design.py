@@ -234,6 +234,11 @@ def run(cfg: DictConfig) -> int:
                     for t in targets],
         "summary": summary, "seconds_total": round(time.perf_counter() - t0, 2),
     }
+    if cfg.get("view"):
+        from proteindsm.protein.view import write_view
+        page = write_view(out / "view.html", [(f.name, f.read_text()) for f in files]
+                          + [(f"unguided/{f.name}", f.read_text()) for f in base_files], fmt=fmt)
+        manifest["view"] = page.name
     atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=2))
     print(f"wrote {len(files)} guided backbones{' (+ unguided baseline)' if baseline else ''} and "
           f"design_report.csv to {out} ({manifest['seconds_total']} s)")

@@ -451,3 +451,11 @@ def test_strand_fraction_is_steered_by_the_soft_dssp_function_unless_a_predictor
     _, pdir = checkpoints
     with pytest.raises(InputError, match="predicts 'helix_fraction', not 'strand_fraction'"):
         resolve_targets([PropertyTarget("strand_fraction", 0.4, predictor=pdir / "predictor_helix_fraction.safetensors")])
+
+
+def test_design_view_page_shows_guided_and_unguided_backbones(checkpoints, tmp_path):
+    out = tmp_path / "view"
+    assert _design(checkpoints, out, "property=helix_fraction", "target=0.5", "view=true") == 0
+    page = (out / "view.html").read_text()
+    assert (out / "3Dmol-min.js").is_file() and json.loads((out / "manifest.json").read_text())["view"] == "view.html"
+    assert page.count("unguided/len14_") >= 2 and "len14_000.pdb" in page
