@@ -150,6 +150,8 @@ def sheet_blueprints(cfg: DictConfig, targets, lengths: list[int]) -> tuple[dict
     strand_length = st.get("strand_length")
     if isinstance(strand_length, float) and strand_length.is_integer():
         strand_length = int(strand_length)
+    if not (isinstance(strand_length, int) and not isinstance(strand_length, bool) and strand_length >= 3):
+        raise InputError(f"sheet.strand_length must be an int >= 3 (residues), got {strand_length!r}")
     out = {}
     for L in lengths:
         try:

@@ -245,6 +245,7 @@ def _design(checkpoints, out: Path, *extra: str) -> int:
     (["property=helix_fraction", "target=0.5", "sheet.fraction=0.95"], "does not fit 14 residues"),
     (["property=helix_fraction", "target=0.5", "sheet.fraction=0.4", "sheet.scale=1.5"], "sheet.scale must be in (0, 1]"),
     (["property=helix_fraction", "target=0.5", "sheet.fraction=many"], "sheet.fraction must be auto, null or"),
+    (["property=strand_fraction", "target=0.4", "sheet.strand_length=2"], "sheet.strand_length must be an int >= 3"),
 ])
 def test_design_rejects_bad_requests_before_sampling(checkpoints, tmp_path, capsys, args, message):
     out = tmp_path / "never"

@@ -91,3 +91,31 @@ def test_projection_lands_a_perturbed_sheet_back_on_the_blueprint():
     d = blueprint_distances(moved, bp)[0].numpy()
     assert np.all(d > bp.lower - 0.05) and np.all(d < bp.upper + 0.05), (BLUEPRINT_STEP, BLUEPRINT_ITERATIONS)
     assert torch.equal(term(x0, torch.tensor([11.0]), None, torch.zeros_like(x0)), torch.zeros_like(x0))
+
+
+def test_distance_ranges_cover_real_two_residue_hairpins(corpus_path):
+    """The ranges are those of real 2:2 β-hairpins (DSSP `EE··EE` with the turn's neighbours paired)
+    in the validation chains: most real distances of each kind lie inside the blueprint's range."""
+    from proteindsm.protein.corpus import load_corpus
+    from proteindsm.protein.sheet_blueprint import HBOND_N_O, HBONDED_CA, NONBONDED_CA, STRAND_CA_I_I2
+
+    corpus = load_corpus(corpus_path)
+    kinds: dict[str, list[float]] = {"hb_ca": [], "n_o": [], "nb_ca": [], "i_i2": []}
+    for idx in corpus.indices("val"):
+        X = corpus.chain(idx).astype(np.float64)
+        ss = bytes(corpus.dssp[corpus.offsets[idx]:corpus.offsets[idx + 1]]).decode()
+        for k in range(2, len(ss) - 5):
+            if ss[k - 1:k + 1] == "EE" and "E" not in ss[k + 1:k + 3] and ss[k + 3:k + 5] == "EE":
+                a, b = k, k + 3
+                if np.linalg.norm(X[a, 1] - X[b, 1]) > 7.0:          # not paired across the turn
+                    continue
+                kinds["hb_ca"].append(np.linalg.norm(X[a, 1] - X[b, 1]))
+                kinds["n_o"] += [np.linalg.norm(X[a, 0] - X[b, 3]), np.linalg.norm(X[b, 0] - X[a, 3])]
+                kinds["nb_ca"].append(np.linalg.norm(X[a - 1, 1] - X[b + 1, 1]))
+                kinds["i_i2"].append(np.linalg.norm(X[a - 2, 1] - X[a, 1]))
+    ranges = {"hb_ca": HBONDED_CA, "n_o": HBOND_N_O, "nb_ca": NONBONDED_CA, "i_i2": STRAND_CA_I_I2}
+    assert len(kinds["hb_ca"]) >= 50
+    for name, (lo, hi) in ranges.items():
+        v = np.asarray(kinds[name])
+        inside = float(((v >= lo) & (v <= hi)).mean())
+        assert inside >= 0.65, (name, inside, np.percentile(v, [5, 50, 95]))
