@@ -49,18 +49,22 @@ CASES = [  # (case id, property, target or ("rg", factor))
     # map, proteindsm.protein.soft_dssp) instead of the learned predictor; measured with DSSP
     ("strand_0.4_hbond", "strand_fraction", 0.4),
     # the same two strand terms plus the β-sheet blueprint of the target (design's sheet.fraction=auto,
-    # proteindsm.protein.sheet_blueprint; at scale 0 the blueprint alone)
+    # proteindsm.protein.sheet_blueprint; at scale 0 the blueprint alone): one layout per backbone
+    # (sheet.vary=true, the design default) or one centred layout for all (SHEET_CASES below)
     ("strand_0.4_sheet", "strand_fraction", 0.4),
     ("strand_0.4_hbond_sheet", "strand_fraction", 0.4),
+    ("strand_0.4_hbond_sheet_centred", "strand_fraction", 0.4),
 ]
 # case -> (differentiable property as `design function=...` takes it, tolerance τ in property units)
 _RG_FN = {"_target_": "proteindsm.protein.design.radius_of_gyration_property", "atoms": "backbone"}
 FUNCTION_CASES = {"rg_minus20_fn": (_RG_FN, 1.0), "rg_plus20_fn": (_RG_FN, 1.0),
                   "rg_minus20_fn_tau0.5": (_RG_FN, 0.5), "rg_plus20_fn_tau0.5": (_RG_FN, 0.5),
                   "strand_0.4_hbond": ("proteindsm.protein.soft_dssp.soft_strand_fraction", 0.1),
-                  "strand_0.4_hbond_sheet": ("proteindsm.protein.soft_dssp.soft_strand_fraction", 0.1)}
-# cases that add design's β-sheet blueprint (settings: configs/protein/design.yaml `sheet`)
-SHEET_CASES = {"strand_0.4_sheet", "strand_0.4_hbond_sheet"}
+                  "strand_0.4_hbond_sheet": ("proteindsm.protein.soft_dssp.soft_strand_fraction", 0.1),
+                  "strand_0.4_hbond_sheet_centred": ("proteindsm.protein.soft_dssp.soft_strand_fraction", 0.1)}
+# cases that add design's β-sheet blueprint (configs/protein/design.yaml `sheet`) -> their overrides
+SHEET_CASES = {"strand_0.4_sheet": ["sheet.vary=false"], "strand_0.4_hbond_sheet": [],
+               "strand_0.4_hbond_sheet_centred": ["sheet.vary=false"]}
 # geometry may move this far from the unguided set before a guided set is called "off"
 MARGINS = {"bond_mad": 0.005, "rama": 0.03, "clash_free": 0.125, "clash_pairs_factor": 1.5}
 
@@ -89,8 +93,8 @@ def phase_sample(args) -> None:
     import torch
 
     from proteindsm.cli.config import compose
-    from proteindsm.cli.design import resolve_property_function
-    from proteindsm.protein.sheet_blueprint import blueprint_guidance, meander_blueprint
+    from proteindsm.cli.design import resolve_property_function, sheet_blueprints
+    from proteindsm.protein.sheet_blueprint import blueprint_guidance
     from proteindsm.cli.protein_common import compactness_option, named_sampler, steric_option, with_potentials
     from proteindsm.core import GeometricSchedule, with_guidance
     from proteindsm.protein.design import (PropertyTarget, guidance_terms, predictor_checkpoint_name,
@@ -145,8 +149,9 @@ def phase_sample(args) -> None:
         print(f"{key}: {meta['seconds'][key]} s", flush=True)
 
     grid = GeometricSchedule(sigma_min=float(sigmas[-1]), sigma_max=float(sigmas[0]))
-    sheet = compose("protein", "design", []).sheet         # the design CLI's blueprint settings
-    meta["sheet"] = {k: sheet[k] for k in ("strand_length", "scale", "sigma_max")}
+    sheet = compose("protein", "design", []).sheet          # the design CLI's blueprint settings
+    meta["sheet"] = {**{k: sheet[k] for k in ("strand_length", "vary", "scale", "sigma_max")},
+                     "case_overrides": SHEET_CASES}
 
     def guided(prop: str, target: float, scale: float, length: int, cid: str = ""):
         if cid in FUNCTION_CASES:
@@ -158,9 +163,10 @@ def phase_sample(args) -> None:
                                  predictor=(pdir or shipped_dir()) / predictor_checkpoint_name(prop))
         (rt,) = resolve_targets([req], score_schedule=grid, predictor_dir=pdir, device=device)
         terms = guidance_terms([rt], length)
-        if cid in SHEET_CASES:
-            terms.append(blueprint_guidance(meander_blueprint(length, target, int(sheet.strand_length)),
-                                            float(sheet.scale), float(sheet.sigma_max)))
+        if cid in SHEET_CASES:        # exactly what `design ... sheet.fraction=<target>` lays out
+            cfg = compose("protein", "design", [f"sheet.fraction={target}"] + SHEET_CASES[cid])
+            bps, _ = sheet_blueprints(cfg, [], [length], args.num, args.seed)
+            terms.append(blueprint_guidance(bps[length], float(cfg.sheet.scale), float(cfg.sheet.sigma_max)))
         return rt, with_guidance(base, terms)
 
     try:

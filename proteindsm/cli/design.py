@@ -113,16 +113,17 @@ SHEET_AUTO_NOTE = ("sheet.fraction=auto: no β-sheet blueprint for L = {L} (stra
                    "{why}); guidance alone")
 
 
-def sheet_blueprints(cfg: DictConfig, targets, lengths: list[int]) -> tuple[dict, dict | None]:
-    """The β-sheet blueprint per length (``sheet.*``, docs/design.md "β-rich designs") and the
-    validated settings (None when off).
+def sheet_blueprints(cfg: DictConfig, targets, lengths: list[int], num: int, seed: int) -> tuple[dict, dict | None]:
+    """The β-sheet blueprints per length (``sheet.*``, docs/design.md "β-rich designs") — a list of
+    ``num`` (one per backbone, ``sheet.vary=true``) or one for all — and the validated settings
+    (None when off).
 
     ``sheet.fraction``: ``auto`` (default) lays out the strand_fraction target when one is requested
     — lengths too short for it get none, with a note — a number in (0, 1) lays out that fraction at
     every length (one clear error if it does not fit), ``null`` / 0 is off."""
     import math
 
-    from proteindsm.protein.sheet_blueprint import meander_blueprint
+    from proteindsm.protein.sheet_blueprint import meander_blueprint, varied_meanders
 
     st = cfg.get("sheet")
     frac = None if st is None else st.get("fraction")
@@ -152,18 +153,23 @@ def sheet_blueprints(cfg: DictConfig, targets, lengths: list[int]) -> tuple[dict
         strand_length = int(strand_length)
     if not (isinstance(strand_length, int) and not isinstance(strand_length, bool) and strand_length >= 3):
         raise InputError(f"sheet.strand_length must be an int >= 3 (residues), got {strand_length!r}")
+    vary = st.get("vary", True)
+    if not isinstance(vary, bool):
+        raise InputError(f"sheet.vary must be true or false, got {vary!r}")
     out = {}
     for L in lengths:
         try:
-            out[L] = meander_blueprint(L, float(frac), strand_length)
+            out[L] = (varied_meanders(L, float(frac), num, seed, strand_length) if vary
+                      else meander_blueprint(L, float(frac), strand_length))
         except InputError as exc:
             if not auto:
                 raise InputError(f"{exc} (L = {L})") from None
             out[L] = None
             print(SHEET_AUTO_NOTE.format(L=L, t=float(frac), why=str(exc).split(": ", 1)[-1]))
     settings.update(fraction=float(frac), fraction_from="strand_fraction target" if auto else "sheet.fraction",
-                    strand_length=strand_length,
-                    blueprints={str(L): (None if b is None else b.describe()) for L, b in out.items()})
+                    strand_length=strand_length, vary=vary,
+                    blueprints={str(L): (None if b is None else [x.describe() for x in b] if vary else b.describe())
+                                for L, b in out.items()})
     return out, settings
 
 
@@ -180,7 +186,7 @@ def run(cfg: DictConfig) -> int:
     grid = GeometricSchedule(sigma_min=float(sigmas[-1]), sigma_max=float(sigmas[0]))
     targets = resolve_targets(requests, score_schedule=grid, predictor_dir=pdir, device=device)
     check_compactness_allows(targets, potentials["compactness"], lengths)
-    blueprints, sheet = sheet_blueprints(cfg, targets, lengths)
+    blueprints, sheet = sheet_blueprints(cfg, targets, lengths, num, int(cfg.seed))
     out = prepare_out_dir(cfg.out)
     seed, baseline = int(cfg.seed), bool(cfg.baseline)
 

@@ -50,7 +50,9 @@ def sample_backbones(score_fn: ScoreFn, lengths: Sequence[int], num_per_length: 
     """Generate ``num_per_length`` backbones for each length in ``lengths``.
 
     Args:
-        score_fn: ``(x (B, L, 4, 3), σ (B,), cond={"mask": (B, L)}) -> score``.
+        score_fn: ``(x (B, L, 4, 3), σ (B,), cond={"mask": (B, L), "sample_index": (B,)}) -> score``;
+            ``sample_index`` is each row's backbone number within its length (0 … num_per_length − 1),
+            for guidance that differs per backbone (e.g. per-backbone sheet blueprints).
         sampler: any core sampler (annealed Langevin, reverse SDE / PC, probability-flow ODE).
         sigmas: descending σ grid in Å; ``sigmas[0]`` scales the initial noise.
     Returns:
@@ -69,7 +71,8 @@ def sample_backbones(score_fn: ScoreFn, lengths: Sequence[int], num_per_length: 
         x0 = prior_sample((n, L, 4, 3), float(sigmas[0]), mask=mask, project=project_zero_ca_centroid,
                           generator=g, device=device)
         t0 = time.perf_counter()
-        res = sampler.sample(score_fn, x0, sigmas, mask=mask, cond={"mask": mask},
+        index = torch.arange(b * batch_size, b * batch_size + n, device=device)   # backbone numbers
+        res = sampler.sample(score_fn, x0, sigmas, mask=mask, cond={"mask": mask, "sample_index": index},
                              project=project_zero_ca_centroid, generator=g,
                              return_trajectory=return_trajectory, progress=False)
         if device.type == "cuda":

@@ -5,8 +5,9 @@ sheets apart (docs/protein.md, "Where β-strands are lost"), so property guidanc
 strand fraction of 0.4 without straining φ/ψ (docs/design.md).  A blueprint tells the sampler *which*
 residues pair, the way fold-conditioning does in RFdiffusion (secondary structure + block adjacency):
 
-* :func:`meander_blueprint` lays out ``k`` antiparallel strands of ``m`` residues joined by 2-residue
-  β-turns (2:2 hairpins), centred in the chain, so that about ``fraction · L`` residues are strand;
+* :func:`meander_blueprint` lays out ``k`` antiparallel strands of ``m`` residues (m even) joined by
+  2-residue β-turns (2:2 hairpins), centred in the chain (:func:`varied_meanders`: one layout per
+  backbone, placed anywhere), so that about ``fraction · L`` residues are strand;
 * each hairpin's residue pairs alternate between hydrogen-bonded pairs (the last residue of one strand
   and the first of the next, then every second pair) — CA···CA 4.9–5.8 Å and both N···O 2.7–3.2 Å —
   and non-bonded pairs, CA···CA 4.2–4.9 Å; within a strand CA(i)···CA(i+2) 6.1–7.0 Å (extended).
@@ -25,9 +26,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional
-
-import functools
+from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 import torch
@@ -38,8 +37,8 @@ from proteindsm.errors import InputError
 
 from .backbone import CA, N, O
 
-__all__ = ["SheetBlueprint", "meander_blueprint", "blueprint_energy", "blueprint_distances",
-           "blueprint_guidance", "HAIRPIN_LOOP", "BLUEPRINT_STEP", "BLUEPRINT_ITERATIONS"]
+__all__ = ["SheetBlueprint", "BlueprintTable", "meander_blueprint", "varied_meanders", "blueprint_energy",
+           "blueprint_distances", "blueprint_guidance", "HAIRPIN_LOOP", "BLUEPRINT_STEP", "BLUEPRINT_ITERATIONS"]
 
 HAIRPIN_LOOP = 2
 """Residues in each β-turn between two strands (2:2 hairpin)."""
@@ -90,29 +89,82 @@ class SheetBlueprint:
                 "topology": "antiparallel meander, 2-residue β-turns"}
 
 
-def meander_blueprint(length: int, fraction: float, strand_length: int = 8) -> SheetBlueprint:
-    """An antiparallel meander with about ``fraction · length`` strand residues.
+def _strand_count_and_length(length: int, fraction: float, strand_length: int) -> tuple[int, int]:
+    """(k strands, m residues each, m even) for about ``fraction · length`` strand residues;
+    InputError if they cannot fit with 2-residue turns or would be shorter than 4 residues.
 
-    ``k = max(2, round(fraction·L / strand_length))`` strands of ``m = round(fraction·L / k)``
-    residues each, 2-residue turns between them, the whole sheet centred in the chain.  Raises
-    :class:`InputError` naming ``sheet.fraction`` / ``sheet.strand_length`` when the layout cannot fit
-    (or has fewer than 3 residues per strand).
-    """
+    m is even because every turn is a 2:2 hairpin, whose closing pair is hydrogen-bonded: a strand's
+    residues then alternate between bonding to the previous and to the next strand only when its
+    length is even (with an odd length the same residues would be asked to bond to both sides —
+    measured: 6 × 7 layouts gave bond MAD 0.030–0.034 Å and Ramachandran 0.82–0.86)."""
+    wanted = fraction * length
+    k = max(2, round(wanted / strand_length))
+    m = 2 * round(wanted / (2 * k))
+    span = k * m + (k - 1) * HAIRPIN_LOOP
+    if m < 4 or span > length:
+        raise InputError(f"sheet.fraction={fraction} with sheet.strand_length={strand_length} does not fit "
+                         f"{length} residues: {k} strands of {m} need {span} residues with 2-residue turns "
+                         f"and at least 4 residues per strand (lower the fraction or raise the length)")
+    return k, m
+
+
+def _check_layout_args(length: Any, fraction: Any, strand_length: Any) -> None:
     if not (isinstance(length, (int, np.integer)) and length >= 1):
         raise InputError(f"sheet blueprint: length must be a positive int, got {length!r}")
     if not (isinstance(fraction, (int, float)) and math.isfinite(fraction) and 0 < fraction < 1):
         raise InputError(f"sheet.fraction must be in (0, 1) (strand residues / length), got {fraction!r}")
     if not (isinstance(strand_length, (int, np.integer)) and strand_length >= 3):
         raise InputError(f"sheet.strand_length must be an int >= 3 (residues), got {strand_length!r}")
-    wanted = fraction * length
-    k = max(2, round(wanted / strand_length))
-    m = round(wanted / k)
+
+
+def meander_blueprint(length: int, fraction: float, strand_length: int = 8,
+                      start: Optional[int] = None) -> SheetBlueprint:
+    """An antiparallel meander with about ``fraction · length`` strand residues.
+
+    ``k = max(2, round(fraction·L / strand_length))`` strands of ``m = 2·round(fraction·L / 2k)``
+    residues each (even: see :func:`_strand_count_and_length`), 2-residue turns between them; the sheet's first residue is ``start`` (0-based;
+    None: the sheet is centred in the chain).  Raises :class:`InputError` naming ``sheet.fraction`` /
+    ``sheet.strand_length`` when the layout cannot fit (or has fewer than 3 residues per strand).
+    """
+    _check_layout_args(length, fraction, strand_length)
+    k, m = _strand_count_and_length(length, fraction, strand_length)
+    return _meander(int(length), k, m, start)
+
+
+def varied_meanders(length: int, fraction: float, num: int, seed: int, strand_length: int = 8
+                    ) -> list[SheetBlueprint]:
+    """``num`` meanders of about ``fraction · length`` strand residues, one per backbone: each draws
+    its strand count from those that ``strand_length … strand_length + 2`` give (strand lengths
+    even, ≥ 4; those that fit — not shorter ones: 6 × 6 layouts at L = 100 strained bonds and φ/ψ
+    more than 5 × 8 or 4 × 10, docs/design.md) and its
+    first residue uniformly from every position where the sheet fits, with a generator seeded by
+    ``(seed, length, index)`` — so backbone ``i`` gets the same layout whatever ``num`` is."""
+    _check_layout_args(length, fraction, strand_length)
+    _strand_count_and_length(length, fraction, strand_length)      # the nominal layout must fit: one clear error
+    options = set()
+    for s in range(strand_length, strand_length + 3):
+        try:
+            options.add(_strand_count_and_length(length, fraction, s))
+        except InputError:
+            continue
+    options = sorted(options)
+    out = []
+    for i in range(num):
+        rng = np.random.default_rng([int(seed), int(length), i])
+        k, m = options[int(rng.integers(len(options)))]
+        span = k * m + (k - 1) * HAIRPIN_LOOP
+        out.append(_meander(int(length), k, m, int(rng.integers(length - span + 1))))
+    return out
+
+
+def _meander(length: int, k: int, m: int, start: Optional[int]) -> SheetBlueprint:
+    """k antiparallel strands of m residues from ``start`` (None: centred), 2-residue turns."""
     span = k * m + (k - 1) * HAIRPIN_LOOP
-    if m < 3 or span > length:
-        raise InputError(f"sheet.fraction={fraction} with sheet.strand_length={strand_length} does not fit "
-                         f"{length} residues: {k} strands of {m} need {span} residues with 2-residue turns "
-                         f"and at least 3 residues per strand (lower the fraction or raise the length)")
-    start = (length - span) // 2
+    if start is None:
+        start = (length - span) // 2
+    elif not (isinstance(start, (int, np.integer)) and 0 <= start <= length - span):
+        raise InputError(f"sheet blueprint: start must be an int in [0, {length - span}] for {k} strands of {m} "
+                         f"in {length} residues, got {start!r}")
     strands = tuple((start + s * (m + HAIRPIN_LOOP), start + s * (m + HAIRPIN_LOOP) + m) for s in range(k))
     rows: list[tuple[int, int, int, int, float, float]] = []
     for (a0, a1), (b0, _) in zip(strands[:-1], strands[1:]):
@@ -128,22 +180,76 @@ def meander_blueprint(length: int, fraction: float, strand_length: int = 8) -> S
         for i in range(a0, a1 - 2):
             rows.append((i, CA, i + 2, CA, *STRAND_CA_I_I2))
     cols = list(zip(*rows))
-    return SheetBlueprint(length=int(length), strands=strands,
+    return SheetBlueprint(length=length, strands=strands,
                           res_i=np.array(cols[0], dtype=np.int64), atom_i=np.array(cols[1], dtype=np.int64),
                           res_j=np.array(cols[2], dtype=np.int64), atom_j=np.array(cols[3], dtype=np.int64),
                           lower=np.array(cols[4], dtype=np.float64), upper=np.array(cols[5], dtype=np.float64))
 
 
+class BlueprintTable:
+    """The restraints of one blueprint, or of one blueprint per backbone, as padded tensors.
+
+    With several blueprints, row ``n`` holds the restraints of backbone ``n`` (the ``index`` of
+    :func:`proteindsm.protein.sampling.sample_backbones`, passed as ``cond["sample_index"]``); padding
+    restraints have the range [0, ∞) and add nothing.  Built once per sampling run.
+    """
+
+    def __init__(self, blueprints: SheetBlueprint | Sequence[SheetBlueprint]):
+        bps = [blueprints] if isinstance(blueprints, SheetBlueprint) else list(blueprints)
+        if not bps:
+            raise InputError("a blueprint table needs at least one blueprint")
+        lengths = {bp.length for bp in bps}
+        if len(lengths) != 1:
+            raise InputError(f"blueprints of one table must share a chain length, got {sorted(lengths)}")
+        self.length = lengths.pop()
+        self.blueprints = bps
+        K = max(len(bp.lower) for bp in bps)
+
+        def pad(name: str, fill: float, dtype) -> Tensor:
+            rows = [np.concatenate([getattr(bp, name), np.full(K - len(bp.lower), fill)]) for bp in bps]
+            return torch.as_tensor(np.stack(rows), dtype=dtype)
+
+        self.res_i, self.atom_i = pad("res_i", 0, torch.long), pad("atom_i", CA, torch.long)
+        self.res_j, self.atom_j = pad("res_j", 0, torch.long), pad("atom_j", CA, torch.long)
+        self.lower, self.upper = pad("lower", 0.0, torch.float64), pad("upper", math.inf, torch.float64)
+
+    def _rows(self, batch: int, cond: Optional[Mapping[str, Any]], device: torch.device) -> Tensor:
+        if len(self.blueprints) == 1:
+            return torch.zeros(batch, dtype=torch.long, device=device)
+        index = cond.get("sample_index") if isinstance(cond, Mapping) else None
+        if index is None:
+            raise InputError("per-backbone blueprints need cond['sample_index'] (which backbone each batch row is)")
+        index = torch.as_tensor(index, device=device).long()
+        if index.shape != (batch,) or int(index.min()) < 0 or int(index.max()) >= len(self.blueprints):
+            raise InputError(f"cond['sample_index'] must be {batch} indices in [0, {len(self.blueprints)}), "
+                             f"got {index.tolist()}")
+        return index
+
+    def distances(self, x: Tensor, cond: Optional[Mapping[str, Any]] = None) -> Tensor:
+        """The restrained distances of ``x`` ``(B, L, 4, 3)`` Å: ``(B, K)`` Å (padding: 0)."""
+        if x.ndim != 4 or x.shape[-2:] != (4, 3):
+            raise InputError(f"blueprint_energy: x must be (B, L, 4, 3) Å, got shape {tuple(x.shape)}")
+        if x.shape[1] != self.length:
+            raise InputError(f"blueprint_energy: the blueprint is for {self.length} residues, x has {x.shape[1]}")
+        rows = self._rows(x.shape[0], cond, x.device)
+        b = torch.arange(x.shape[0], device=x.device)[:, None]
+        dev = lambda t: t.to(x.device)[rows]                       # noqa: E731
+        a = x[b, dev(self.res_i), dev(self.atom_i)]                 # (B, K, 3)
+        c = x[b, dev(self.res_j), dev(self.atom_j)]
+        return ((a - c).pow(2).sum(-1) + 1e-12).sqrt()
+
+    def energy(self, x: Tensor, cond: Optional[Mapping[str, Any]] = None) -> Tensor:
+        """Σ_k relu(lower_k − d_k)² + relu(d_k − upper_k)² per backbone (Å², ``(B,)``)."""
+        d = self.distances(x, cond)
+        rows = self._rows(x.shape[0], cond, x.device)
+        lo = self.lower.to(device=x.device, dtype=x.dtype)[rows]
+        hi = self.upper.to(device=x.device, dtype=x.dtype)[rows]
+        return (torch.relu(lo - d).pow(2) + torch.relu(d - hi).pow(2)).sum(-1)
+
+
 def blueprint_distances(x: Tensor, blueprint: SheetBlueprint) -> Tensor:
     """The restrained distances of ``x`` ``(B, L, 4, 3)`` Å: ``(B, K)`` Å, in the blueprint's order."""
-    if x.ndim != 4 or x.shape[-2:] != (4, 3):
-        raise InputError(f"blueprint_energy: x must be (B, L, 4, 3) Å, got shape {tuple(x.shape)}")
-    if x.shape[1] != blueprint.length:
-        raise InputError(f"blueprint_energy: the blueprint is for {blueprint.length} residues, x has {x.shape[1]}")
-    idx = lambda a: torch.as_tensor(a, device=x.device)          # noqa: E731
-    a = x[:, idx(blueprint.res_i), idx(blueprint.atom_i)]
-    b = x[:, idx(blueprint.res_j), idx(blueprint.atom_j)]
-    return ((a - b).pow(2).sum(-1) + 1e-12).sqrt()
+    return BlueprintTable(blueprint).distances(x)
 
 
 def blueprint_energy(x: Tensor, cond: Optional[Mapping[str, Any]] = None, *,
@@ -154,17 +260,15 @@ def blueprint_energy(x: Tensor, cond: Optional[Mapping[str, Any]] = None, *,
     translations (distances only).  ``cond`` is accepted for the guidance-term signature; masked
     (padding) residues are never restrained because a blueprint only names residues < its length.
     """
-    d = blueprint_distances(x, blueprint)
-    lo = torch.as_tensor(blueprint.lower, dtype=x.dtype, device=x.device)
-    hi = torch.as_tensor(blueprint.upper, dtype=x.dtype, device=x.device)
-    return (torch.relu(lo - d).pow(2) + torch.relu(d - hi).pow(2)).sum(-1)
+    return BlueprintTable(blueprint).energy(x, cond)
 
 
-def blueprint_guidance(blueprint: SheetBlueprint, scale: float = 1.0, sigma_max: Optional[float] = 10.0,
-                       sigma_min: float = 0.0) -> ProjectionGuidance:
-    """The guidance term that holds the denoised estimate on ``blueprint`` at ``sigma_min`` ≤ σ ≤
-    ``sigma_max`` Å: :class:`proteindsm.core.ProjectionGuidance` of :func:`blueprint_energy`
-    (``scale`` w in [0, 1])."""
-    return ProjectionGuidance(functools.partial(blueprint_energy, blueprint=blueprint), scale=scale,
-                              sigma_max=sigma_max, sigma_min=sigma_min, iterations=BLUEPRINT_ITERATIONS,
-                              step=BLUEPRINT_STEP)
+def blueprint_guidance(blueprints: SheetBlueprint | Sequence[SheetBlueprint], scale: float = 1.0,
+                       sigma_max: Optional[float] = 10.0, sigma_min: float = 0.0) -> ProjectionGuidance:
+    """The guidance term that holds the denoised estimate on its blueprint at ``sigma_min`` ≤ σ ≤
+    ``sigma_max`` Å: :class:`proteindsm.core.ProjectionGuidance` of the blueprint energy
+    (``scale`` w in [0, 1]).  One blueprint for every backbone, or one per backbone index
+    (:func:`varied_meanders`; the sampler passes ``cond["sample_index"]``)."""
+    table = BlueprintTable(blueprints)
+    return ProjectionGuidance(table.energy, scale=scale, sigma_max=sigma_max, sigma_min=sigma_min,
+                              iterations=BLUEPRINT_ITERATIONS, step=BLUEPRINT_STEP)

@@ -242,7 +242,7 @@ def _design(checkpoints, out: Path, *extra: str) -> int:
     (["property=rg_normalised", "target=3.5"], "above the compactness ceiling"),
     (["function=proteindsm.protein.design.radius_of_gyration_property", "property=radius_of_gyration", "target=40"],
      "above the compactness ceiling"),
-    (["property=helix_fraction", "target=0.5", "sheet.fraction=0.95"], "does not fit 14 residues"),
+    (["property=helix_fraction", "target=0.5", "sheet.fraction=0.95", "sheet.strand_length=4"], "does not fit 14 residues"),
     (["property=helix_fraction", "target=0.5", "sheet.fraction=0.4", "sheet.scale=1.5"], "sheet.scale must be in (0, 1]"),
     (["property=helix_fraction", "target=0.5", "sheet.fraction=many"], "sheet.fraction must be auto, null or"),
     (["property=strand_fraction", "target=0.4", "sheet.strand_length=2"], "sheet.strand_length must be an int >= 3"),
@@ -397,16 +397,20 @@ def _sheet(out: Path) -> dict | None:
 
 
 def test_design_strand_target_lays_out_a_sheet_blueprint_and_records_it(checkpoints, tmp_path, capsys):
-    """sheet.fraction=auto: a strand_fraction target gets a meander of that fraction (2 strands of 3
-    at L = 14), recorded in the manifest; too short a chain gets none, with a note; other targets and
+    """sheet.fraction=auto: a strand_fraction target gets a meander of that fraction (2 strands of 4
+    at L = 20), recorded in the manifest; too short a chain gets none, with a note; other targets and
     sheet.fraction=null get none; an explicit fraction applies to any target."""
     soft = ["property=strand_fraction", "target=0.4", "scale=4",
             "function=proteindsm.protein.soft_dssp.soft_strand_fraction"]
-    assert _design(checkpoints, tmp_path / "auto", *soft, "length=[8,14]") == 0
+    assert _design(checkpoints, tmp_path / "auto", *soft, "length=[8,20]") == 0
     sheet = _sheet(tmp_path / "auto")
     assert sheet["fraction"] == 0.4 and sheet["fraction_from"] == "strand_fraction target" and sheet["scale"] == 1.0
-    assert sheet["blueprints"]["14"]["strands"] == [[3, 6], [8, 11]] and sheet["blueprints"]["8"] is None
+    layouts = sheet["blueprints"]["20"]                       # sheet.vary=true: one layout per backbone
+    assert sheet["vary"] is True and len(layouts) == 2 and sheet["blueprints"]["8"] is None
+    assert all(len(b["strands"]) == 2 and b["strand_residues"] == 8 for b in layouts)
     assert "no β-sheet blueprint for L = 8" in capsys.readouterr().out
+    assert _design(checkpoints, tmp_path / "one", *soft, "sheet.vary=false", "length=20") == 0
+    assert _sheet(tmp_path / "one")["blueprints"]["20"]["strands"] == [[5, 9], [11, 15]]   # centred, shared
     assert _design(checkpoints, tmp_path / "off", *soft, "sheet.fraction=null") == 0
     assert _sheet(tmp_path / "off") is None
     assert _design(checkpoints, tmp_path / "helix", "property=helix_fraction", "target=0.5") == 0
@@ -415,21 +419,26 @@ def test_design_strand_target_lays_out_a_sheet_blueprint_and_records_it(checkpoi
                    "sheet.fraction=0.5", "sheet.scale=0.5") == 0
     sheet = _sheet(tmp_path / "explicit")
     assert sheet["fraction_from"] == "sheet.fraction" and sheet["scale"] == 0.5
-    assert sheet["blueprints"]["14"]["strand_residues"] == 8
+    assert {b["strand_residues"] for b in sheet["blueprints"]["14"]} == {8}
 
 
-def test_design_blueprint_holds_the_output_on_the_sheet(checkpoints, tmp_path):
+@pytest.mark.parametrize("vary", [False, True])
+def test_design_blueprint_holds_the_output_on_the_sheet(checkpoints, tmp_path, vary):
     """With the blueprint on to the last level (sigma_max above the grid) the written backbones of
-    the untrained test network satisfy the blueprint's restraints within 0.3 Å (PDB rounding and the
-    final denoising step included); the unguided twins do not."""
-    from proteindsm.protein.sheet_blueprint import blueprint_distances, meander_blueprint
+    the untrained test network satisfy their blueprint's restraints within 0.3 Å (PDB rounding and
+    the final denoising step included) — with sheet.vary each backbone its own layout, which the
+    batch finds through cond["sample_index"]; the unguided twins do not."""
+    from proteindsm.protein.sheet_blueprint import blueprint_distances, meander_blueprint, varied_meanders
 
     out = tmp_path / "held"
     assert _design(checkpoints, out, "property=helix_fraction", "target=0.5", "scale=0", "sheet.fraction=0.5",
-                   "sheet.sigma_max=1000", "steps=20") == 0
-    bp = meander_blueprint(14, 0.5)
+                   "sheet.sigma_max=1000", "steps=20", f"sheet.vary={str(vary).lower()}", "num=3", "batch_size=2") == 0
+    bps = varied_meanders(14, 0.5, 3, seed=0) if vary else [meander_blueprint(14, 0.5)] * 3
+    if vary:
+        assert len({b.strands for b in bps}) > 1                  # the layouts differ (this seed)
     worst_guided, worst_free = [], []
-    for f in sorted(out.glob("*.pdb")):
+    for n, f in enumerate(sorted(out.glob("*.pdb"))):
+        bp = bps[n]
         for path, worst in ((f, worst_guided), (out / "unguided" / f.name, worst_free)):
             (b,) = read_backbones(path, max_peptide_bond=1e9)
             d = blueprint_distances(torch.as_tensor(b.coords, dtype=torch.float64)[None], bp)[0].numpy()

@@ -31,7 +31,7 @@ def test_meander_layout_for_forty_percent_of_a_hundred_residues():
 
 
 @pytest.mark.parametrize("length, fraction, strand_length, message", [
-    (30, 0.9, 8, "does not fit 30 residues"), (12, 0.2, 8, "at least 3 residues per strand"),
+    (30, 0.95, 8, "does not fit 30 residues"), (12, 0.2, 8, "at least 4 residues per strand"),
     (100, 1.2, 8, "sheet.fraction must be in"), (100, 0.4, 2, "sheet.strand_length must be")])
 def test_meander_rejects_layouts_that_cannot_exist(length, fraction, strand_length, message):
     with pytest.raises(InputError, match=message):
@@ -119,3 +119,36 @@ def test_distance_ranges_cover_real_two_residue_hairpins(corpus_path):
         v = np.asarray(kinds[name])
         inside = float(((v >= lo) & (v <= hi)).mean())
         assert inside >= 0.65, (name, inside, np.percentile(v, [5, 50, 95]))
+
+
+def test_varied_meanders_are_seeded_per_backbone_and_keep_the_fraction():
+    from proteindsm.protein.sheet_blueprint import varied_meanders
+
+    many = varied_meanders(100, 0.4, 12, seed=3)
+    assert [b.strands for b in varied_meanders(100, 0.4, 5, seed=3)] == [b.strands for b in many[:5]]
+    assert [b.strands for b in varied_meanders(100, 0.4, 5, seed=4)] != [b.strands for b in many[:5]]
+    assert len({b.strands for b in many}) == 12                     # placements and strand lengths differ
+    for b in many:
+        m = {e - s for s, e in b.strands}
+        m = m.pop()
+        assert len({e - s for s, e in b.strands}) == 1 and m % 2 == 0 and 6 <= m <= 10   # one even length
+        assert 36 <= b.strand_residues <= 42 and 0 <= b.strands[0][0] and b.strands[-1][1] <= 100
+    with pytest.raises(InputError, match="does not fit 30 residues"):
+        varied_meanders(30, 0.95, 2, seed=0)
+
+
+def test_table_of_per_backbone_blueprints_matches_each_blueprint():
+    from proteindsm.protein.sheet_blueprint import BlueprintTable, varied_meanders
+
+    bps = varied_meanders(60, 0.4, 4, seed=0)
+    table = BlueprintTable(bps)
+    g = torch.Generator().manual_seed(2)
+    x = 5.0 * torch.randn(3, 60, 4, 3, generator=g, dtype=torch.float64)
+    index = torch.tensor([2, 0, 3])
+    got = table.energy(x, {"sample_index": index})
+    want = torch.stack([blueprint_energy(x[r:r + 1], blueprint=bps[int(i)])[0] for r, i in enumerate(index)])
+    assert torch.allclose(got, want, rtol=1e-12)
+    with pytest.raises(InputError, match="sample_index"):
+        table.energy(x, {"mask": torch.ones(3, 60, dtype=torch.bool)})
+    with pytest.raises(InputError, match=r"indices in \[0, 4\)"):
+        table.energy(x, {"sample_index": torch.tensor([0, 1, 4])})
