@@ -1,9 +1,12 @@
 #!/usr/bin/env python
 """Where does a score model lose protein geometry?  Noise real validation chains to σ_start, sample
-back down with the reverse SDE, and measure the result (and the one-shot denoised estimate).
+back down (the reverse SDE, or a sampler preset with ``--sampler``), and measure the result (and the
+one-shot denoised estimate).
 
 Usage:
     python scripts/partial_diffusion.py [--checkpoint PATH] [--starts 0.1 0.3 1 3 10] [--chains 8]
+    python scripts/partial_diffusion.py --sampler langevin_cold --steric 1:1 --compactness 0.5 \
+        --min-strand 0.3 --chains 6 --starts 0.3 1 3          # β-rich chains, the sample defaults
 
 Starting from σ_start only the part of the σ grid below σ_start is used (same level density as
 the 200-level default), so a row shows the geometry the model keeps or restores from noise of that
@@ -48,7 +51,7 @@ def main() -> None:
     ap.add_argument("--corpus", default="../shared/data/backbones_pdb_nr40.npz")
     ap.add_argument("--starts", type=float, nargs="+", default=[0.1, 0.3, 1.0, 3.0, 10.0])
     ap.add_argument("--chains", type=int, default=8)
-    ap.add_argument("--levels", type=int, default=200, help="levels of the full σ_max → σ_min grid")
+    ap.add_argument("--levels", type=int, default=200, help="levels of the full σ_max → σ_min grid (with --sampler: its preset's levels)")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--min-strand", type=float, default=0.0,
                     help="only validation chains with at least this DSSP strand fraction (β-rich: 0.3)")

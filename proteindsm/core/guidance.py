@@ -23,7 +23,7 @@ Terms provided:
   the regressor's own error ε(σ) (its validation RMSE per σ).
 * :class:`PotentialGuidance` — −w ∇U(x̂₀) for an energy U of clean data (restraints, steric
   repulsion), on at σ ≤ a threshold.
-* :class:`ProjectionGuidance` — w (P(x̂₀) − x̂₀)/σ², with P(x̂₀) the nearest point where a restraint
+* :class:`ProjectionGuidance` — w (P(x̂₀) − x̂₀)/σ², with P(x̂₀) a nearby point where a restraint
   energy U vanishes (found by gradient descent on U): a stiff restraint without a stiff step.
 """
 

@@ -18,8 +18,8 @@ residues pair, the way fold-conditioning does in RFdiffusion (secondary structur
   on any backbone that satisfies the layout; the design CLI applies it to the denoised estimate with
   :class:`proteindsm.core.ProjectionGuidance` (``proteindsm design ... sheet.fraction=0.4``).
 
-Everything else — loops, the helices packed on the sheet, side-chain-free geometry — comes from the
-score model.  Tensor conventions: ``x`` ``(B, L, 4, 3)`` in Å (N, CA, C, O); energies ``(B,)`` in Å².
+Everything else — turns, loops, any helices, the local geometry — comes from the score model
+(and the strand-fraction guidance term that builds the hydrogen bonds).  Tensor conventions: ``x`` ``(B, L, 4, 3)`` in Å (N, CA, C, O); energies ``(B,)`` in Å².
 """
 
 from __future__ import annotations
