@@ -212,6 +212,16 @@ class BlueprintTable:
         self.res_i, self.atom_i = pad("res_i", 0, torch.long), pad("atom_i", CA, torch.long)
         self.res_j, self.atom_j = pad("res_j", 0, torch.long), pad("atom_j", CA, torch.long)
         self.lower, self.upper = pad("lower", 0.0, torch.float64), pad("upper", math.inf, torch.float64)
+        self._copies: dict[tuple[torch.device, torch.dtype], tuple[Tensor, ...]] = {}
+
+    def _on(self, device: torch.device, dtype: torch.dtype) -> tuple[Tensor, ...]:
+        """The tables on ``device`` (ranges in ``dtype``), copied once — the projection calls the
+        energy ~50 times per sampler step."""
+        key = (device, dtype)
+        if key not in self._copies:
+            self._copies[key] = (self.res_i.to(device), self.atom_i.to(device), self.res_j.to(device),
+                                 self.atom_j.to(device), self.lower.to(device, dtype), self.upper.to(device, dtype))
+        return self._copies[key]
 
     def _rows(self, batch: int, cond: Optional[Mapping[str, Any]], device: torch.device) -> Tensor:
         if len(self.blueprints) == 1:
@@ -232,18 +242,18 @@ class BlueprintTable:
         if x.shape[1] != self.length:
             raise InputError(f"blueprint_energy: the blueprint is for {self.length} residues, x has {x.shape[1]}")
         rows = self._rows(x.shape[0], cond, x.device)
+        res_i, atom_i, res_j, atom_j, _, _ = self._on(x.device, x.dtype)
         b = torch.arange(x.shape[0], device=x.device)[:, None]
-        dev = lambda t: t.to(x.device)[rows]                       # noqa: E731
-        a = x[b, dev(self.res_i), dev(self.atom_i)]                 # (B, K, 3)
-        c = x[b, dev(self.res_j), dev(self.atom_j)]
+        a = x[b, res_i[rows], atom_i[rows]]                         # (B, K, 3)
+        c = x[b, res_j[rows], atom_j[rows]]
         return ((a - c).pow(2).sum(-1) + 1e-12).sqrt()
 
     def energy(self, x: Tensor, cond: Optional[Mapping[str, Any]] = None) -> Tensor:
         """Σ_k relu(lower_k − d_k)² + relu(d_k − upper_k)² per backbone (Å², ``(B,)``)."""
         d = self.distances(x, cond)
         rows = self._rows(x.shape[0], cond, x.device)
-        lo = self.lower.to(device=x.device, dtype=x.dtype)[rows]
-        hi = self.upper.to(device=x.device, dtype=x.dtype)[rows]
+        _, _, _, _, lower, upper = self._on(x.device, x.dtype)
+        lo, hi = lower[rows], upper[rows]
         return (torch.relu(lo - d).pow(2) + torch.relu(d - hi).pow(2)).sum(-1)
 
 
