@@ -88,7 +88,8 @@ def main() -> None:
     ap.add_argument("--antihelix", type=float, default=0.0,
                     help="also steer helix_fraction toward 0.1 with its predictor at this scale")
     ap.add_argument("--sheet", type=float, default=0.0,
-                    help="add the β-sheet blueprint of this strand fraction (design's sheet.fraction)")
+                    help="add the β-sheet blueprint of this strand fraction (design's sheet.fraction), "
+                         "one centred layout for all backbones (as sheet.vary=false)")
     ap.add_argument("--sheet-sigma-min", type=float, default=0.0, help="Å; the blueprint is off below")
     ap.add_argument("--rg", type=float, default=0.0,
                     help="also steer the backbone radius of gyration (function, τ 0.5 Å) to this many Å")

@@ -123,7 +123,7 @@ def sheet_blueprints(cfg: DictConfig, targets, lengths: list[int], num: int, see
     every length (one clear error if it does not fit), ``null`` / 0 is off."""
     import math
 
-    from proteindsm.protein.sheet_blueprint import meander_blueprint, varied_meanders
+    from proteindsm.protein.sheet_blueprint import check_strand_length, meander_blueprint, varied_meanders
 
     st = cfg.get("sheet")
     frac = None if st is None else st.get("fraction")
@@ -151,8 +151,7 @@ def sheet_blueprints(cfg: DictConfig, targets, lengths: list[int], num: int, see
     strand_length = st.get("strand_length")
     if isinstance(strand_length, float) and strand_length.is_integer():
         strand_length = int(strand_length)
-    if not (isinstance(strand_length, int) and not isinstance(strand_length, bool) and strand_length >= 3):
-        raise InputError(f"sheet.strand_length must be an int >= 3 (residues), got {strand_length!r}")
+    check_strand_length(strand_length)          # before the layouts: under auto a layout error is only a note
     vary = st.get("vary", True)
     if not isinstance(vary, bool):
         raise InputError(f"sheet.vary must be true or false, got {vary!r}")
@@ -186,9 +185,9 @@ def run(cfg: DictConfig) -> int:
     grid = GeometricSchedule(sigma_min=float(sigmas[-1]), sigma_max=float(sigmas[0]))
     targets = resolve_targets(requests, score_schedule=grid, predictor_dir=pdir, device=device)
     check_compactness_allows(targets, potentials["compactness"], lengths)
-    blueprints, sheet = sheet_blueprints(cfg, targets, lengths, num, int(cfg.seed))
-    out = prepare_out_dir(cfg.out)
     seed, baseline = int(cfg.seed), bool(cfg.baseline)
+    blueprints, sheet = sheet_blueprints(cfg, targets, lengths, num, seed)
+    out = prepare_out_dir(cfg.out)
 
     t0 = time.perf_counter()
     guided_all, unguided_all = [], []

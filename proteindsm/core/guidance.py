@@ -225,6 +225,22 @@ class CalibratedRegressionGuidance:
         return self.scale * grad_of_log_likelihood(log_likelihood, x)
 
 
+def _check_sigma_window(kind: str, sigma_max: Optional[float], sigma_min: float = 0.0) -> None:
+    """One clear error for a bad level window ``sigma_min ≤ σ ≤ sigma_max`` of a ``kind`` term."""
+    if sigma_max is not None and not (math.isfinite(sigma_max) and sigma_max > 0):
+        raise InputError(f"{kind} sigma_max must be a positive number or null, got {sigma_max}")
+    if not (math.isfinite(sigma_min) and sigma_min >= 0 and (sigma_max is None or sigma_min < sigma_max)):
+        raise InputError(f"{kind} sigma_min must be >= 0 and below sigma_max, got {sigma_min}")
+
+
+def _in_sigma_window(sigma: Tensor, sigma_max: Optional[float], sigma_min: float = 0.0) -> Tensor:
+    """Bool ``(B,)``: the levels with ``sigma_min ≤ σ ≤ sigma_max`` (no upper bound if None)."""
+    on = sigma >= sigma_min
+    if sigma_max is not None:
+        on &= sigma <= sigma_max
+    return on
+
+
 @dataclass
 class PotentialGuidance:
     """−w ∇U(x̂₀) for an energy ``U(x̂₀, cond) -> (B,)`` of clean data (a restraint or a physical
@@ -249,11 +265,10 @@ class PotentialGuidance:
 
     def __post_init__(self) -> None:
         _check_scale_tolerance(self.scale)
-        if self.sigma_max is not None and not (math.isfinite(self.sigma_max) and self.sigma_max > 0):
-            raise InputError(f"potential sigma_max must be a positive number or null, got {self.sigma_max}")
+        _check_sigma_window("potential", self.sigma_max)
 
     def __call__(self, x: Tensor, sigma: Tensor, cond: Cond, base_score: Tensor) -> Tensor:
-        on = torch.ones_like(sigma, dtype=torch.bool) if self.sigma_max is None else sigma <= self.sigma_max
+        on = _in_sigma_window(sigma, self.sigma_max)
         if self.scale == 0 or not bool(on.any()):
             return torch.zeros_like(x)
         x0_hat = x + expand_like(sigma, x) ** 2 * base_score.detach()
@@ -267,11 +282,8 @@ def descend(energy_fn: Callable[[Tensor, Cond], Tensor], x: Tensor, cond: Cond, 
     """``iterations`` steps of plain gradient descent on Σ_b U(x, cond)_b from ``x`` (shape of ``x``,
     no graph).  Converges for ``step`` < 2 / (largest curvature of U)."""
     y = x.detach()
-    with torch.enable_grad():
-        for _ in range(iterations):
-            yg = y.requires_grad_(True)
-            (grad,) = torch.autograd.grad(energy_fn(yg, cond).sum(), yg)
-            y = (yg - step * grad).detach()
+    for _ in range(iterations):
+        y = y + step * grad_of_log_likelihood(lambda yg: -energy_fn(yg, cond), y)   # a step along −∇U
     return y
 
 
@@ -305,20 +317,14 @@ class ProjectionGuidance:
     def __post_init__(self) -> None:
         if not (math.isfinite(self.scale) and 0 <= self.scale <= 1):
             raise InputError(f"projection scale w must be in [0, 1] (1 = land on the restraint), got {self.scale}")
-        if self.sigma_max is not None and not (math.isfinite(self.sigma_max) and self.sigma_max > 0):
-            raise InputError(f"projection sigma_max must be a positive number or null, got {self.sigma_max}")
+        _check_sigma_window("projection", self.sigma_max, self.sigma_min)
         if not (isinstance(self.iterations, int) and self.iterations >= 1):
             raise InputError(f"projection iterations must be an int >= 1, got {self.iterations!r}")
         if not (math.isfinite(self.step) and self.step > 0):
             raise InputError(f"projection step must be > 0, got {self.step}")
-        if not (math.isfinite(self.sigma_min) and self.sigma_min >= 0
-                and (self.sigma_max is None or self.sigma_min < self.sigma_max)):
-            raise InputError(f"projection sigma_min must be >= 0 and below sigma_max, got {self.sigma_min}")
 
     def __call__(self, x: Tensor, sigma: Tensor, cond: Cond, base_score: Tensor) -> Tensor:
-        on = sigma >= self.sigma_min
-        if self.sigma_max is not None:
-            on &= sigma <= self.sigma_max
+        on = _in_sigma_window(sigma, self.sigma_max, self.sigma_min)
         if self.scale == 0 or not bool(on.any()):
             return torch.zeros_like(x)
         s2 = expand_like(sigma.to(x.dtype), x) ** 2

@@ -38,7 +38,7 @@ from proteindsm.errors import InputError
 from .backbone import CA, N, O
 
 __all__ = ["SheetBlueprint", "BlueprintTable", "meander_blueprint", "varied_meanders", "blueprint_energy",
-           "blueprint_distances", "blueprint_guidance", "HAIRPIN_LOOP", "BLUEPRINT_STEP", "BLUEPRINT_ITERATIONS"]
+           "blueprint_distances", "blueprint_guidance", "check_strand_length", "HAIRPIN_LOOP", "BLUEPRINT_STEP", "BLUEPRINT_ITERATIONS"]
 
 HAIRPIN_LOOP = 2
 """Residues in each β-turn between two strands (2:2 hairpin)."""
@@ -108,13 +108,19 @@ def _strand_count_and_length(length: int, fraction: float, strand_length: int) -
     return k, m
 
 
+def check_strand_length(strand_length: Any) -> None:
+    """One clear error unless ``strand_length`` (``sheet.strand_length``) is an int >= 3."""
+    if not (isinstance(strand_length, (int, np.integer)) and not isinstance(strand_length, bool)
+            and strand_length >= 3):
+        raise InputError(f"sheet.strand_length must be an int >= 3 (residues), got {strand_length!r}")
+
+
 def _check_layout_args(length: Any, fraction: Any, strand_length: Any) -> None:
     if not (isinstance(length, (int, np.integer)) and length >= 1):
         raise InputError(f"sheet blueprint: length must be a positive int, got {length!r}")
     if not (isinstance(fraction, (int, float)) and math.isfinite(fraction) and 0 < fraction < 1):
         raise InputError(f"sheet.fraction must be in (0, 1) (strand residues / length), got {fraction!r}")
-    if not (isinstance(strand_length, (int, np.integer)) and strand_length >= 3):
-        raise InputError(f"sheet.strand_length must be an int >= 3 (residues), got {strand_length!r}")
+    check_strand_length(strand_length)
 
 
 def meander_blueprint(length: int, fraction: float, strand_length: int = 8,
@@ -235,8 +241,8 @@ class BlueprintTable:
                              f"got {index.tolist()}")
         return index
 
-    def distances(self, x: Tensor, cond: Optional[Mapping[str, Any]] = None) -> Tensor:
-        """The restrained distances of ``x`` ``(B, L, 4, 3)`` Å: ``(B, K)`` Å (padding: 0)."""
+    def _distances(self, x: Tensor, cond: Optional[Mapping[str, Any]]) -> tuple[Tensor, Tensor]:
+        """(distances ``(B, K)`` Å, the table rows ``(B,)`` they were taken from)."""
         if x.ndim != 4 or x.shape[-2:] != (4, 3):
             raise InputError(f"blueprint_energy: x must be (B, L, 4, 3) Å, got shape {tuple(x.shape)}")
         if x.shape[1] != self.length:
@@ -246,12 +252,15 @@ class BlueprintTable:
         b = torch.arange(x.shape[0], device=x.device)[:, None]
         a = x[b, res_i[rows], atom_i[rows]]                         # (B, K, 3)
         c = x[b, res_j[rows], atom_j[rows]]
-        return ((a - c).pow(2).sum(-1) + 1e-12).sqrt()
+        return ((a - c).pow(2).sum(-1) + 1e-12).sqrt(), rows
+
+    def distances(self, x: Tensor, cond: Optional[Mapping[str, Any]] = None) -> Tensor:
+        """The restrained distances of ``x`` ``(B, L, 4, 3)`` Å: ``(B, K)`` Å (padding: 0)."""
+        return self._distances(x, cond)[0]
 
     def energy(self, x: Tensor, cond: Optional[Mapping[str, Any]] = None) -> Tensor:
         """Σ_k relu(lower_k − d_k)² + relu(d_k − upper_k)² per backbone (Å², ``(B,)``)."""
-        d = self.distances(x, cond)
-        rows = self._rows(x.shape[0], cond, x.device)
+        d, rows = self._distances(x, cond)
         _, _, _, _, lower, upper = self._on(x.device, x.dtype)
         lo, hi = lower[rows], upper[rows]
         return (torch.relu(lo - d).pow(2) + torch.relu(d - hi).pow(2)).sum(-1)
