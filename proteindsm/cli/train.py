@@ -39,17 +39,36 @@ def _train_score(cfg: DictConfig) -> int:
     corpus = load_corpus(resolve_path(require(cfg, "data.path")))
     d = cfg.data
     train_idx, val_idx = corpus.indices(d.train_split), corpus.indices(d.val_split)
+    ss_labels = bool(d.get("ss_labels", False))
+    ss_dropout = to_container(d.ss_dropout) if d.get("ss_dropout") is not None else None
+    if ss_labels and corpus.dssp is None:
+        raise InputError(f"data.ss_labels=true needs a corpus with a dssp field; {d.path} has none")
     batches = BackboneBatches(corpus, train_idx, tokens_per_batch=int(d.tokens_per_batch),
                               crop_length=int(d.crop_length), max_batch_size=int(d.max_batch_size),
-                              seed=int(cfg.seed))
+                              seed=int(cfg.seed), ss_labels=ss_labels, ss_dropout=ss_dropout)
     schedule = instantiate_checked(cfg.schedule, "schedule")
     network = instantiate_checked(cfg.network, "network")
     name = type(network).__name__
     if name not in SCORE_MODELS:
         raise InputError(f"network._target_ must be one of {sorted(SCORE_MODELS)}, got {name}")
-    validation = ValidationSet(
+    sc_rate = float(cfg.get("objective", {}).get("self_conditioning_rate", 0.0) or 0.0)
+    if not 0.0 <= sc_rate <= 1.0:
+        raise InputError(f"objective.self_conditioning_rate must be in [0, 1], got {sc_rate}")
+    if sc_rate > 0 and not network.config.get("self_conditioning", False):
+        raise InputError("objective.self_conditioning_rate > 0 needs network.self_conditioning=true")
+    plain = DSMObjective(schedule, project=project_zero_ca_centroid)
+    objective = DSMObjective(schedule, project=project_zero_ca_centroid, self_conditioning_rate=sc_rate)
+    val_sigmas = schedule.validation_sigmas(8)
+    # "val": unconditional, no self-conditioning — comparable with any earlier model.
+    validation = [ValidationSet(
         validation_batches(corpus, val_idx, num_chains=int(d.val_chains), crop_length=int(d.crop_length)),
-        schedule.validation_sigmas(8))
+        val_sigmas, objective=plain)]
+    if ss_labels or sc_rate > 0:  # "val_cond": full labels and self-conditioning on every row
+        validation.append(ValidationSet(
+            validation_batches(corpus, val_idx, num_chains=int(d.val_chains), crop_length=int(d.crop_length),
+                               ss_labels=ss_labels), val_sigmas,
+            objective=DSMObjective(schedule, project=project_zero_ca_centroid,
+                                   self_conditioning_rate=1.0 if sc_rate > 0 else 0.0), name="val_cond"))
     metadata = {
         "model_class": name, "model_config": network.config,
         "schedule": to_container(cfg.schedule), "max_length": int(d.crop_length),
@@ -63,9 +82,13 @@ def _train_score(cfg: DictConfig) -> int:
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "split.json", json.dumps(
         {"corpus": str(d.path), "train_ids": corpus.ids[train_idx].tolist(), "val_ids": corpus.ids[val_idx].tolist()}))
-    trainer = Trainer(network, DSMObjective(schedule, project=project_zero_ca_centroid), batches,
+    metadata["ss_labels"] = ss_labels
+    metadata["ss_dropout"] = ss_dropout
+    metadata["self_conditioning_rate"] = sc_rate
+    trainer = Trainer(network, objective, batches,
                       train_config(cfg, out), validation=validation, metadata=metadata)
-    if init_from is not None and trainer.warm_start(init_from):
+    new_keys = network.new_input_keys() if hasattr(network, "new_input_keys") else []
+    if init_from is not None and trainer.warm_start(init_from, allow_missing=new_keys):
         print(f"initialised weights from {init_from}")
     result = trainer.fit()
     if trainer.dist.is_main:
@@ -90,7 +113,9 @@ def _warm_start_record(path: Path, network) -> dict:
         raise InputError(f"init_from={path} holds a {src.get('model_class')!r} model, but network is {model_class}")
     defaults = {k: p.default for k, p in inspect.signature(type(network)).parameters.items()}
     theirs = {**defaults, **src.get("model_config", {})}
-    diff = {k: (theirs.get(k), v) for k, v in network.config.items() if theirs.get(k) != v}
+    additive = set(getattr(network, "ADDITIVE_OPTIONS", ()))  # new zero-initialised inputs may be switched on
+    diff = {k: (theirs.get(k), v) for k, v in network.config.items()
+            if theirs.get(k) != v and not (k in additive and not theirs.get(k))}
     if diff:
         raise InputError(f"init_from={path} was trained with another network configuration "
                          f"(field: checkpoint value vs network value): {diff}")

@@ -16,6 +16,7 @@ from .loss import DSMObjective, SlicedScoreMatchingObjective, dsm_loss, sliced_s
 from .samplers import (AnnealedLangevin, ProbabilityFlowODE, ReverseSDE, SampleResult, Sampler, check_sigmas,
                        prior_sample)
 from .schedules import GeometricSchedule
+from .self_conditioning import SELF_COND_KEY, SelfConditioning, self_conditioned_cond, tweedie_denoised
 from .training import TrainConfig, Trainer, TrainResult, ValidationSet, resolve_device
 from .types import Batch, LossOutput, Objective, ProjectFn, ScoreFn, apply_mask, expand_like, identity_project
 

@@ -17,7 +17,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import torch
 from safetensors import SafetensorError
@@ -127,10 +127,14 @@ def load_checkpoint(path: str | os.PathLike, *, expected_model_class: Optional[s
     return Checkpoint(model=model, ema=ema or None, optimizer=optimizer, rng_state=rng, metadata=meta, path=p)
 
 
-def load_weights_into(model: torch.nn.Module, state: dict[str, torch.Tensor], source: str | os.PathLike) -> None:
-    """``model.load_state_dict(state)`` with a clear error naming the file and mismatched tensors."""
+def load_weights_into(model: torch.nn.Module, state: dict[str, torch.Tensor], source: str | os.PathLike,
+                      *, allow_missing: Sequence[str] = ()) -> None:
+    """``model.load_state_dict(state)`` with a clear error naming the file and mismatched tensors.
+
+    ``allow_missing``: names of the model's tensors that the file may lack (they keep their current
+    values) — for warm starts of a model with new, zero-initialised inputs."""
     own = model.state_dict()
-    missing = sorted(set(own) - set(state))
+    missing = sorted(set(own) - set(state) - set(allow_missing))
     unexpected = sorted(set(state) - set(own))
     wrong = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
     if missing or unexpected or wrong:
@@ -145,7 +149,7 @@ def load_weights_into(model: torch.nn.Module, state: dict[str, torch.Tensor], so
         raise CheckpointError(
             f"checkpoint {source} does not fit this model ({'; '.join(parts)}): it was made for another "
             f"network or another configuration")
-    model.load_state_dict(state)
+    model.load_state_dict({**{k: v for k, v in own.items() if k not in state}, **state})
 
 
 def _existing(path: str | os.PathLike) -> Path:

@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from .schedules import GeometricSchedule
+from .self_conditioning import self_conditioned_cond
 from .types import Batch, Cond, LossOutput, ProjectFn, ScoreFn, apply_mask, expand_like, identity_project
 
 
@@ -41,6 +42,7 @@ def dsm_loss(
     cond: Cond = None,
     project: ProjectFn = identity_project,
     weight: Optional[Tensor] = None,
+    self_condition: Optional[Tensor] = None,
 ) -> Tensor:
     """Per-sample denoising score matching loss ``(B,)``.
 
@@ -52,10 +54,15 @@ def dsm_loss(
         mask: valid elements ``x0.shape[:k]``; padding is not noised and not counted.
         project: the domain's projection (e.g. zero CA centroid for proteins).
         weight: λ(σ) ``(B,)``; defaults to σ².
+        self_condition: optional bool ``(B,)``: train with self-conditioning — every row gets
+            ``cond["self_cond"]``, the x̂₀ of a gradient-free first pass for the True rows and zeros
+            for the others (:func:`proteindsm.core.self_conditioning.self_conditioned_cond`).
     """
     eps = project(apply_mask(noise, mask), mask)
     s = expand_like(sigma, x0)
     x_noisy = x0 + s * eps
+    if self_condition is not None:
+        cond = self_conditioned_cond(score_fn, x_noisy, sigma, cond, self_condition)
     score = score_fn(x_noisy, sigma, cond)
     residual = score + eps / s
     per_sample = 0.5 * masked_mean_per_sample(residual.pow(2), mask)
@@ -96,22 +103,31 @@ class DSMObjective:
     """Multi-scale DSM as a training :class:`~proteindsm.core.types.Objective`.
 
     ``draw`` samples σ (log-uniform on the schedule) and ε for the whole global batch; the loss
-    calls the model as a score function with ``batch.network_cond()``.
+    calls the model as a score function with ``batch.network_cond()``.  With
+    ``self_conditioning_rate`` p > 0 each row is self-conditioned with probability p (drawn with the
+    rest, so resumed and data-parallel runs see the same choice); 0 leaves the objective exactly as
+    without self-conditioning (no extra key in ``cond``).
     """
 
     schedule: GeometricSchedule
     project: ProjectFn = identity_project
+    self_conditioning_rate: float = 0.0
 
     def draw(self, batch: Batch, generator: torch.Generator) -> dict[str, Tensor]:
         sigma = self.schedule.sample_training_sigmas(len(batch), generator)
         noise = torch.randn(batch.x.shape, generator=generator, dtype=torch.float32)
-        return {"sigma": sigma, "noise": noise}
+        out = {"sigma": sigma, "noise": noise}
+        if self.self_conditioning_rate > 0:
+            out["self_condition"] = torch.rand(len(batch), generator=generator) < self.self_conditioning_rate
+        return out
 
     def __call__(self, model: torch.nn.Module, batch: Batch, draw: Mapping[str, Tensor]) -> LossOutput:
         sigma = draw["sigma"].to(batch.x.device, batch.x.dtype)
         noise = draw["noise"].to(batch.x.device, batch.x.dtype)
+        rows = draw.get("self_condition")
         loss = dsm_loss(model, batch.x, sigma, noise, mask=batch.mask, cond=batch.network_cond(),
-                        project=self.project, weight=self.schedule.loss_weight(sigma))
+                        project=self.project, weight=self.schedule.loss_weight(sigma),
+                        self_condition=None if rows is None else rows.to(batch.x.device))
         return LossOutput(loss=loss, sigma=sigma)
 
 

@@ -83,11 +83,17 @@ def resolve_device(name: str) -> torch.device:
 
 @dataclass
 class ValidationSet:
-    """Fixed validation batches, evaluated at fixed σ values (one bucket per σ) with fixed noise."""
+    """Fixed validation batches, evaluated at fixed σ values (one bucket per σ) with fixed noise.
+
+    ``objective``: the objective to evaluate (None: the trainer's own); e.g. plain DSM without
+    self-conditioning, so the figure is comparable with a model trained without it.  ``name``: the
+    prefix of the logged keys (``val_loss`` / ``val_loss_per_sigma`` for ``"val"``)."""
 
     batches: Sequence[Batch]
     sigmas: torch.Tensor
     seed: int = 1234
+    objective: Optional[Objective] = None
+    name: str = "val"
 
 
 @dataclass
@@ -111,14 +117,14 @@ class Trainer:
         objective: see :class:`~proteindsm.core.types.Objective` (e.g. DSMObjective).
         batch_for_step: ``step -> Batch`` (global batch, deterministic in ``step``).
         config: :class:`TrainConfig`.
-        validation: optional :class:`ValidationSet`.
+        validation: optional :class:`ValidationSet` (or several, logged under their names).
         metadata: recorded in every checkpoint: must hold ``model_class`` and ``model_config`` and
             may hold anything JSON-able the domain needs (σ range, data split, dataset path).
         callbacks: extra metrics at validation time (e.g. FID for images).
     """
 
     def __init__(self, model: nn.Module, objective: Objective, batch_for_step: BatchFn, config: TrainConfig,
-                 *, validation: Optional[ValidationSet] = None, metadata: Optional[dict[str, Any]] = None,
+                 *, validation: Optional[ValidationSet | Sequence[ValidationSet]] = None, metadata: Optional[dict[str, Any]] = None,
                  callbacks: Sequence[Callback] = ()) -> None:
         self.config = config
         self.device = resolve_device(config.device)
@@ -130,7 +136,9 @@ class Trainer:
         self.model = model.to(self.device)
         self.objective = objective
         self.batch_for_step = batch_for_step
-        self.validation = validation
+        self.validations: list[ValidationSet] = (
+            [] if validation is None else [validation] if isinstance(validation, ValidationSet) else list(validation))
+        self.validation = self.validations[0] if self.validations else None
         self.metadata = dict(metadata or {})
         self.callbacks = list(callbacks)
         self.out_dir = Path(config.out_dir)
@@ -180,9 +188,10 @@ class Trainer:
         self.step = ckpt.step
         self.elapsed_before = float(ckpt.metadata.get("wall_seconds", 0.0))
 
-    def warm_start(self, path: str | os.PathLike) -> bool:
+    def warm_start(self, path: str | os.PathLike, allow_missing: Sequence[str] = ()) -> bool:
         """Fine-tune: initialise the model (and its EMA) from another checkpoint's weights (its EMA
-        weights when it has them), with a fresh optimiser and step counter.
+        weights when it has them), with a fresh optimiser and step counter.  ``allow_missing``: the
+        model's tensors the checkpoint may lack (new inputs, which keep their initialisation).
 
         Only acts before the first step: a run resumed from ``out_dir`` keeps its own weights.
         Returns whether the weights were loaded.  Raises CheckpointError when the file holds another
@@ -190,7 +199,7 @@ class Trainer:
         if self.step > 0:
             return False
         ckpt = load_checkpoint(path, expected_model_class=self.metadata.get("model_class"))
-        load_weights_into(self.model, ckpt.weights(prefer_ema=True), path)
+        load_weights_into(self.model, ckpt.weights(prefer_ema=True), path, allow_missing=allow_missing)
         self.ema = EMA(self.model, self.config.ema_decay)
         return True
 
@@ -232,11 +241,13 @@ class Trainer:
         self.step += 1
         return float(mean_across(loss.detach(), self.dist))
 
-    def validate(self, use_ema: bool = True) -> dict[str, Any]:
-        """Mean loss at each fixed validation σ (fixed noise), with EMA weights by default."""
-        if self.validation is None:
+    def validate(self, use_ema: bool = True, validation: Optional[ValidationSet] = None) -> dict[str, Any]:
+        """Mean loss at each fixed validation σ (fixed noise), with EMA weights by default, on
+        ``validation`` (default: the first validation set)."""
+        v = self.validation if validation is None else validation
+        if v is None:
             return {}
-        v = self.validation
+        objective = v.objective if v.objective is not None else self.objective
         self.model.eval()
         per_sigma: dict[str, float] = {}
         ctx = self.ema.swapped_in(self.model) if use_ema else _nullcontext(self.model)
@@ -245,17 +256,17 @@ class Trainer:
                 total, count = 0.0, 0
                 for b, batch in enumerate(v.batches):
                     gen = torch.Generator().manual_seed(v.seed + 100_003 * b + j)
-                    draw = self.objective.draw(batch, gen)
+                    draw = objective.draw(batch, gen)
                     if "sigma" in draw:
                         draw["sigma"] = torch.full_like(draw["sigma"], sigma)
                     # objectives that differentiate the model (sliced score matching) need autograd
-                    with torch.set_grad_enabled(bool(getattr(self.objective, "needs_grad", False))):
-                        out = self.objective(self.model, batch.to(self.device), draw)
+                    with torch.set_grad_enabled(bool(getattr(objective, "needs_grad", False))):
+                        out = objective(self.model, batch.to(self.device), draw)
                     total += float(out.loss.detach().sum())
                     count += len(batch)
                 per_sigma[f"{sigma:.4g}"] = total / max(count, 1)
         mean = sum(per_sigma.values()) / max(len(per_sigma), 1)
-        return {"val_loss": mean, "val_loss_per_sigma": per_sigma, "weights": "ema" if use_ema else "raw"}
+        return {f"{v.name}_loss": mean, f"{v.name}_loss_per_sigma": per_sigma, "weights": "ema" if use_ema else "raw"}
 
     def fit(self) -> TrainResult:
         """Train until ``max_steps`` (or the wall-clock budget); saves a checkpoint at the end."""
@@ -297,8 +308,8 @@ class Trainer:
 
     def run_validation(self) -> None:
         record: dict[str, Any] = {"step": self.step}
-        if self.validation is not None:
-            record.update(self.validate(use_ema=True))
+        for v in self.validations:
+            record.update(self.validate(use_ema=True, validation=v))
         for cb in self.callbacks:
             record.update(cb(self, self.step))
         if len(record) > 1:

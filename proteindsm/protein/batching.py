@@ -8,6 +8,12 @@ then ``max(1, tokens_per_batch // bucket_length)`` chains from that bucket, so l
 small batches and short ones in large batches at about the same cost.  Chains longer than
 ``crop_length`` are cropped to a random contiguous window.  Every chain is re-centred on its CA
 centroid (float32 Å); the batch is padded: ``x (B, L, 4, 3)``, ``mask (B, L)``.
+
+With ``ss_labels`` the batch also carries ``cond["ss"]`` long ``(B, L)``: the 3-state tokens of the
+corpus's DSSP codes (:mod:`proteindsm.protein.secondary_structure`), with training-time label dropout
+(``ss_dropout``: the keyword arguments of
+:func:`~proteindsm.protein.secondary_structure.drop_labels`) when the batch is random; padding is
+unknown.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from proteindsm.errors import InputError
 
 from .backbone import CA
 from .corpus import Corpus
+from .secondary_structure import SS_UNKNOWN, dssp_to_tokens, drop_labels
 
 
 @dataclass
@@ -37,6 +44,9 @@ class BackboneBatches:
         bucket_width: residues per length bucket.
         max_batch_size: cap on chains per batch.
         seed: base seed.
+        ss_labels: add ``cond["ss"]`` (secondary-structure tokens) to every batch.
+        ss_dropout: label-dropout rates for random batches (see the module docstring); None = the
+            defaults of :func:`~proteindsm.protein.secondary_structure.drop_labels`.
     """
 
     corpus: Corpus
@@ -46,6 +56,8 @@ class BackboneBatches:
     bucket_width: int = 16
     max_batch_size: int = 64
     seed: int = 0
+    ss_labels: bool = False
+    ss_dropout: Optional[dict] = None
 
     def __post_init__(self) -> None:
         self.indices = np.asarray(self.indices, dtype=np.int64)
@@ -70,7 +82,7 @@ class BackboneBatches:
 
     def make_batch(self, chain_indices: Sequence[int], rng: Optional[np.random.Generator] = None) -> Batch:
         """Batch of the given chains (random crops when ``rng`` is given, else the first window)."""
-        chains = []
+        chains, labels = [], []
         for i in chain_indices:
             start, length = int(self._offsets[i]), int(self.corpus.lengths[i])
             off = 0
@@ -79,21 +91,30 @@ class BackboneBatches:
                 length = self.crop_length
             xyz = self.corpus.coords[start + off: start + off + length]
             chains.append(xyz - xyz[:, CA].mean(0, keepdims=True))
+            if self.ss_labels:
+                tok = dssp_to_tokens(self.corpus.dssp[start + off: start + off + length])
+                labels.append(drop_labels(tok, rng, **(self.ss_dropout or {})) if rng is not None else tok)
         L = max(len(c) for c in chains)
         x = np.zeros((len(chains), L, 4, 3), dtype=np.float32)
         mask = np.zeros((len(chains), L), dtype=bool)
         for b, c in enumerate(chains):
             x[b, : len(c)] = c
             mask[b, : len(c)] = True
-        return Batch(x=torch.from_numpy(x), mask=torch.from_numpy(mask))
+        cond = {}
+        if self.ss_labels:
+            ss = np.full((len(chains), L), SS_UNKNOWN, dtype=np.int64)
+            for b, t in enumerate(labels):
+                ss[b, : len(t)] = t
+            cond["ss"] = torch.from_numpy(ss)
+        return Batch(x=torch.from_numpy(x), mask=torch.from_numpy(mask), cond=cond)
 
 
 def validation_batches(corpus: Corpus, indices: np.ndarray, *, num_chains: int = 64, batch_size: int = 16,
-                       crop_length: int = 256, seed: int = 0) -> list[Batch]:
+                       crop_length: int = 256, seed: int = 0, ss_labels: bool = False) -> list[Batch]:
     """A fixed list of validation batches (``num_chains`` chains from ``indices``, sorted by length
-    so padding is small)."""
+    so padding is small); with ``ss_labels`` they carry the full (not dropped) secondary structure."""
     rng = np.random.default_rng(seed)
     pick = rng.choice(indices, size=min(num_chains, len(indices)), replace=False)
     pick = pick[np.argsort(corpus.lengths[pick])]
-    maker = BackboneBatches(corpus, pick, crop_length=crop_length, seed=seed)
+    maker = BackboneBatches(corpus, pick, crop_length=crop_length, seed=seed, ss_labels=ss_labels)
     return [maker.make_batch(pick[i: i + batch_size]) for i in range(0, len(pick), batch_size)]

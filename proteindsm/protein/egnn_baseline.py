@@ -136,7 +136,8 @@ class EGNNBaseline(EDMScoreModel):
     def _rbf(self, dist: Tensor) -> Tensor:
         return torch.exp(-0.5 * ((dist[..., None] - self.rbf_centers.to(dist.dtype)) / self.rbf_width) ** 2)
 
-    def network(self, x_c: Tensor, sigma: Tensor, mask: Tensor, residue_index: Tensor) -> Tensor:
+    def network(self, x_c: Tensor, sigma: Tensor, mask: Tensor, residue_index: Tensor,
+                cond: dict | None = None) -> Tensor:
         """F ``(B, L, 4, 3)`` from the centred backbone ``x_c`` ``(B, L, 4, 3)`` (see EDMScoreModel)."""
         batch, length = x_c.shape[:2]
         _, _, c_in, c_noise = edm_coefficients(sigma, self.sigma_data)

@@ -100,6 +100,7 @@ from torch import Tensor
 
 from proteindsm.errors import InputError
 from proteindsm.protein.domain import CA_INDEX, center_on_ca_centroid, project_zero_ca_centroid
+from proteindsm.protein.secondary_structure import NUM_SS_TOKENS, SS_UNKNOWN
 
 __all__ = [
     "BackboneScoreNet",
@@ -362,19 +363,28 @@ class EDMScoreModel(torch.nn.Module):
     """EDM wrapper shared by the score networks: centring, preconditioning, score, projection.
 
     Subclasses set ``self.sigma_data`` (Å) and implement
-    ``network(x_c, sigma, mask, residue_index) -> F`` on the centred backbone ``x_c``
+    ``network(x_c, sigma, mask, residue_index, cond) -> F`` on the centred backbone ``x_c``
     ``(B, L, 4, 3)`` (0 at padding), ``sigma`` ``(B,)``, ``mask`` bool ``(B, L)``,
-    ``residue_index`` long ``(B, L)``, returning ``F`` ``(B, L, 4, 3)`` (the raw network output of
-    the EDM parametrisation, unit scale).  Inputs are cast to the dtype/device of the parameters and
-    the output back to the dtype of ``x``.
+    ``residue_index`` long ``(B, L)`` and the conditioning inputs ``cond`` (a dict, possibly empty:
+    ``"ss"`` long ``(B, L)`` secondary-structure tokens, ``"self_cond"`` ``(B, L, 4, 3)`` the previous
+    denoised estimate, centred with ``x``'s own CA centroid), returning ``F`` ``(B, L, 4, 3)`` (the
+    raw network output of the EDM parametrisation, unit scale).  Inputs are cast to the dtype/device
+    of the parameters and the output back to the dtype of ``x``.
+
+    With ``self.ideal_geometry`` True the denoiser is ``D = idealise(c_skip x_c + c_out F)``
+    (:func:`proteindsm.protein.ideal_geometry.idealise_backbone`: exact N–CA, CA–C, C=O bonds and
+    N–CA–C / CA–C=O angles in every residue by construction) and the score is ``(D − x_c)/σ²``.
     """
 
     sigma_data: float
+    ideal_geometry: bool = False
 
-    def network(self, x_c: Tensor, sigma: Tensor, mask: Tensor, residue_index: Tensor) -> Tensor:
+    def network(self, x_c: Tensor, sigma: Tensor, mask: Tensor, residue_index: Tensor,
+                cond: dict | None = None) -> Tensor:
         raise NotImplementedError
 
-    def _prepare(self, x: Tensor, sigma: Tensor | float, cond: dict | None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    def _prepare(self, x: Tensor, sigma: Tensor | float, cond: dict | None
+                 ) -> tuple[Tensor, Tensor, Tensor, Tensor, dict]:
         if x.ndim != 4 or tuple(x.shape[-2:]) != (4, 3):
             raise InputError(f"x must be a backbone of shape (B, L, 4, 3) in Å (N, CA, C, O), got {tuple(x.shape)}")
         param = next(self.parameters())
@@ -385,9 +395,34 @@ class EDMScoreModel(torch.nn.Module):
         if tuple(sigma.shape) != (x.shape[0],):
             raise InputError(f"sigma must have shape (B,) = ({x.shape[0]},) in Å, got {tuple(sigma.shape)}")
         mask, res_idx = parse_cond(x, cond)
-        x = torch.where(mask[..., None, None], x, torch.zeros((), dtype=x.dtype, device=x.device))
-        x_c, _ = center_on_ca_centroid(x, mask)
-        return x_c, sigma, mask, res_idx
+        zero = torch.zeros((), dtype=x.dtype, device=x.device)
+        x = torch.where(mask[..., None, None], x, zero)
+        x_c, centroid = center_on_ca_centroid(x, mask)
+        extras: dict = {}
+        if cond is not None and cond.get("ss") is not None:
+            ss = cond["ss"]
+            if tuple(ss.shape) != tuple(x.shape[:2]):
+                raise InputError(f"cond['ss'] must have shape (B, L) = {tuple(x.shape[:2])}, got {tuple(ss.shape)}")
+            extras["ss"] = ss.to(device=x.device, dtype=torch.long)
+        if cond is not None and cond.get("self_cond") is not None:
+            sc = cond["self_cond"]
+            if tuple(sc.shape) != tuple(x.shape):
+                raise InputError(f"cond['self_cond'] must have the shape of x {tuple(x.shape)}, got {tuple(sc.shape)}")
+            sc = sc.to(device=x.device, dtype=x.dtype)
+            extras["self_cond"] = torch.where(mask[..., None, None], sc - centroid, zero)
+        return x_c, sigma, mask, res_idx, extras
+
+    def _denoise_centred(self, x_c: Tensor, sigma: Tensor, mask: Tensor, res_idx: Tensor,
+                         extras: dict) -> tuple[Tensor, Tensor]:
+        """``(F, correction)``: the raw output and ``idealise(D_raw) − D_raw`` (0 without ideal geometry)."""
+        f = self.network(x_c, sigma, mask, res_idx, extras)
+        if not self.ideal_geometry:
+            return f, torch.zeros((), dtype=f.dtype, device=f.device)
+        from proteindsm.protein.ideal_geometry import idealise_backbone
+
+        c_skip, c_out, _, _ = edm_coefficients(sigma, self.sigma_data)
+        d_raw = c_skip[:, None, None, None] * x_c + c_out[:, None, None, None] * f
+        return f, idealise_backbone(d_raw, mask, res_idx) - d_raw
 
     def forward(self, x: Tensor, sigma: Tensor | float, cond: dict | None = None) -> Tensor:
         """Score ``∇_x log p_σ(x)``.
@@ -395,27 +430,30 @@ class EDMScoreModel(torch.nn.Module):
         Args:
             x: ``(B, L, 4, 3)`` backbone in Å (N, CA, C, O).
             sigma: ``(B,)`` noise level in Å.
-            cond: None or dict with optional ``"mask"`` bool ``(B, L)`` and ``"residue_index"`` long ``(B, L)``.
+            cond: None or dict with optional ``"mask"`` bool ``(B, L)``, ``"residue_index"`` long
+                ``(B, L)``, ``"ss"`` long ``(B, L)`` (tokens of :mod:`proteindsm.protein.secondary_structure`)
+                and ``"self_cond"`` ``(B, L, 4, 3)`` (the previous denoised estimate, Å).
 
         Returns:
             ``(B, L, 4, 3)`` score in Å⁻¹ (dtype of ``x``), 0 at padding, zero mean CA score.
         """
-        x_c, sigma, mask, res_idx = self._prepare(x, sigma, cond)
-        f = self.network(x_c, sigma, mask, res_idx)
+        x_c, sigma, mask, res_idx, extras = self._prepare(x, sigma, cond)
+        f, correction = self._denoise_centred(x_c, sigma, mask, res_idx, extras)
         sd = self.sigma_data
         s = sigma[:, None, None, None]
-        score = -x_c / (s * s + sd * sd) + (sd / (s * torch.sqrt(s * s + sd * sd))) * f
+        score = -x_c / (s * s + sd * sd) + (sd / (s * torch.sqrt(s * s + sd * sd))) * f + correction / (s * s)
         return project_zero_ca_centroid(score, mask).to(device=x.device, dtype=x.dtype)
 
     def denoise(self, x: Tensor, sigma: Tensor | float, cond: dict | None = None) -> Tensor:
-        """Denoiser ``D(x) = c_skip x_c + c_out F`` in Å on the centred backbone (0 at padding).
+        """Denoiser ``D(x)`` in Å on the centred backbone (0 at padding): ``c_skip x_c + c_out F``,
+        idealised when ``ideal_geometry``.
 
         Shapes as in :meth:`forward`; the result is projected onto the zero-CA-centroid slice.
         """
-        x_c, sigma, mask, res_idx = self._prepare(x, sigma, cond)
-        f = self.network(x_c, sigma, mask, res_idx)
+        x_c, sigma, mask, res_idx, extras = self._prepare(x, sigma, cond)
+        f, correction = self._denoise_centred(x_c, sigma, mask, res_idx, extras)
         c_skip, c_out, _, _ = edm_coefficients(sigma, self.sigma_data)
-        d = c_skip[:, None, None, None] * x_c + c_out[:, None, None, None] * f
+        d = c_skip[:, None, None, None] * x_c + c_out[:, None, None, None] * f + correction
         return project_zero_ca_centroid(d, mask).to(device=x.device, dtype=x.dtype)
 
 
@@ -443,6 +481,17 @@ class BackboneScoreNet(EDMScoreModel):
             N···O hydrogen-bond distances are direct inputs instead of something the tensor products
             must reconstruct from CA–CA geometry.  Off in the shipped checkpoint.
         num_pair_rbf: RBFs per atom-pair distance (with ``atom_pair_features``).
+        ss_conditioning: accept ``cond["ss"]`` (long ``(B, L)``, tokens L/H/E/unknown of
+            :mod:`proteindsm.protein.secondary_structure`): an embedding added to each residue's
+            scalars and an embedding of the token pair (i, j) added to every edge.  Absent labels =
+            all unknown.  Zero-initialised, so a model warm-started from a checkpoint without it
+            starts as that checkpoint.
+        self_conditioning: accept ``cond["self_cond"]`` (``(B, L, 4, 3)`` Å, the previous denoised
+            estimate x̂₀; absent = zeros, "no estimate"): x̂₀'s N/C/O − CA vectors and its CA
+            displacement from x (node vectors, 1e) and RBFs of x̂₀'s CA–CA distance on every edge.
+            Zero-initialised like ``ss_conditioning``.
+        ideal_geometry: rebuild the denoised estimate from its residue frames with ideal geometry
+            (see :class:`EDMScoreModel`).  Has no parameters.
 
     All arguments are stored in ``self.config`` so ``BackboneScoreNet(**config)`` rebuilds it.
     """
@@ -462,8 +511,14 @@ class BackboneScoreNet(EDMScoreModel):
         residue_invariants: bool = False,
         atom_pair_features: bool = False,
         num_pair_rbf: int = 8,
+        ss_conditioning: bool = False,
+        self_conditioning: bool = False,
+        ideal_geometry: bool = False,
     ) -> None:
         super().__init__()
+        self.ss_conditioning = bool(ss_conditioning)
+        self.self_conditioning = bool(self_conditioning)
+        self.ideal_geometry = bool(ideal_geometry)
         self.residue_invariants = bool(residue_invariants)
         self.atom_pair_features = bool(atom_pair_features)
         for name, value in (
@@ -500,6 +555,9 @@ class BackboneScoreNet(EDMScoreModel):
             residue_invariants=bool(residue_invariants),
             atom_pair_features=bool(atom_pair_features),
             num_pair_rbf=int(num_pair_rbf),
+            ss_conditioning=bool(ss_conditioning),
+            self_conditioning=bool(self_conditioning),
+            ideal_geometry=bool(ideal_geometry),
         )
         self.sigma_data = float(sigma_data)
         self.k_neighbors = int(k_neighbors)
@@ -542,13 +600,37 @@ class BackboneScoreNet(EDMScoreModel):
         self.layers = torch.nn.ModuleList(
             [_ConvLayer(self.irreps_hidden, self.irreps_sh, edge_dim, self.num_slots) for _ in range(int(num_layers))]
         )
+        if self.ss_conditioning:
+            self.ss_node = torch.nn.Embedding(NUM_SS_TOKENS, s_ch)
+            self.ss_edge = torch.nn.Embedding(NUM_SS_TOKENS * NUM_SS_TOKENS, edge_dim)
+            torch.nn.init.zeros_(self.ss_node.weight)
+            torch.nn.init.zeros_(self.ss_edge.weight)
+        if self.self_conditioning:
+            self.sc_node = o3.Linear(o3.Irreps("4x1e"), self.irreps_hidden)
+            self.sc_edge = torch.nn.Linear(int(num_rbf), edge_dim, bias=False)
+            with torch.no_grad():
+                self.sc_node.weight.zero_()
+                self.sc_edge.weight.zero_()
         self.readout_norm = _NodeNorm(s_ch, int(vector_channels))
         self.readout = o3.Linear(self.irreps_hidden, o3.Irreps("4x1e"))
         _drop_dead_einsums(self)
 
+    #: Options that add zero-initialised inputs (or no parameters): a checkpoint trained without
+    #: them warm-starts a model with them (``proteindsm train init_from=...``).
+    ADDITIVE_OPTIONS = ("ss_conditioning", "self_conditioning", "ideal_geometry")
+
+    def new_input_keys(self) -> list[str]:
+        """Names of the tensors that the additive options add (absent from older checkpoints)."""
+        prefixes = tuple(p for p, on in (("ss_", self.ss_conditioning), ("sc_", self.self_conditioning)) if on)
+        return [k for k in self.state_dict() if prefixes and k.startswith(prefixes)]
+
     # ------------------------------------------------------------------ forward
-    def network(self, x_c: Tensor, sigma: Tensor, mask: Tensor, res_idx: Tensor) -> Tensor:
-        """F(c_in x_c, c_noise): ``(B, L, 4, 3)`` centred coords (0 at padding) → ``(B, L, 4, 3)``."""
+    def network(self, x_c: Tensor, sigma: Tensor, mask: Tensor, res_idx: Tensor, cond: dict | None = None) -> Tensor:
+        """F(c_in x_c, c_noise): ``(B, L, 4, 3)`` centred coords (0 at padding) → ``(B, L, 4, 3)``.
+
+        ``cond`` holds the optional ``"ss"`` / ``"self_cond"`` inputs (see :class:`EDMScoreModel`);
+        they are ignored unless the matching option is on."""
+        cond = cond or {}
         batch, length = x_c.shape[:2]
         dtype = x_c.dtype
         sd = self.sigma_data
@@ -568,6 +650,21 @@ class BackboneScoreNet(EDMScoreModel):
             scalars.append(_residue_invariants(local))
         node_in = torch.cat([*scalars, vecs], dim=-1)
         h = self.node_embed(node_in)
+        ss = None
+        if self.ss_conditioning:
+            ss = cond.get("ss")
+            if ss is None:
+                ss = torch.full((batch, length), SS_UNKNOWN, dtype=torch.long, device=x_c.device)
+            ss = torch.where(mask, ss.clamp(0, NUM_SS_TOKENS - 1), torch.full_like(ss, SS_UNKNOWN))
+            h = h + torch.nn.functional.pad(self.ss_node(ss), (0, h.shape[-1] - self.config["scalar_channels"]))
+        sc = None
+        if self.self_conditioning:
+            sc = cond.get("self_cond")
+            sc = torch.zeros_like(x_c) if sc is None else sc
+            sc_ca = sc[:, :, CA_INDEX, :]
+            sc_vecs = torch.cat([(sc[:, :, [0, 2, 3], :] - sc_ca[:, :, None, :]),
+                                 ((sc_ca - ca) * c_in_)[:, :, None, :]], dim=2)
+            h = h + self.sc_node(sc_vecs.reshape(batch, length, 12))
 
         # Graph and edge features.
         nbr, edge_mask = knn_sequence_graph(ca, mask, res_idx, self.k_neighbors, self.seq_neighbors)
@@ -590,6 +687,15 @@ class BackboneScoreNet(EDMScoreModel):
         )
         if self.atom_pair_features:
             edge = edge + self.edge_pairs(self._atom_pair_inputs(x_c, nbr_flat, sd * c_in))
+        if ss is not None:
+            ss_j = ss.reshape(-1).index_select(0, nbr_flat).reshape(batch, length, num_slots)
+            edge = edge + self.ss_edge(ss[:, :, None] * NUM_SS_TOKENS + ss_j)
+        if sc is not None:
+            sc_ca_flat = sc_ca.reshape(batch * length, 3)
+            sc_rel = sc_ca_flat.index_select(0, nbr_flat).reshape(batch, length, num_slots, 3) - sc_ca[:, :, None, :]
+            sc_dist = torch.sqrt((sc_rel * sc_rel).sum(-1) + 1e-12)  # Å, the estimate's CA–CA distance
+            sc_rbf = torch.exp(-0.5 * ((sc_dist[..., None] - self.rbf_centers.to(dtype)) / self.rbf_width) ** 2)
+            edge = edge + self.sc_edge(sc_rbf)
         edge_feat = self.edge_mlp(edge).reshape(batch * length * num_slots, -1)
         emask = edge_mask.reshape(-1, 1).to(dtype)
 
