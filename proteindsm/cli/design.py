@@ -176,10 +176,13 @@ def run(cfg: DictConfig) -> int:
     from proteindsm.protein.design import abs_error, guidance_terms, measure, resolve_targets
     from proteindsm.protein.sampling import sample_backbones
 
+    from proteindsm.protein.secondary_structure import tokens_to_string
+
     from .sample import write_samples
 
     requests = parse_requests(cfg)
-    fmt, num, batch_size, sampler, levels, device, ckpt, loaded, lengths, sigmas, score_fn, potentials = prepare_sampling(cfg)
+    setup = prepare_sampling(cfg)
+    fmt, num, batch_size, sampler, levels, device, ckpt, loaded, lengths, sigmas, score_fn, potentials = setup[:12]
     pdir = resolve_path(cfg.predictor_dir) if cfg.get("predictor_dir") else None
     from proteindsm.core import GeometricSchedule
     grid = GeometricSchedule(sigma_min=float(sigmas[-1]), sigma_max=float(sigmas[0]))
@@ -197,7 +200,8 @@ def run(cfg: DictConfig) -> int:
             from proteindsm.protein.sheet_blueprint import blueprint_guidance
             terms.append(blueprint_guidance(blueprints[L], sheet["scale"], sheet["sigma_max"]))
         guided_fn = with_guidance(score_fn, terms)
-        common = dict(seed=seed, batch_size=batch_size, device=device, progress=bool(cfg.progress))
+        common = dict(seed=seed, batch_size=batch_size, device=device, progress=bool(cfg.progress),
+                      ss_layout=setup.ss_layout)
         try:
             guided_all += sample_backbones(guided_fn, [L], num, sampler, sigmas, **common)
         except SamplerDivergedError as exc:
@@ -234,7 +238,9 @@ def run(cfg: DictConfig) -> int:
         "checkpoint": str(ckpt), "checkpoint_step": loaded.metadata.get("step"),
         "sampler": {"class": type(sampler).__name__, **vars(sampler)},
         "sigma_grid": {"levels": levels, "sigma_max": float(sigmas[0]), "sigma_min": float(sigmas[-1])},
-        **potentials, "sheet": sheet, "seed": seed, "device": str(device), "batch_size": batch_size, "lengths": lengths, "num": num,
+        **potentials, "sheet": sheet, "ss_mode": setup.ss_mode,
+        "ss": {f.name: tokens_to_string(s.ss) for f, s in zip(files, guided_all) if s.ss is not None},
+        "seed": seed, "device": str(device), "batch_size": batch_size, "lengths": lengths, "num": num,
         "targets": [{"property": t.name, "target": t.target, "scale": t.scale, "tolerance": t.tolerance,
                      "kind": t.kind, "predictor": None if t.predictor_path is None else str(t.predictor_path),
                      "function": _function_name(t.function)}

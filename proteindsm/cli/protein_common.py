@@ -106,6 +106,8 @@ class SamplingSetup(NamedTuple):
     sigmas: torch.Tensor
     score_fn: Any  # the model's score, with the sampling potentials that are on composed on
     potentials: dict  # {"steric": settings or None, "compactness": settings or None}, for the manifest
+    ss_layout: Any = None  # (length, index) -> tokens | None for sample_backbones; None: unconditional
+    ss_mode: str = "none"  # "auto" | "string" | "none" (for the manifest)
 
 
 POTENTIAL_FIELDS = {
@@ -194,12 +196,64 @@ def with_potentials(score_fn: Any, steric: Optional[dict] = None, compactness: O
     return with_guidance(score_fn, terms)
 
 
+def parse_ss_option(cfg: DictConfig) -> tuple[str, Any]:
+    """``ss=auto | none | STRING`` → ``("auto", None)``, ``("none", None)`` or ``("string", tokens)``,
+    with the length it implies checked against ``length=`` (one error naming both lengths)."""
+    from proteindsm.protein.secondary_structure import parse_ss_string
+
+    value = cfg.get("ss", "auto")
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "null", "off")):
+        return "none", None
+    if isinstance(value, bool) or not isinstance(value, str):
+        raise InputError(f"ss must be 'auto', 'none' or a string over H/E/L, got {value!r}")
+    if value.strip().lower() == "auto":
+        return "auto", None
+    tokens = parse_ss_string(value.strip())
+    if cfg.get("length") is not None:
+        lengths = parse_lengths(cfg.length, 10**9)
+        if len(lengths) != 1:
+            raise InputError(f"ss=STRING fixes one backbone length ({len(tokens)}); length= gives several "
+                             f"({cfg.length}): use ss=auto or ss=none with several lengths")
+        if lengths[0] != len(tokens):
+            raise InputError(f"ss has {len(tokens)} residues but length={lengths[0]}: they must agree "
+                             f"(or leave length= out)")
+    return "string", tokens
+
+
+def ss_layout_for(mode: str, tokens: Any, seed: int, model: Any) -> Any:
+    """The ``ss_layout`` callable of :func:`proteindsm.protein.sampling.sample_backbones` for an
+    ``ss=`` mode: ``auto`` draws a real chain's layout per backbone
+    (:func:`proteindsm.protein.ss_layouts.draw_layout`), a string is used for every backbone, ``none``
+    gives None.  Models without secondary-structure conditioning get None for ``auto`` and an error
+    for a string."""
+    conditioned = bool(getattr(model, "config", {}).get("ss_conditioning", False))
+    if mode == "none" or (mode == "auto" and not conditioned):
+        return None
+    if not conditioned:
+        raise InputError("ss=STRING needs a checkpoint with secondary-structure conditioning; this one has "
+                         "none (use ss=none, or checkpoint= a model trained with network.ss_conditioning=true)")
+    if mode == "string":
+        return lambda length, index: tokens
+    from proteindsm.protein.ss_layouts import draw_layout
+    return lambda length, index: draw_layout(length, seed, index)
+
+
+def model_score_fn(model: Any) -> Any:
+    """The model as a score function for sampling: wrapped in
+    :class:`proteindsm.core.SelfConditioning` when it was trained with self-conditioning."""
+    if bool(getattr(model, "config", {}).get("self_conditioning", False)):
+        from proteindsm.core import SelfConditioning
+        return SelfConditioning(model)
+    return model
+
+
 def prepare_sampling(cfg: DictConfig) -> SamplingSetup:
-    """Check format/num/batch_size/sampler/device, load the checkpoint, parse the lengths against
+    """Check format/num/batch_size/sampler/device/ss, load the checkpoint, parse the lengths against
     the model's maximum and build the σ grid — one clear InputError before any work."""
     from proteindsm.core import resolve_device
     from proteindsm.protein.models import load_model
 
+    ss_mode, ss_tokens = parse_ss_option(cfg)
     fmt = str(cfg.format).lower()
     if fmt not in ("pdb", "cif"):
         raise InputError(f"format must be 'pdb' or 'cif', got {cfg.format!r}")
@@ -210,7 +264,12 @@ def prepare_sampling(cfg: DictConfig) -> SamplingSetup:
     device = resolve_device(str(cfg.device))
     ckpt = checkpoint_path(cfg.checkpoint)
     loaded = load_model(ckpt, device=device)
-    lengths = parse_lengths(cfg.length, loaded.max_length)
+    length = cfg.get("length")
+    if length is None:
+        length = len(ss_tokens) if ss_tokens is not None else 100
+    lengths = parse_lengths(length, loaded.max_length)
     sigmas = sigma_grid(cfg, loaded.schedule, levels)
+    ss_layout = ss_layout_for(ss_mode, ss_tokens, int(cfg.seed), loaded.model)
     return SamplingSetup(fmt, num, batch_size, sampler, levels, device, ckpt, loaded, lengths, sigmas,
-                         with_potentials(loaded.model, **potentials), potentials)
+                         with_potentials(model_score_fn(loaded.model), **potentials), potentials,
+                         ss_layout, ss_mode if ss_layout is not None else "none")

@@ -16,21 +16,26 @@ from .protein_common import prepare_sampling
 
 def run(cfg: DictConfig) -> int:
     from proteindsm.protein.sampling import sample_backbones
+    from proteindsm.protein.secondary_structure import tokens_to_string
 
-    fmt, num, batch_size, sampler, levels, device, ckpt, loaded, lengths, sigmas, score_fn, potentials = prepare_sampling(cfg)
+    setup = prepare_sampling(cfg)
+    fmt, num, batch_size, sampler, levels, device, ckpt, loaded, lengths, sigmas, score_fn, potentials = setup[:12]
     out = prepare_out_dir(cfg.out)
 
     t0 = time.perf_counter()
     samples = sample_backbones(score_fn, lengths, num, sampler, sigmas, seed=int(cfg.seed),
                                batch_size=batch_size, device=device,
-                               return_trajectory=bool(cfg.save_trajectory), progress=bool(cfg.progress))
+                               return_trajectory=bool(cfg.save_trajectory), progress=bool(cfg.progress),
+                               ss_layout=setup.ss_layout)
     files = write_samples(samples, out, fmt)
     manifest = {
         "checkpoint": str(ckpt), "checkpoint_step": loaded.metadata.get("step"),
         "sampler": {"class": type(sampler).__name__, **vars(sampler)},
         "sigma_grid": {"levels": levels, "sigma_max": float(sigmas[0]), "sigma_min": float(sigmas[-1])},
         **potentials, "seed": int(cfg.seed), "device": str(device), "batch_size": batch_size,
-        "files": [{"file": f.name, "length": s.length, "seconds": round(s.seconds, 3)}
+        "ss_mode": setup.ss_mode,
+        "files": [{"file": f.name, "length": s.length, "seconds": round(s.seconds, 3),
+                   **({} if s.ss is None else {"ss": tokens_to_string(s.ss)})}
                   for f, s in zip(files, samples)],
         "seconds_total": round(time.perf_counter() - t0, 2),
     }

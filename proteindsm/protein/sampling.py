@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 import torch
@@ -27,13 +27,15 @@ from .domain import project_zero_ca_centroid
 class SampledBackbone:
     """One generated backbone: ``coords`` float32 ``(L, 4, 3)`` Å (N, CA, C, O); ``trajectory``
     ``(T, L, 4, 3)`` of the states after each σ level (initial noise first) when asked for;
-    ``seconds``: wall time of its batch divided by the batch size."""
+    ``seconds``: wall time of its batch divided by the batch size; ``ss``: the secondary-structure
+    tokens ``(L,)`` it was conditioned on (None: unconditional)."""
 
     length: int
     index: int
     coords: np.ndarray
     seconds: float
     trajectory: Optional[np.ndarray] = None
+    ss: Optional[np.ndarray] = None
 
 
 def batch_generator(seed: int, length: int, batch_index: int, device: torch.device) -> torch.Generator:
@@ -46,7 +48,9 @@ def batch_generator(seed: int, length: int, batch_index: int, device: torch.devi
 def sample_backbones(score_fn: ScoreFn, lengths: Sequence[int], num_per_length: int, sampler: Sampler,
                      sigmas: torch.Tensor, *, seed: int = 0, batch_size: int = 8,
                      device: torch.device | str = "cpu", return_trajectory: bool = False,
-                     progress: bool = True) -> list[SampledBackbone]:
+                     progress: bool = True,
+                     ss_layout: Optional[Callable[[int, int], Optional[np.ndarray]]] = None
+                     ) -> list[SampledBackbone]:
     """Generate ``num_per_length`` backbones for each length in ``lengths``.
 
     Args:
@@ -55,6 +59,9 @@ def sample_backbones(score_fn: ScoreFn, lengths: Sequence[int], num_per_length: 
             for guidance that differs per backbone (e.g. per-backbone sheet blueprints).
         sampler: any core sampler (annealed Langevin, reverse SDE / PC, probability-flow ODE).
         sigmas: descending σ grid in Å; ``sigmas[0]`` scales the initial noise.
+        ss_layout: optional ``(length, index) -> tokens (length,) | None``: the secondary-structure
+            labels of each backbone (:mod:`proteindsm.protein.secondary_structure`), passed to the
+            score function as ``cond["ss"]`` long ``(B, L)``.
     Returns:
         backbones in order of ``lengths`` then index.
     """
@@ -72,7 +79,18 @@ def sample_backbones(score_fn: ScoreFn, lengths: Sequence[int], num_per_length: 
                           generator=g, device=device)
         t0 = time.perf_counter()
         index = torch.arange(b * batch_size, b * batch_size + n, device=device)   # backbone numbers
-        res = sampler.sample(score_fn, x0, sigmas, mask=mask, cond={"mask": mask, "sample_index": index},
+        cond = {"mask": mask, "sample_index": index}
+        layouts = [None] * n
+        if ss_layout is not None:
+            layouts = [ss_layout(L, b * batch_size + i) for i in range(n)]
+            if any(t is not None for t in layouts):
+                from .secondary_structure import SS_UNKNOWN
+                ss = np.full((n, L), SS_UNKNOWN, dtype=np.int64)
+                for i, t in enumerate(layouts):
+                    if t is not None:
+                        ss[i] = t
+                cond["ss"] = torch.from_numpy(ss).to(device)
+        res = sampler.sample(score_fn, x0, sigmas, mask=mask, cond=cond,
                              project=project_zero_ca_centroid, generator=g,
                              return_trajectory=return_trajectory, progress=False)
         if device.type == "cuda":
@@ -82,5 +100,5 @@ def sample_backbones(score_fn: ScoreFn, lengths: Sequence[int], num_per_length: 
         traj = torch.stack(res.trajectory, 1).float().numpy() if res.trajectory is not None else None
         for i in range(n):
             out.append(SampledBackbone(length=L, index=b * batch_size + i, coords=x[i], seconds=per,
-                                       trajectory=None if traj is None else traj[i]))
+                                       trajectory=None if traj is None else traj[i], ss=layouts[i]))
     return out

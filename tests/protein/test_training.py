@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -153,3 +154,73 @@ def test_train_command_fine_tunes_from_init_from(corpus, tmp_path, capsys):
     assert not (tmp_path / "c").exists()                            # nothing written for bad input
     assert main([*common, f"out={tmp_path / 'd'}", f"init_from={tmp_path / 'missing.safetensors'}"]) == 2
     assert "missing.safetensors" in capsys.readouterr().err and not (tmp_path / "d").exists()
+
+
+def _campaign_trainer(corpus, out: Path, steps: int) -> Trainer:
+    """The campaign's recipe at tiny size: labels with dropout, self-conditioning, ideal geometry."""
+    torch.manual_seed(0)
+    net = BackboneScoreNet(**TINY, ss_conditioning=True, self_conditioning=True, ideal_geometry=True)
+    batches = BackboneBatches(corpus, corpus.indices("train")[:8], tokens_per_batch=128, crop_length=48, seed=0,
+                              ss_labels=True)
+    cfg = TrainConfig(out_dir=str(out), max_steps=steps, lr=3e-3, warmup_steps=0, log_every=5, val_every=10_000,
+                      checkpoint_every=3, seed=0, device="cpu", progress=False, ema_decay=0.9)
+    meta = {"model_class": "BackboneScoreNet", "model_config": net.config}
+    objective = DSMObjective(SCHEDULE, project=project_zero_ca_centroid, self_conditioning_rate=0.5)
+    return Trainer(net, objective, batches, cfg, metadata=meta)
+
+
+def test_campaign_recipe_resumes_bit_exact(corpus, tmp_path):
+    """Interrupted after 3 steps and resumed = 6 steps straight, bit for bit (labels, dropout and
+    self-conditioning draws are functions of (seed, step))."""
+    straight = _campaign_trainer(corpus, tmp_path / "a", 6)
+    straight.fit()
+    _campaign_trainer(corpus, tmp_path / "b", 3).fit()
+    resumed = _campaign_trainer(corpus, tmp_path / "b", 6)
+    assert resumed.step == 3
+    resumed.fit()
+    a = load_checkpoint(tmp_path / "a" / "checkpoint.safetensors")
+    b = load_checkpoint(tmp_path / "b" / "checkpoint.safetensors")
+    for k in a.model:
+        assert torch.equal(a.model[k], b.model[k]), k
+        assert torch.equal(a.ema[k], b.ema[k]), k
+    assert not torch.equal(a.model["ss_node.weight"], torch.zeros_like(a.model["ss_node.weight"]))  # it learns
+
+
+def test_batches_carry_labels_with_dropout(corpus):
+    from proteindsm.protein.secondary_structure import SS_UNKNOWN, dssp_to_tokens
+
+    idx = corpus.indices("train")[:64]
+    batches = BackboneBatches(corpus, idx, tokens_per_batch=512, crop_length=256, seed=3, ss_labels=True)
+    b1, b2 = batches(7), batches(7)
+    assert torch.equal(b1.cond["ss"], b2.cond["ss"])                # deterministic in (seed, step)
+    assert (b1.cond["ss"][~b1.mask] == SS_UNKNOWN).all()
+    full = BackboneBatches(corpus, idx, crop_length=256, ss_labels=True).make_batch(idx[:2])
+    off, n = corpus.offsets[idx[0]], corpus.lengths[idx[0]]
+    assert full.cond["ss"][0, :n].tolist() == dssp_to_tokens(corpus.dssp[off:off + n]).tolist()
+    known = [(batches(s).cond["ss"][batches(s).mask] != SS_UNKNOWN).float().mean().item() for s in range(40)]
+    assert 0.3 < float(np.mean(known)) < 0.9                        # some labels dropped, most kept
+
+
+def test_additive_options_warm_start_from_a_plain_checkpoint(corpus, tmp_path, capsys):
+    """init_from a checkpoint without the new inputs: allowed, and the new inputs start at zero."""
+    from proteindsm.cli import main
+    from proteindsm.protein.corpus import save_corpus
+
+    small = tmp_path / "small.npz"
+    short = lambda idx: idx[corpus.lengths[idx] <= 64]              # noqa: E731
+    save_corpus(small, corpus.subset(np.concatenate([short(corpus.indices("train"))[:8],
+                                                     short(corpus.indices("val"))[:4]])))
+    common = ["train", "experiment=protein_tiny", f"data.path={small}", "device=cpu", "train.progress=false",
+              "train.max_steps=2", "train.val_every=2", "train.checkpoint_every=2", "data.val_chains=2"]
+    assert main([*common, f"out={tmp_path / 'a'}"]) == 0
+    src = tmp_path / "a" / "checkpoint.safetensors"
+    new = ["network.ss_conditioning=true", "network.self_conditioning=true", "network.ideal_geometry=true",
+           "data.ss_labels=true", "objective.self_conditioning_rate=0.5", "train.max_steps=1"]
+    assert main([*common, f"out={tmp_path / 'b'}", f"init_from={src}", *new]) == 0
+    ckpt = load_checkpoint(tmp_path / "b" / "checkpoint.safetensors")
+    assert ckpt.metadata["model_config"]["ss_conditioning"] and ckpt.metadata["self_conditioning_rate"] == 0.5
+    metrics = [json.loads(line) for line in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
+    assert any("val_cond_loss" in m for m in metrics) and any("val_loss" in m for m in metrics)
+    # self-conditioning asked of a network without it: one clear error
+    assert main([*common, f"out={tmp_path / 'c'}", "objective.self_conditioning_rate=0.5"]) == 2
+    assert "self_conditioning" in capsys.readouterr().err

@@ -1,0 +1,81 @@
+"""Secondary-structure layouts for ``ss=auto``: windows of real training chains' DSSP strings.
+
+The package ships ``assets/ss_layouts_train.npz`` (made by ``scripts/build_ss_layouts.py`` from the
+training split of the corpus; no validation chain is in it): the 3-state tokens of every training
+chain (``tokens`` uint8, concatenated) and their ``lengths``.  For a backbone of L residues,
+:func:`draw_layout` picks, with a generator seeded per backbone, one training chain whose length is
+in ``[L, ⌈1.25 L⌉]`` (the nearest longer chains when none is, and the longest when L exceeds every
+chain) and a random window of L residues of it — so each backbone gets the α/β/loop make-up and
+segment lengths of a real chain of about its size.  Windows cut at most the two end segments.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.resources
+from pathlib import Path
+
+import numpy as np
+
+from proteindsm.errors import InputError
+
+from .secondary_structure import SS_LOOP
+
+__all__ = ["LAYOUTS_FILE", "SSLayouts", "shipped_layouts", "draw_layout"]
+
+LAYOUTS_FILE = "ss_layouts_train.npz"
+
+
+class SSLayouts:
+    """Training-chain secondary structure: ``tokens`` uint8 ``(R,)`` and ``lengths`` int ``(C,)``."""
+
+    def __init__(self, tokens: np.ndarray, lengths: np.ndarray, source: str = "") -> None:
+        self.tokens = np.asarray(tokens, dtype=np.uint8)
+        self.lengths = np.asarray(lengths, dtype=np.int64)
+        if self.lengths.sum() != self.tokens.size or (self.lengths < 1).any():
+            raise InputError(f"{source or 'layouts'}: lengths do not add up to the number of tokens")
+        self.offsets = np.concatenate([[0], np.cumsum(self.lengths)[:-1]])
+        self.source = source
+
+    @classmethod
+    def load(cls, path: str | Path) -> "SSLayouts":
+        with np.load(path, allow_pickle=False) as z:
+            return cls(z["tokens"], z["lengths"], source=str(path))
+
+    def save(self, path: str | Path) -> Path:
+        from proteindsm.fileio import atomic_write_bytes
+        import io
+
+        buf = io.BytesIO()
+        np.savez_compressed(buf, tokens=self.tokens, lengths=self.lengths)
+        return atomic_write_bytes(Path(path), buf.getvalue())
+
+    def draw(self, length: int, rng: np.random.Generator) -> np.ndarray:
+        """Tokens ``(length,)`` int64: a window of a training chain of similar length (module docstring)."""
+        if length < 1:
+            raise InputError(f"layout length must be >= 1, got {length}")
+        pool = np.flatnonzero((self.lengths >= length) & (self.lengths <= int(np.ceil(1.25 * length))))
+        if pool.size == 0:
+            longer = np.flatnonzero(self.lengths >= length)
+            pool = longer[np.argsort(self.lengths[longer])[:50]] if longer.size else np.array([int(self.lengths.argmax())])
+        i = int(rng.choice(pool))
+        n = int(self.lengths[i])
+        if n < length:  # longer than any chain: pad the longest with loop
+            out = np.full(length, SS_LOOP, dtype=np.int64)
+            out[:n] = self.tokens[self.offsets[i]: self.offsets[i] + n]
+            return out
+        start = int(self.offsets[i]) + int(rng.integers(0, n - length + 1))
+        return self.tokens[start: start + length].astype(np.int64)
+
+
+@functools.lru_cache(maxsize=1)
+def shipped_layouts() -> SSLayouts:
+    """The layouts shipped in the package."""
+    return SSLayouts.load(Path(str(importlib.resources.files("proteindsm.protein") / "assets" / LAYOUTS_FILE)))
+
+
+def draw_layout(length: int, seed: int, index: int, layouts: SSLayouts | None = None) -> np.ndarray:
+    """The ``ss=auto`` layout of backbone ``index`` of ``length`` residues in a run seeded ``seed``
+    (a function of these three numbers only)."""
+    rng = np.random.default_rng([int(seed), int(length), int(index), 0x55])
+    return (layouts or shipped_layouts()).draw(int(length), rng)

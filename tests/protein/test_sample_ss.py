@@ -1,0 +1,91 @@
+"""`proteindsm sample ss=...`: conditioned sampling, the manifest record, ss=auto layouts, bad input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from proteindsm.cli import main
+from proteindsm.core import Checkpoint, save_checkpoint
+from proteindsm.core.checkpoint import read_metadata
+from proteindsm.cli.protein_common import shipped_checkpoint
+from proteindsm.protein.network import BackboneScoreNet
+from proteindsm.protein.secondary_structure import SS_HELIX, SS_STRAND, parse_ss_string
+from proteindsm.protein.ss_layouts import draw_layout, shipped_layouts
+
+FAST = ["steps=3", "progress=false", "device=cpu", "sampler=langevin_fast"]
+TINY = dict(scalar_channels=8, vector_channels=2, num_layers=1, k_neighbors=4, seq_neighbors=1, lmax=1,
+            max_relative_position=8, num_rbf=4)
+
+
+@pytest.fixture(scope="module")
+def conditioned_checkpoint(tmp_path_factory):
+    """A tiny conditioned network (random weights) with the shipped checkpoint's metadata layout."""
+    torch.manual_seed(0)
+    net = BackboneScoreNet(**TINY, ss_conditioning=True, self_conditioning=True, ideal_geometry=True)
+    meta = dict(read_metadata(shipped_checkpoint("backbone_score_local.safetensors")))
+    meta.update(model_config=net.config, step=1)
+    path = tmp_path_factory.mktemp("ckpt") / "cond.safetensors"
+    save_checkpoint(path, Checkpoint(model=net.state_dict(), metadata=meta))
+    return path
+
+
+def test_ss_string_is_used_and_recorded(tmp_path, conditioned_checkpoint):
+    ss = "LLHHHHHHHHLLEEEEELLEEEEELL"
+    out = tmp_path / "o"
+    assert main(["sample", f"out={out}", f"checkpoint={conditioned_checkpoint}", f"ss={ss}", "num=2", *FAST]) == 0
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["ss_mode"] == "string"
+    assert [f["length"] for f in m["files"]] == [len(ss)] * 2 and all(f["ss"] == ss for f in m["files"])
+
+
+def test_ss_auto_draws_real_layouts_per_backbone(tmp_path, conditioned_checkpoint):
+    out = tmp_path / "o"
+    assert main(["sample", f"out={out}", f"checkpoint={conditioned_checkpoint}", "length=[40,60]", "num=2",
+                 "seed=5", *FAST]) == 0
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["ss_mode"] == "auto"
+    strings = [f["ss"] for f in m["files"]]
+    assert [len(s) for s in strings] == [40, 40, 60, 60] and len(set(strings)) == 4
+    assert strings[0] == "".join("LHE-"[t] for t in draw_layout(40, 5, 0))   # seeded, reproducible
+    # ss=none: unconditional, no strings
+    assert main(["sample", f"out={tmp_path / 'n'}", f"checkpoint={conditioned_checkpoint}", "length=20", "num=1",
+                 "ss=none", *FAST]) == 0
+    m = json.loads((tmp_path / "n" / "manifest.json").read_text())
+    assert m["ss_mode"] == "none" and "ss" not in m["files"][0]
+
+
+def test_auto_layouts_look_like_training_chains():
+    """Over many draws the layouts have the make-up of the training chains of 100–125 residues (±0.03)."""
+    lay = shipped_layouts()
+    draws = np.concatenate([draw_layout(100, 0, i) for i in range(400)])
+    pool = [lay.tokens[o: o + n] for o, n in zip(lay.offsets, lay.lengths) if 100 <= n <= 125]
+    pool = np.concatenate(pool)
+    assert abs((draws == SS_HELIX).mean() - (pool == SS_HELIX).mean()) < 0.03
+    assert abs((draws == SS_STRAND).mean() - (pool == SS_STRAND).mean()) < 0.03
+    assert 0.15 < (lay.tokens == SS_STRAND).mean() < 0.35
+    assert len(draw_layout(300, 0, 0)) == 300                       # longer than any chain: padded
+
+
+@pytest.mark.parametrize("args,message", [
+    (["ss=HHHXEE"], "position 4 is 'X'"),
+    (["ss=HHHEEE", "length=7"], "ss has 6 residues but length=7"),
+    (["ss=HHHEEE", "length=[6,8]"], "several"),
+    (["ss="], "non-empty"),
+])
+def test_bad_ss_fails_before_work(tmp_path, capsys, conditioned_checkpoint, args, message):
+    out = tmp_path / "out"
+    assert main(["sample", f"out={out}", f"checkpoint={conditioned_checkpoint}", *FAST, *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_ss_string_with_an_unconditioned_checkpoint(tmp_path, capsys):
+    assert main(["sample", f"out={tmp_path / 'o'}", f"checkpoint={shipped_checkpoint('backbone_score.safetensors')}",
+                 "ss=HHHHEEEE", *FAST]) == 2
+    assert "secondary-structure conditioning" in capsys.readouterr().err
+    assert parse_ss_string("HE").tolist() == [SS_HELIX, SS_STRAND]
