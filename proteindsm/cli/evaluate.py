@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -33,11 +34,49 @@ def read_structure_dir(folder: Path, what: str) -> tuple[list[np.ndarray], list[
     return chains, names
 
 
+def requested_ss_from_manifest(folder: Path, names: list[str], chains: list[np.ndarray]
+                               ) -> list[str | None] | None:
+    """The requested secondary-structure string of each chain, from ``folder/manifest.json``.
+
+    ``manifest["files"]`` lists dicts with ``"file"`` and optionally ``"ss"`` (L/H/E, ``-`` =
+    unspecified, one letter per residue).  None when there is no manifest or no entry has ``ss``.
+    A string of the wrong length or with other letters is an :class:`InputError` naming the file
+    (checked here, before any heavy work)."""
+    from proteindsm.protein.evaluate import check_requested_ss
+
+    path = folder / "manifest.json"
+    if not path.is_file():
+        return None
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path}: cannot read it as JSON ({exc})") from None
+    entries = manifest.get("files") if isinstance(manifest, dict) else None
+    if not isinstance(entries, list):
+        return None
+    by_file: dict[str, str] = {}
+    for k, e in enumerate(entries):
+        if isinstance(e, dict) and e.get("ss") is not None:
+            if not isinstance(e["ss"], str) or "file" not in e:
+                raise InputError(f"{path}: files[{k}] needs a 'file' name and 'ss' as a string, got {e!r}")
+            by_file[str(e["file"])] = e["ss"]
+    if not by_file:
+        return None
+    strings = [by_file.get(n) for n in names]
+    check_requested_ss(strings, chains, names=[f"{path}: {n}" for n in names])
+    return strings
+
+
 def run(cfg: DictConfig) -> int:
     from proteindsm.protein.evaluate import (evaluate_backbones, load_corpus_chains, reference_from_corpus,
                                              write_evaluation)
 
-    samples, _ = read_structure_dir(resolve_path(require(cfg, "samples")), "samples")
+    samples_dir = resolve_path(require(cfg, "samples"))
+    samples, names = read_structure_dir(samples_dir, "samples")
+    requested_ss = requested_ss_from_manifest(samples_dir, names, samples)
+    rules = dict(bond_tolerance=float(cfg.bonds.tolerance), clash_min_distance=float(cfg.clash.min_distance),
+                 clash_min_separation=int(cfg.clash.min_separation),
+                 short_no_distance=float(cfg.short_hbond.max_distance))
     ref_path = resolve_path(require(cfg, "reference"))
     lengths = [len(s) for s in samples]
     if ref_path.is_dir():
@@ -51,7 +90,8 @@ def run(cfg: DictConfig) -> int:
         novelty, _ = load_corpus_chains(resolve_path(cfg.novelty_corpus), split="train")
     result = evaluate_backbones(samples, reference, train_set_for_novelty=novelty,
                                 novelty_subset_size=int(cfg.novelty_subset_size),
-                                max_diversity_pairs=int(cfg.max_diversity_pairs), seed=int(cfg.seed))
+                                max_diversity_pairs=int(cfg.max_diversity_pairs), seed=int(cfg.seed),
+                                requested_ss=requested_ss, sample_names=names, **rules)
     out = Path(str(cfg.out))
     plots = Path(str(cfg.plots)) if cfg.get("plots") else out.with_name(out.stem + "_plots")
     write_evaluation(result, out, plots)
@@ -67,7 +107,9 @@ def headline(summary: dict) -> dict[str, float | None]:
         "bond angle MAD (°)": summary["bond_angle_mad_mean_deg"],
         "Ramachandran allowed": summary["ramachandran_allowed_fraction"],
         "helices right-handed": summary["helix_handedness"]["right_handed_fraction"],
+        "bonds all within tol.": summary["bond_check"]["all_within_fraction"],
         "clash-free samples": summary["clash_free_fraction"],
+        "N···O short /100 res": summary["short_no_pairs_per_100_residues"],
         "helix fraction": summary["helix_fraction_mean"],
         "strand fraction": summary["strand_fraction_mean"],
         "Rg / L^0.4 (Å)": summary["rg_normalised_mean"],
@@ -82,4 +124,8 @@ def format_summary(result: dict) -> str:
     for k in g:
         fmt = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
         lines.append(f"  {k:24s} {fmt(g[k]):>10s} {fmt(r[k]):>10s}")
+    ss = result.get("ss_agreement")
+    if ss and ss["mean"] is not None:
+        lines.append(f"  {'SS agreement (requested)':24s} {ss['mean']:>10.3f} {'':>10s}"
+                     f"  ({ss['n_backbones']} backbones)")
     return "\n".join(lines)

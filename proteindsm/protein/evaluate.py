@@ -2,9 +2,11 @@
 
 Inputs are lists of backbones ``(L, 4, 3)`` in Å (numpy or torch; atom order N, CA, C, O).  Every
 metric is computed for the generated AND the reference set with the same code, so each number has
-a real-protein baseline next to it.  Definitions (ideal values, Ramachandran map, clash rule,
-TM-score) are in :mod:`proteindsm.protein.metrics`; secondary structure, Rg and contact order in
-:mod:`proteindsm.protein.properties`.
+a real-protein baseline next to it.  Definitions (ideal values, Ramachandran map, clash rules,
+bond check, TM-score) are in :mod:`proteindsm.protein.metrics`; secondary structure, Rg and contact
+order in :mod:`proteindsm.protein.properties`.  When the generated backbones came with requested
+secondary-structure strings (``requested_ss``; the ``ss`` key of a samples folder's
+``manifest.json``), the result also holds their per-residue 3-state agreement with DSSP.
 
 Cost on one CPU core: ≈ 15 ms per chain for geometry/DSSP/clashes, plus TM-align at ≈ 10-25 ms
 per pair at L = 100 (tm_align holds the GIL, so threads do not help): up to
@@ -19,6 +21,7 @@ import json
 import math
 import zipfile
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -32,9 +35,10 @@ from proteindsm.protein.properties import (
     RG_EXPONENT, as_backbone, contact_order, radius_of_gyration, secondary_structure,
     ss_fractions,
 )
+from proteindsm.protein.secondary_structure import SS_UNKNOWN, agreement, dssp_to_tokens, parse_ss_string
 
 __all__ = ["load_corpus_chains", "reference_from_corpus", "evaluate_backbones", "geometry_summary",
-           "write_evaluation"]
+           "check_requested_ss", "write_evaluation"]
 
 _CORPUS_KEYS = ("coords", "lengths", "ids")
 _RAMA_EDGES = np.linspace(-180.0, 180.0, 37)
@@ -153,7 +157,72 @@ def _validate_set(backbones, name: str) -> list[np.ndarray]:
     return out
 
 
-def _chain_record(X: np.ndarray, rama_map: M.RamachandranMap) -> dict:
+@dataclass(frozen=True)
+class _Rules:
+    """Thresholds of the bond check and the clash figures (the evaluate config's values)."""
+
+    bond_tolerance: float = 0.1                                   # Å from ideal
+    clash_min_distance: float = M.EVAL_CLASH_RULE["min_distance"]      # Å, any backbone atom pair
+    clash_min_separation: int = int(M.EVAL_CLASH_RULE["min_separation"])
+    short_no_distance: float = 2.6                                # Å, N···O "too-short H-bond"
+
+    def __post_init__(self):
+        if not (self.bond_tolerance >= 0 and self.clash_min_distance > 0
+                and self.short_no_distance > 0 and int(self.clash_min_separation) >= 1):
+            raise InputError(f"evaluate: need bond_tolerance >= 0, clash_min_distance > 0, "
+                             f"short_no_distance > 0 and clash_min_separation >= 1; got {self}")
+
+
+def check_requested_ss(requested_ss: Sequence[str | None] | None, backbones: Sequence,
+                       names: Sequence[str] | None = None) -> list[np.ndarray | None] | None:
+    """Parse requested secondary-structure strings, one per backbone (None: nothing requested).
+
+    Each string is over L/H/E (DSSP letters accepted) and ``-`` (unspecified), and must have one
+    letter per residue of its backbone; otherwise :class:`InputError` naming the backbone
+    (``names[k]``, default ``samples[k]``) and both lengths.  Cheap: run it before heavy work.
+
+    Returns:
+        None if ``requested_ss`` is None or holds no string, else a list of ``int64`` token arrays
+        (:mod:`proteindsm.protein.secondary_structure`) or None per backbone.
+    """
+    if requested_ss is None:
+        return None
+    if len(requested_ss) != len(backbones):
+        raise InputError(f"requested_ss: {len(requested_ss)} entries for {len(backbones)} backbones "
+                         "(one string or None per backbone)")
+    out: list[np.ndarray | None] = []
+    for k, (text, X) in enumerate(zip(requested_ss, backbones)):
+        name = names[k] if names is not None else f"samples[{k}]"
+        if text is None:
+            out.append(None)
+            continue
+        tokens = parse_ss_string(text, field=f"{name}: requested secondary structure 'ss'")
+        n_res = len(X)
+        if len(tokens) != n_res:
+            raise InputError(f"{name}: requested secondary structure 'ss' has {len(tokens)} letters "
+                             f"but the backbone has {n_res} residues")
+        out.append(tokens)
+    return out if any(t is not None for t in out) else None
+
+
+def _ss_agreement(requested: list[np.ndarray | None], records: list[dict]) -> dict:
+    """Per-backbone 3-state agreement of requested tokens with each record's DSSP."""
+    per, n_pos, n_match = [], 0, 0
+    for want, r in zip(requested, records):
+        if want is None:
+            per.append(None)
+            continue
+        got = dssp_to_tokens(r["ss"])
+        per.append(agreement(want, got))
+        known = want != SS_UNKNOWN
+        n_pos += int(known.sum())
+        n_match += int((want[known] == got[known]).sum())
+    vals = [v for v in per if v is not None]
+    return {"mean": _mean(vals), "n_backbones": len(vals), "n_positions": n_pos,
+            "pooled_fraction": n_match / n_pos if n_pos else None, "per_backbone": per}
+
+
+def _chain_record(X: np.ndarray, rama_map: M.RamachandranMap, rules: _Rules) -> dict:
     g = M.internal_geometry(X)
     ss = secondary_structure(X)
     frac = ss_fractions(ss)
@@ -163,7 +232,13 @@ def _chain_record(X: np.ndarray, rama_map: M.RamachandranMap) -> dict:
         "length": X.shape[0], "geometry": g, "ss": ss, **{f"{k}_fraction": v for k, v in
                                                            frac.items()},
         "rg": rg, "rg_normalised": rg / X.shape[0] ** RG_EXPONENT,
-        "contact_order": contact_order(X), "clash_pairs": M.clash_pair_count(X),
+        "contact_order": contact_order(X),
+        "clash_pairs": M.clash_pair_count(X, rules.clash_min_distance, rules.clash_min_separation),
+        "clash_pairs_steric_rule": M.clash_pair_count(X),
+        "short_no_pairs": M.clash_pair_count(
+            X, M.atom_pair_thresholds(rules.short_no_distance, [("N", "O")]),
+            rules.clash_min_separation),
+        "bond_check": M.bond_check(X, rules.bond_tolerance),
         "rama_allowed": M.ramachandran_allowed_fraction(g["phi"], g["psi"], rama_map),
         "rama_in": rama_map.contains(g["phi"], g["psi"]),
         "helix_counts": (n_helix, n_right, n_left),
@@ -181,7 +256,25 @@ def _mean(v) -> float | None:
     return float(v.mean()) if v.size else None
 
 
-def _core_stats(records: list[dict]) -> dict:
+def _bond_check_stats(records: list[dict], tolerance: float) -> dict:
+    bc = [r["bond_check"] for r in records]
+    n_bonds, n_out = sum(b["n_bonds"] for b in bc), sum(b["n_outliers"] for b in bc)
+    failing = [b for b in bc if not b["all_within"]]
+    return {
+        "tolerance_A": tolerance,
+        "all_within_fraction": float(np.mean([b["all_within"] for b in bc])),
+        "outlier_bond_fraction": n_out / n_bonds if n_bonds else None,
+        "outliers_at_chain_ends_fraction":
+            sum(b["n_outliers_at_ends"] for b in bc) / n_out if n_out else None,
+        "chain_end_share_of_bonds": sum(b["n_bonds_at_ends"] for b in bc) / n_bonds if n_bonds
+        else None,
+        "worst_bond_at_chain_end_fraction":
+            float(np.mean([b["worst_at_end"] for b in failing])) if failing else None,
+        "max_deviation_A_mean": _mean([b["max_deviation_A"] for b in bc]),
+    }
+
+
+def _core_stats(records: list[dict], rules: _Rules) -> dict:
     """Statistics shared by whole sets and per-length groups."""
     out: dict = {"n": len(records)}
     out["bond_length_mean_A"] = {k: _mean(_pool(records, f"bond:{k}"))
@@ -189,6 +282,8 @@ def _core_stats(records: list[dict]) -> dict:
     out["bond_length_mad_A"] = {k: _mean(np.abs(_pool(records, f"bond:{k}") - ideal))
                                 for k, ideal in M.IDEAL_BOND_LENGTHS.items()}
     out["bond_length_mad_mean_A"] = _mean(list(out["bond_length_mad_A"].values()))
+    out["bond_check"] = _bond_check_stats(records, rules.bond_tolerance)
+    out[f"bonds_all_within_{rules.bond_tolerance:g}A"] = out["bond_check"]["all_within_fraction"]
     out["bond_angle_mean_deg"] = {k: _mean(_pool(records, f"angle:{k}"))
                                   for k in M.IDEAL_BOND_ANGLES}
     out["bond_angle_mad_deg"] = {k: _mean(np.abs(_pool(records, f"angle:{k}") - ideal))
@@ -211,6 +306,12 @@ def _core_stats(records: list[dict]) -> dict:
     clashes = np.array([r["clash_pairs"] for r in records])
     out["clash_free_fraction"] = float((clashes == 0).mean())
     out["clash_pairs_mean"] = float(clashes.mean())
+    steric = np.array([r["clash_pairs_steric_rule"] for r in records])
+    out["steric_rule_clashes"] = {"clash_free_fraction": float((steric == 0).mean()),
+                                  "clash_pairs_mean": float(steric.mean())}
+    n_res = sum(r["length"] for r in records)
+    out["short_no_pairs_per_100_residues"] = \
+        100.0 * sum(r["short_no_pairs"] for r in records) / n_res
     for k in ("helix_fraction", "strand_fraction", "coil_fraction", "contact_order"):
         out[f"{k}_mean"] = _mean([r[k] for r in records])
     out["rg_mean_A"] = _mean([r["rg"] for r in records])
@@ -229,8 +330,8 @@ def _rg_power_law(records: list[dict]) -> dict | None:
 
 
 def _summarise(records: list[dict], diversity: np.ndarray, novelty: np.ndarray | None,
-               novelty_subset_size: int) -> dict:
-    out = _core_stats(records)
+               novelty_subset_size: int, rules: _Rules) -> dict:
+    out = _core_stats(records, rules)
     L = np.array([r["length"] for r in records])
     out["length"] = {"min": int(L.min()), "max": int(L.max()), "mean": float(L.mean())}
     out["rg_power_law_fit"] = _rg_power_law(records)
@@ -254,6 +355,10 @@ def _per_sample(records: list[dict], novelty: np.ndarray | None) -> dict:
     out["bond_length_mad_A"] = [
         _mean([np.abs(r["geometry"][f"bond:{k}"] - v).mean() for k, v in
                M.IDEAL_BOND_LENGTHS.items()]) for r in records]
+    out["bonds_all_within"] = [r["bond_check"]["all_within"] for r in records]
+    out["bond_max_deviation_A"] = [r["bond_check"]["max_deviation_A"] for r in records]
+    out["bond_outliers"] = [r["bond_check"]["n_outliers"] for r in records]
+    out["short_no_pairs"] = [r["short_no_pairs"] for r in records]
     out["novelty_max_tm"] = None if novelty is None else novelty.tolist()
     return out
 
@@ -307,18 +412,30 @@ def _wasserstein(a, b) -> float | None:
 
 
 def geometry_summary(backbones: Sequence, *, rama_map: M.RamachandranMap | None = None,
-                     name: str = "backbones") -> dict:
+                     name: str = "backbones", bond_tolerance: float = 0.1,
+                     clash_min_distance: float = M.EVAL_CLASH_RULE["min_distance"],
+                     clash_min_separation: int = int(M.EVAL_CLASH_RULE["min_separation"]),
+                     short_no_distance: float = 2.6) -> dict:
     """The per-set statistics of :func:`evaluate_backbones` (bond/angle deviations from ideal,
-    Ramachandran, handedness, clashes, secondary structure, Rg) for one set of ``(L_i, 4, 3)``
-    backbones in Å, without a reference, diversity or novelty — cheap enough for sweeps."""
+    bond check, Ramachandran, handedness, clashes, secondary structure, Rg) for one set of
+    ``(L_i, 4, 3)`` backbones in Å, without a reference, diversity or novelty — cheap enough for
+    sweeps.  The keyword thresholds are those of :func:`evaluate_backbones`."""
+    rules = _Rules(bond_tolerance, clash_min_distance, int(clash_min_separation), short_no_distance)
     rama_map = rama_map or M.default_ramachandran_map()
-    return _core_stats([_chain_record(X, rama_map) for X in _validate_set(backbones, name)])
+    return _core_stats([_chain_record(X, rama_map, rules) for X in _validate_set(backbones, name)],
+                       rules)
 
 
 def evaluate_backbones(samples: Sequence, reference: Sequence, *,
                        train_set_for_novelty: Sequence | None = None,
                        novelty_subset_size: int = 50, max_diversity_pairs: int = 1000,
-                       seed: int = 0, rama_map: M.RamachandranMap | None = None) -> dict:
+                       seed: int = 0, rama_map: M.RamachandranMap | None = None,
+                       bond_tolerance: float = 0.1,
+                       clash_min_distance: float = M.EVAL_CLASH_RULE["min_distance"],
+                       clash_min_separation: int = int(M.EVAL_CLASH_RULE["min_separation"]),
+                       short_no_distance: float = 2.6,
+                       requested_ss: Sequence[str | None] | None = None,
+                       sample_names: Sequence[str] | None = None) -> dict:
     """Evaluate generated backbones next to a reference set of real ones.
 
     Args:
@@ -331,22 +448,38 @@ def evaluate_backbones(samples: Sequence, reference: Sequence, *,
             (a seeded random subset of pairs beyond it).
         seed: seeds every random choice (novelty subset, diversity pairs).
         rama_map: allowed-region map; default the packaged corpus map.
+        bond_tolerance: Å; a backbone passes the bond check when every bond (N-CA, CA-C, C=O,
+            C(i)-N(i+1)) is within it of ideal (key ``bonds_all_within_<tol>A``, ``bond_check``).
+        clash_min_distance, clash_min_separation: the clash rule (:data:`metrics.EVAL_CLASH_RULE`):
+            any two backbone atoms of residues ``|i - j| >= clash_min_separation`` closer than
+            ``clash_min_distance`` Å (``clash_free_fraction``, ``clash_pairs_mean``).  The
+            sampling potential's per-atom-type rule is reported as ``steric_rule_clashes``.
+        short_no_distance: Å; N···O pairs (same separation) closer than this are counted per 100
+            residues (``short_no_pairs_per_100_residues``: over-short hydrogen bonds).
+        requested_ss: one secondary-structure string (L/H/E, ``-`` = unspecified) or None per
+            sample; gives ``ss_agreement`` (see :func:`check_requested_ss` for the checks).
+        sample_names: names of the samples in error messages (default ``samples[k]``).
 
     Returns:
         JSON-serialisable dict (NaN written as None): ``meta``, ``generated`` and ``reference``
         summaries (same keys), ``distribution_distances`` (1-D Wasserstein, generated vs
         reference), ``per_length`` (core statistics by chain length), ``per_sample`` (per-chain
-        values for plots), ``histograms`` (Ramachandran, bond lengths/angles, CA distances).
+        values for plots), ``histograms`` (Ramachandran, bond lengths/angles, CA distances),
+        ``ss_agreement`` (None without ``requested_ss``; else ``mean`` over backbones of the
+        fraction of labelled positions where DSSP's 3-state label matches, ``per_backbone``
+        aligned with the samples, ``pooled_fraction`` over all labelled residues).
     """
     gen_x = _validate_set(samples, "samples")
     ref_x = _validate_set(reference, "reference")
     if novelty_subset_size < 1 or max_diversity_pairs < 1:
         raise InputError("evaluate_backbones: novelty_subset_size and max_diversity_pairs must be "
                          f">= 1, got {novelty_subset_size} and {max_diversity_pairs}")
+    wanted_ss = check_requested_ss(requested_ss, gen_x, sample_names)
+    rules = _Rules(bond_tolerance, clash_min_distance, int(clash_min_separation), short_no_distance)
     rng = np.random.default_rng(seed)
     rmap = rama_map or M.default_ramachandran_map()
-    gen = [_chain_record(X, rmap) for X in gen_x]
-    ref = [_chain_record(X, rmap) for X in ref_x]
+    gen = [_chain_record(X, rmap, rules) for X in gen_x]
+    ref = [_chain_record(X, rmap, rules) for X in ref_x]
 
     subset, subset_idx = None, None
     if train_set_for_novelty is not None and len(train_set_for_novelty) > 0:
@@ -364,7 +497,7 @@ def evaluate_backbones(samples: Sequence, reference: Sequence, *,
         groups: dict[int, list] = defaultdict(list)
         for r in records:
             groups[r["length"]].append(r)
-        return {str(L): _core_stats(groups[L]) for L in sorted(groups)}
+        return {str(L): _core_stats(groups[L], rules) for L in sorted(groups)}
 
     def values(records, key):
         return [r[key] for r in records]
@@ -384,7 +517,12 @@ def evaluate_backbones(samples: Sequence, reference: Sequence, *,
             "novelty_train_subset_indices": None if subset_idx is None else subset_idx.tolist(),
             "ideal_bond_lengths_A": M.IDEAL_BOND_LENGTHS,
             "ideal_bond_angles_deg": M.IDEAL_BOND_ANGLES,
-            "clash_rule": M.CLASH_RULE,
+            "clash_rule": {"min_distance": rules.clash_min_distance,
+                           "min_separation": rules.clash_min_separation,
+                           "atom_pairs": "all backbone atoms N, CA, C, O"},
+            "steric_potential_clash_rule": M.CLASH_RULE,
+            "bond_tolerance_A": rules.bond_tolerance,
+            "short_no_max_distance_A": rules.short_no_distance,
             "ramachandran_map": {"n_bins": rmap.n_bins, "coverage": rmap.coverage,
                                  "source": rmap.source},
             "definitions": {
@@ -392,7 +530,23 @@ def evaluate_backbones(samples: Sequence, reference: Sequence, *,
                 "ramachandran_allowed_fraction": "residues with defined phi/psi in allowed cells",
                 "helix_handedness": "DSSP helix residues: right phi<0,-120<psi<60; left phi>0,"
                                     "-60<psi<120; fraction = right/(right+left)",
-                "clash_free_fraction": "chains with no atom pair (|i-j|>=2) below the clash_rule",
+                "clash_free_fraction": "chains with no backbone atom pair (|i-j| >= "
+                                       "clash_rule.min_separation) closer than "
+                                       "clash_rule.min_distance",
+                "steric_rule_clashes": "the same with the steric potential's per-atom-type "
+                                       "distances (|i-j| >= 2; N···O, O···O 2.2 Å, CA···CA 3.0 Å, "
+                                       "other 2.5 Å): the figure evaluate reported before",
+                "short_no_pairs_per_100_residues": "N···O pairs (|i-j| >= clash_rule."
+                                                   "min_separation) closer than "
+                                                   "short_no_max_distance_A, per 100 residues",
+                "bond_check": "all_within_fraction: backbones whose every bond (N-CA, CA-C, C=O, "
+                              "C(i)-N(i+1)) is within bond_tolerance_A of ideal; "
+                              "outliers_at_chain_ends_fraction: of the bonds beyond it, those "
+                              "with an atom in the first or last residue (chance level: "
+                              "chain_end_share_of_bonds); worst_bond_at_chain_end_fraction: of "
+                              "the failing backbones, those whose worst bond is at an end",
+                "ss_agreement": "per backbone: fraction of requested positions (not '-') whose "
+                                "pydssp 3-state label (L/H/E) equals the requested one",
                 "secondary_structure": "pydssp 3-state: H = DSSP H/G/I, E = E/B, C = rest",
                 "rg_normalised": "CA radius of gyration / L^0.4 (Å)",
                 "contact_order": "relative contact order, CA < 8 Å, |i-j| >= 3",
@@ -403,13 +557,14 @@ def evaluate_backbones(samples: Sequence, reference: Sequence, *,
                                "distances: pooled over chains)",
             },
         },
-        "generated": _summarise(gen, div_gen, nov_gen, n_sub),
-        "reference": _summarise(ref, div_ref, nov_ref, n_sub),
+        "generated": _summarise(gen, div_gen, nov_gen, n_sub, rules),
+        "reference": _summarise(ref, div_ref, nov_ref, n_sub, rules),
         "distribution_distances": dist,
         "per_length": {"generated": per_length(gen), "reference": per_length(ref)},
         "per_sample": {"generated": _per_sample(gen, nov_gen),
                        "reference": _per_sample(ref, nov_ref)},
         "histograms": _histograms(gen, ref, rmap),
+        "ss_agreement": None if wanted_ss is None else _ss_agreement(wanted_ss, gen),
     }
     return _jsonable(result)
 
