@@ -7,7 +7,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from proteindsm.core import DSMObjective, TrainConfig, Trainer, ValidationSet
+from proteindsm.core import DSMObjective, TrainConfig, Trainer
 from proteindsm.errors import InputError
 from proteindsm.fileio import atomic_write_text
 
@@ -30,7 +30,7 @@ def run(cfg: DictConfig) -> int:
 
 
 def _train_score(cfg: DictConfig) -> int:
-    from proteindsm.protein.batching import BackboneBatches, validation_batches
+    from proteindsm.protein.batching import BackboneBatches, score_validation_sets
     from proteindsm.protein.corpus import load_corpus
     from proteindsm.protein.domain import project_zero_ca_centroid
     from proteindsm.protein.models import SCORE_MODELS, export_inference_checkpoint
@@ -56,19 +56,10 @@ def _train_score(cfg: DictConfig) -> int:
         raise InputError(f"objective.self_conditioning_rate must be in [0, 1], got {sc_rate}")
     if sc_rate > 0 and not network.config.get("self_conditioning", False):
         raise InputError("objective.self_conditioning_rate > 0 needs network.self_conditioning=true")
-    plain = DSMObjective(schedule, project=project_zero_ca_centroid)
     objective = DSMObjective(schedule, project=project_zero_ca_centroid, self_conditioning_rate=sc_rate)
-    val_sigmas = schedule.validation_sigmas(8)
-    # "val": unconditional, no self-conditioning — comparable with any earlier model.
-    validation = [ValidationSet(
-        validation_batches(corpus, val_idx, num_chains=int(d.val_chains), crop_length=int(d.crop_length)),
-        val_sigmas, objective=plain)]
-    if ss_labels or sc_rate > 0:  # "val_cond": full labels and self-conditioning on every row
-        validation.append(ValidationSet(
-            validation_batches(corpus, val_idx, num_chains=int(d.val_chains), crop_length=int(d.crop_length),
-                               ss_labels=ss_labels), val_sigmas,
-            objective=DSMObjective(schedule, project=project_zero_ca_centroid,
-                                   self_conditioning_rate=1.0 if sc_rate > 0 else 0.0), name="val_cond"))
+    validation = score_validation_sets(corpus, val_idx, schedule, num_chains=int(d.val_chains),
+                                       crop_length=int(d.crop_length), ss_labels=ss_labels,
+                                       self_conditioning=sc_rate > 0)
     metadata = {
         "model_class": name, "model_config": network.config,
         "schedule": to_container(cfg.schedule), "max_length": int(d.crop_length),

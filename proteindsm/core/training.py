@@ -54,6 +54,10 @@ class TrainConfig:
     max_minutes: Optional[float] = None  # wall-clock budget of this session; with a cosine schedule the
     # learning rate then decays over whichever budget (steps or time) runs out first
     progress: bool = True
+    lr_multipliers: dict = field(default_factory=dict)  # {parameter-name prefix: factor}: e.g. a higher
+    # rate for new, zero-initialised inputs of a warm-started model; the first matching prefix applies
+    precision: Literal["fp32", "bf16"] = "fp32"  # bf16: forward passes under torch.autocast (weights,
+    # optimiser and EMA stay float32) — for GPUs; on CPU it is supported but rarely faster
 
     def __post_init__(self) -> None:
         for name in ("max_steps", "log_every", "val_every", "checkpoint_every"):
@@ -63,6 +67,8 @@ class TrainConfig:
             raise InputError(f"train.lr must be a positive number, got {self.lr}")
         if self.warmup_steps < 0:
             raise InputError(f"train.warmup_steps must be >= 0, got {self.warmup_steps}")
+        if self.precision not in ("fp32", "bf16"):
+            raise InputError(f"train.precision must be 'fp32' or 'bf16', got {self.precision!r}")
         if self.lr_schedule not in ("constant", "cosine"):
             raise InputError(f"train.lr_schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}")
 
@@ -142,8 +148,7 @@ class Trainer:
         self.metadata = dict(metadata or {})
         self.callbacks = list(callbacks)
         self.out_dir = Path(config.out_dir)
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr,
-                                           weight_decay=config.weight_decay)
+        self.optimizer = torch.optim.AdamW(self._param_groups(), lr=config.lr, weight_decay=config.weight_decay)
         self.ema = EMA(self.model, config.ema_decay)
         self.step = 0
         self.elapsed_before = 0.0
@@ -155,6 +160,14 @@ class Trainer:
             self.ddp = self.model
         if config.resume and (self.out_dir / CHECKPOINT_NAME).is_file():
             self.load(self.out_dir / CHECKPOINT_NAME)
+
+    def _param_groups(self) -> list[dict[str, Any]]:
+        """One AdamW group per learning-rate multiplier (``TrainConfig.lr_multipliers``)."""
+        groups: dict[float, list] = {}
+        for name, p in self.model.named_parameters():
+            factor = next((float(f) for prefix, f in self.config.lr_multipliers.items() if name.startswith(prefix)), 1.0)
+            groups.setdefault(factor, []).append(p)
+        return [{"params": ps, "lr_multiplier": f} for f, ps in sorted(groups.items())]
 
     # ------------------------------------------------------------------ checkpoints
     def checkpoint_path(self) -> Path:
@@ -226,9 +239,10 @@ class Trainer:
             draw = shard_draw(draw, self.dist.rank, self.dist.world_size)
         batch = batch.to(self.device)
         for group in self.optimizer.param_groups:
-            group["lr"] = self._lr_at(self.step)
+            group["lr"] = self._lr_at(self.step) * group.get("lr_multiplier", 1.0)
         self.ddp.train()
-        out = self.objective(self.ddp, batch, draw)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.precision == "bf16"):
+            out = self.objective(self.ddp, batch, draw)
         loss = out.loss.mean()
         if not torch.isfinite(loss):
             raise FloatingPointError(f"training loss became {loss.item()} at step {self.step}")

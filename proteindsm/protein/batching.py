@@ -118,3 +118,30 @@ def validation_batches(corpus: Corpus, indices: np.ndarray, *, num_chains: int =
     pick = pick[np.argsort(corpus.lengths[pick])]
     maker = BackboneBatches(corpus, pick, crop_length=crop_length, seed=seed, ss_labels=ss_labels)
     return [maker.make_batch(pick[i: i + batch_size]) for i in range(0, len(pick), batch_size)]
+
+
+def score_validation_sets(corpus: Corpus, indices: np.ndarray, schedule, *, num_chains: int = 64,
+                          crop_length: int = 256, ss_labels: bool = False, self_conditioning: bool = False,
+                          num_sigmas: int = 8) -> list:
+    """The validation sets of score-model training (one definition for ``proteindsm train`` and the
+    scripts that compare checkpoints):
+
+    * ``val``: plain DSM at ``num_sigmas`` fixed σ, no labels, no self-conditioning — comparable with
+      any model, conditioned or not;
+    * ``val_cond`` (only with ``ss_labels`` or ``self_conditioning``): the same chains with their full
+      secondary-structure labels and, with ``self_conditioning``, a self-conditioning pass on every row.
+    """
+    from proteindsm.core import DSMObjective, ValidationSet
+
+    from .domain import project_zero_ca_centroid
+
+    sigmas = schedule.validation_sigmas(num_sigmas)
+    sets = [ValidationSet(validation_batches(corpus, indices, num_chains=num_chains, crop_length=crop_length),
+                          sigmas, objective=DSMObjective(schedule, project=project_zero_ca_centroid))]
+    if ss_labels or self_conditioning:
+        sets.append(ValidationSet(
+            validation_batches(corpus, indices, num_chains=num_chains, crop_length=crop_length, ss_labels=ss_labels),
+            sigmas, objective=DSMObjective(schedule, project=project_zero_ca_centroid,
+                                           self_conditioning_rate=1.0 if self_conditioning else 0.0),
+            name="val_cond"))
+    return sets
