@@ -113,14 +113,17 @@ SHEET_AUTO_NOTE = ("sheet.fraction=auto: no β-sheet blueprint for L = {L} (stra
                    "{why}); guidance alone")
 
 
-def sheet_blueprints(cfg: DictConfig, targets, lengths: list[int], num: int, seed: int) -> tuple[dict, dict | None]:
+def sheet_blueprints(cfg: DictConfig, targets, lengths: list[int], num: int, seed: int,
+                     conditioned: bool = False) -> tuple[dict, dict | None]:
     """The β-sheet blueprints per length (``sheet.*``, docs/design.md "β-rich designs") — a list of
     ``num`` (one per backbone, ``sheet.vary=true``) or one for all — and the validated settings
     (None when off).
 
     ``sheet.fraction``: ``auto`` (default) lays out the strand_fraction target when one is requested
-    — lengths too short for it get none, with a note — a number in (0, 1) lays out that fraction at
-    every length (one clear error if it does not fit), ``null`` / 0 is off."""
+    and the backbones are not already conditioned on secondary-structure layouts (``conditioned``:
+    a model with ss conditioning and ``ss`` not none, whose layouts carry the target) — lengths too
+    short for it get none, with a note — a number in (0, 1) lays out that fraction at every length
+    (one clear error if it does not fit), ``null`` / 0 is off."""
     import math
 
     from proteindsm.protein.sheet_blueprint import check_strand_length, meander_blueprint, varied_meanders
@@ -130,7 +133,7 @@ def sheet_blueprints(cfg: DictConfig, targets, lengths: list[int], num: int, see
     auto = isinstance(frac, str) and frac.strip().lower() == "auto"
     if auto:
         strand = [t for t in targets if t.name == "strand_fraction"]
-        frac = strand[-1].target if strand else None
+        frac = strand[-1].target if strand and not conditioned else None
     elif isinstance(frac, str):
         try:
             frac = float(frac)
@@ -189,7 +192,13 @@ def run(cfg: DictConfig) -> int:
     targets = resolve_targets(requests, score_schedule=grid, predictor_dir=pdir, device=device)
     check_compactness_allows(targets, potentials["compactness"], lengths)
     seed, baseline = int(cfg.seed), bool(cfg.baseline)
-    blueprints, sheet = sheet_blueprints(cfg, targets, lengths, num, seed)
+    ss_layout, ss_targets = setup.ss_layout, None
+    if setup.ss_mode == "auto":  # layouts of the requested make-up (helix / strand fraction targets)
+        from .protein_common import ss_layout_for
+        ss_targets = {k: t.target for t in targets for k in ("helix", "strand") if t.name == f"{k}_fraction"}
+        if ss_targets:
+            ss_layout = ss_layout_for("auto", None, seed, loaded.model, composition=ss_targets)
+    blueprints, sheet = sheet_blueprints(cfg, targets, lengths, num, seed, conditioned=ss_layout is not None)
     out = prepare_out_dir(cfg.out)
 
     t0 = time.perf_counter()
@@ -201,7 +210,7 @@ def run(cfg: DictConfig) -> int:
             terms.append(blueprint_guidance(blueprints[L], sheet["scale"], sheet["sigma_max"]))
         guided_fn = with_guidance(score_fn, terms)
         common = dict(seed=seed, batch_size=batch_size, device=device, progress=bool(cfg.progress),
-                      ss_layout=setup.ss_layout)
+                      ss_layout=ss_layout)
         try:
             guided_all += sample_backbones(guided_fn, [L], num, sampler, sigmas, **common)
         except SamplerDivergedError as exc:
@@ -238,8 +247,9 @@ def run(cfg: DictConfig) -> int:
         "checkpoint": str(ckpt), "checkpoint_step": loaded.metadata.get("step"),
         "sampler": {"class": type(sampler).__name__, **vars(sampler)},
         "sigma_grid": {"levels": levels, "sigma_max": float(sigmas[0]), "sigma_min": float(sigmas[-1])},
-        **potentials, "sheet": sheet, "ss_mode": setup.ss_mode,
-        "ss": {f.name: tokens_to_string(s.ss) for f, s in zip(files, guided_all) if s.ss is not None},
+        **potentials, "sheet": sheet, "ss_mode": setup.ss_mode, "ss_targets": ss_targets,
+        "files": [{"file": f.name, "length": s.length, **({} if s.ss is None else {"ss": tokens_to_string(s.ss)})}
+                  for f, s in zip(files, guided_all)],
         "seed": seed, "device": str(device), "batch_size": batch_size, "lengths": lengths, "num": num,
         "targets": [{"property": t.name, "target": t.target, "scale": t.scale, "tolerance": t.tolerance,
                      "kind": t.kind, "predictor": None if t.predictor_path is None else str(t.predictor_path),

@@ -220,12 +220,13 @@ def parse_ss_option(cfg: DictConfig) -> tuple[str, Any]:
     return "string", tokens
 
 
-def ss_layout_for(mode: str, tokens: Any, seed: int, model: Any) -> Any:
+def ss_layout_for(mode: str, tokens: Any, seed: int, model: Any, composition: Optional[dict] = None) -> Any:
     """The ``ss_layout`` callable of :func:`proteindsm.protein.sampling.sample_backbones` for an
     ``ss=`` mode: ``auto`` draws a real chain's layout per backbone
     (:func:`proteindsm.protein.ss_layouts.draw_layout`), a string is used for every backbone, ``none``
     gives None.  Models without secondary-structure conditioning get None for ``auto`` and an error
-    for a string."""
+    for a string.  ``composition``: optional ``{"helix": f, "strand": f}`` targets for ``auto``
+    (the layout closest to them of 64 real windows)."""
     conditioned = bool(getattr(model, "config", {}).get("ss_conditioning", False))
     if mode == "none" or (mode == "auto" and not conditioned):
         return None
@@ -235,7 +236,8 @@ def ss_layout_for(mode: str, tokens: Any, seed: int, model: Any) -> Any:
     if mode == "string":
         return lambda length, index: tokens
     from proteindsm.protein.ss_layouts import draw_layout
-    return lambda length, index: draw_layout(length, seed, index)
+    comp = dict(composition or {})
+    return lambda length, index: draw_layout(length, seed, index, **comp)
 
 
 def model_score_fn(model: Any) -> Any:

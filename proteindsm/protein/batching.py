@@ -73,12 +73,21 @@ class BackboneBatches:
         counts = np.array([len(b) for b in self._buckets], dtype=np.float64)
         self._p = counts / counts.sum()
 
-    def __call__(self, step: int) -> Batch:
+    def _choose(self, step: int) -> tuple[np.ndarray, np.random.Generator]:
         rng = np.random.default_rng([self.seed, int(step)])
         k = rng.choice(len(self._buckets), p=self._p)
         size = int(np.clip(self.tokens_per_batch // self._bucket_len[k], 1, self.max_batch_size))
         chosen = rng.choice(self._buckets[k], size=size, replace=len(self._buckets[k]) < size)
+        return chosen, rng
+
+    def __call__(self, step: int) -> Batch:
+        chosen, rng = self._choose(step)
         return self.make_batch(chosen, rng)
+
+    def _sizes_for_step(self, step: int) -> int:
+        """Residues (after cropping) in the batch of ``step``, without building it."""
+        chosen, _ = self._choose(step)
+        return int(np.minimum(self.corpus.lengths[chosen], self.crop_length).sum())
 
     def make_batch(self, chain_indices: Sequence[int], rng: Optional[np.random.Generator] = None) -> Batch:
         """Batch of the given chains (random crops when ``rng`` is given, else the first window)."""

@@ -7,6 +7,10 @@ chain (``tokens`` uint8, concatenated) and their ``lengths``.  For a backbone of
 in ``[L, ⌈1.25 L⌉]`` (the nearest longer chains when none is, and the longest when L exceeds every
 chain) and a random window of L residues of it — so each backbone gets the α/β/loop make-up and
 segment lengths of a real chain of about its size.  Windows cut at most the two end segments.
+
+With a target make-up (``helix=`` / ``strand=`` fractions, e.g. from ``proteindsm design
+property=strand_fraction target=0.4``), 64 such windows are drawn and the one closest to the targets
+(sum of absolute differences) is kept: still a real chain's layout, now of the requested kind.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import numpy as np
 
 from proteindsm.errors import InputError
 
-from .secondary_structure import SS_LOOP
+from .secondary_structure import SS_HELIX, SS_LOOP, SS_STRAND
 
 __all__ = ["LAYOUTS_FILE", "SSLayouts", "shipped_layouts", "draw_layout"]
 
@@ -50,8 +54,22 @@ class SSLayouts:
         np.savez_compressed(buf, tokens=self.tokens, lengths=self.lengths)
         return atomic_write_bytes(Path(path), buf.getvalue())
 
-    def draw(self, length: int, rng: np.random.Generator) -> np.ndarray:
-        """Tokens ``(length,)`` int64: a window of a training chain of similar length (module docstring)."""
+    def draw(self, length: int, rng: np.random.Generator, *, helix: float | None = None,
+             strand: float | None = None, candidates: int = 64) -> np.ndarray:
+        """Tokens ``(length,)`` int64: a window of a training chain of similar length, the closest of
+        ``candidates`` windows to the target helix / strand fractions when any is given."""
+        if helix is None and strand is None:
+            return self._window(length, rng)
+        best, best_err = None, float("inf")
+        for _ in range(int(candidates)):
+            tok = self._window(length, rng)
+            err = sum(abs(float((tok == code).mean()) - want)
+                      for code, want in ((SS_HELIX, helix), (SS_STRAND, strand)) if want is not None)
+            if err < best_err:
+                best, best_err = tok, err
+        return best
+
+    def _window(self, length: int, rng: np.random.Generator) -> np.ndarray:
         if length < 1:
             raise InputError(f"layout length must be >= 1, got {length}")
         pool = np.flatnonzero((self.lengths >= length) & (self.lengths <= int(np.ceil(1.25 * length))))
@@ -74,8 +92,9 @@ def shipped_layouts() -> SSLayouts:
     return SSLayouts.load(Path(str(importlib.resources.files("proteindsm.protein") / "assets" / LAYOUTS_FILE)))
 
 
-def draw_layout(length: int, seed: int, index: int, layouts: SSLayouts | None = None) -> np.ndarray:
+def draw_layout(length: int, seed: int, index: int, layouts: SSLayouts | None = None, *,
+                helix: float | None = None, strand: float | None = None) -> np.ndarray:
     """The ``ss=auto`` layout of backbone ``index`` of ``length`` residues in a run seeded ``seed``
-    (a function of these three numbers only)."""
+    (a function of these numbers and the targets only)."""
     rng = np.random.default_rng([int(seed), int(length), int(index), 0x55])
-    return (layouts or shipped_layouts()).draw(int(length), rng)
+    return (layouts or shipped_layouts()).draw(int(length), rng, helix=helix, strand=strand)
