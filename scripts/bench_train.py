@@ -43,7 +43,10 @@ def random_backbones(B: int, L: int, gen: torch.Generator) -> torch.Tensor:
     return x - x[:, :, 1:2].mean(1, keepdim=True)
 
 
-def bench(model: torch.nn.Module, B: int, L: int, steps: int, device: torch.device) -> tuple[float, float]:
+def bench(model: torch.nn.Module, B: int, L: int, steps: int, device: torch.device,
+          self_conditioning_rate: float = 0.0) -> tuple[float, float]:
+    """Optimiser steps/s and peak memory; a self-conditioned network gets the campaign's extra
+    gradient-free pass on a fraction ``self_conditioning_rate`` of the rows, and random labels."""
     gen = torch.Generator().manual_seed(0)
     sched = GeometricSchedule(0.02, 60.0, sigma_data=10.0)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
@@ -53,8 +56,12 @@ def bench(model: torch.nn.Module, B: int, L: int, steps: int, device: torch.devi
     def step() -> None:
         sigma = sched.sample_training_sigmas(B, gen).to(device)
         noise = torch.randn(x.shape, generator=gen).to(device)
-        loss = dsm_loss(model, x, sigma, noise, mask=mask, cond={"mask": mask}, project=project_zero_ca_centroid,
-                        weight=sched.loss_weight(sigma)).mean()
+        cond = {"mask": mask}
+        if getattr(model, "config", {}).get("ss_conditioning"):
+            cond["ss"] = torch.randint(0, 4, (B, L), generator=gen).to(device)
+        rows = (torch.rand(B, generator=gen) < self_conditioning_rate).to(device) if self_conditioning_rate > 0 else None
+        loss = dsm_loss(model, x, sigma, noise, mask=mask, cond=cond, project=project_zero_ca_centroid,
+                        weight=sched.loss_weight(sigma), self_condition=rows).mean()
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -82,26 +89,38 @@ def main() -> None:
     ap.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8])
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--network", default="e3nn_small")
+    ap.add_argument("--compare", nargs="+", default=None,
+                    help="instead of e3nn vs EGNN: these network configs side by side (e.g. e3nn_local_small "
+                         "e3nn_local_ss e3nn_local_cpu); self-conditioned ones at --self-conditioning-rate")
+    ap.add_argument("--self-conditioning-rate", type=float, default=0.5)
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     device = torch.device(args.device)
-    cfg = yaml.safe_load((ROOT / "configs/protein/network" / f"{args.network}.yaml").read_text())
-    cfg.pop("_target_")
-    egnn_cfg = {k: cfg[k] for k in ("num_layers", "k_neighbors", "seq_neighbors", "max_relative_position",
-                                     "num_rbf", "sigma_data")}
-    models = {"e3nn (ours)": BackboneScoreNet(**cfg),
-              "EGNN baseline": EGNNBaseline(hidden_channels=cfg["scalar_channels"], **egnn_cfg)}
+    def load_cfg(name: str) -> dict:
+        cfg = yaml.safe_load((ROOT / "configs/protein/network" / f"{name}.yaml").read_text())
+        cfg.pop("_target_")
+        return cfg
+
+    cfg = load_cfg(args.network)
+    if args.compare:
+        models = {name: BackboneScoreNet(**load_cfg(name)) for name in args.compare}
+    else:
+        egnn_cfg = {k: cfg[k] for k in ("num_layers", "k_neighbors", "seq_neighbors", "max_relative_position",
+                                         "num_rbf", "sigma_data")}
+        models = {"e3nn (ours)": BackboneScoreNet(**cfg),
+                  "EGNN baseline": EGNNBaseline(hidden_channels=cfg["scalar_channels"], **egnn_cfg)}
     rows = []
     for name, model in models.items():
         model.to(device)
         n_params = sum(p.numel() for p in model.parameters())
         for L in args.lengths:
             for B in args.batch_sizes:
-                sps, mem = bench(model, B, L, args.steps, device)
+                rate = args.self_conditioning_rate if getattr(model, "config", {}).get("self_conditioning") else 0.0
+                sps, mem = bench(model, B, L, args.steps, device, rate)
                 rows.append({"model": name, "params": n_params, "length": L, "batch_size": B,
                              "steps_per_s": round(sps, 3), "residues_per_s": round(sps * B * L, 1),
                              "peak_mem_MiB": round(mem, 1)})
-                print(f"{name:14s} params={n_params:8d} L={L:4d} B={B:3d} {sps:8.3f} steps/s "
+                print(f"{name:16s} params={n_params:8d} L={L:4d} B={B:3d} {sps:8.3f} steps/s "
                       f"{sps * B * L:10.1f} res/s  peak {mem:8.1f} MiB", flush=True)
     info = {"device": str(device), "hardware": torch.cuda.get_device_name(device) if device.type == "cuda"
             else f"{platform.processor() or platform.machine()} ({torch.get_num_threads()} threads)",

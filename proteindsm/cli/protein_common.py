@@ -107,7 +107,8 @@ class SamplingSetup(NamedTuple):
     score_fn: Any  # the model's score, with the sampling potentials that are on composed on
     potentials: dict  # {"steric": settings or None, "compactness": settings or None}, for the manifest
     ss_layout: Any = None  # (length, index) -> tokens | None for sample_backbones; None: unconditional
-    ss_mode: str = "none"  # "auto" | "string" | "none" (for the manifest)
+    ss_mode: str = "none"  # "auto" | "string" | "file" | "none" (for the manifest)
+    counts: Optional[dict] = None  # ss_file: {length: backbones of that length}; None: num per length
 
 
 POTENTIAL_FIELDS = {
@@ -201,6 +202,8 @@ def parse_ss_option(cfg: DictConfig) -> tuple[str, Any]:
     with the length it implies checked against ``length=`` (one error naming both lengths)."""
     from proteindsm.protein.secondary_structure import parse_ss_string
 
+    if cfg.get("ss_file"):
+        return "file", read_ss_file(cfg)
     value = cfg.get("ss", "auto")
     if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "null", "off")):
         return "none", None
@@ -220,21 +223,48 @@ def parse_ss_option(cfg: DictConfig) -> tuple[str, Any]:
     return "string", tokens
 
 
-def ss_layout_for(mode: str, tokens: Any, seed: int, model: Any, composition: Optional[dict] = None) -> Any:
+def read_ss_file(cfg: DictConfig) -> dict[int, list]:
+    """``ss_file=PATH``: one secondary-structure string per line (blank lines and FASTA ``>`` headers
+    skipped) → ``{length: [tokens, ...]}``; each string gets ``num`` backbones of its own length.
+    One error naming the file and line for a bad string; ``length=`` must not be given."""
+    from proteindsm.protein.secondary_structure import parse_ss_string
+
+    path = resolve_path(cfg.ss_file)
+    if not path.is_file():
+        raise InputError(f"ss_file={cfg.ss_file}: file not found")
+    if cfg.get("length") is not None:
+        raise InputError("ss_file sets the backbone lengths (one per string): leave length= out")
+    groups: dict[int, list] = {}
+    for n, line in enumerate(path.read_text(errors="replace").splitlines(), start=1):
+        text = line.strip()
+        if not text or text.startswith(">"):
+            continue
+        tokens = parse_ss_string(text, field=f"ss_file {path.name}: line {n}")
+        groups.setdefault(len(tokens), []).append(tokens)
+    if not groups:
+        raise InputError(f"ss_file={cfg.ss_file}: no secondary-structure strings in the file")
+    return dict(sorted(groups.items()))
+
+
+def ss_layout_for(mode: str, tokens: Any, seed: int, model: Any, composition: Optional[dict] = None,
+                  per_string: int = 1) -> Any:
     """The ``ss_layout`` callable of :func:`proteindsm.protein.sampling.sample_backbones` for an
     ``ss=`` mode: ``auto`` draws a real chain's layout per backbone
     (:func:`proteindsm.protein.ss_layouts.draw_layout`), a string is used for every backbone, ``none``
     gives None.  Models without secondary-structure conditioning get None for ``auto`` and an error
     for a string.  ``composition``: optional ``{"helix": f, "strand": f}`` targets for ``auto``
-    (the layout closest to them of 64 real windows)."""
+    (the layout closest to them of 64 real windows).  ``file``: ``tokens`` is ``{length: [tokens, ...]}``
+    and each string serves ``per_string`` consecutive backbones of its length."""
     conditioned = bool(getattr(model, "config", {}).get("ss_conditioning", False))
     if mode == "none" or (mode == "auto" and not conditioned):
         return None
     if not conditioned:
-        raise InputError("ss=STRING needs a checkpoint with secondary-structure conditioning; this one has "
+        raise InputError(f"{'ss_file' if mode == 'file' else 'ss=STRING'} needs a checkpoint with secondary-structure conditioning; this one has "
                          "none (use ss=none, or checkpoint= a model trained with network.ss_conditioning=true)")
     if mode == "string":
         return lambda length, index: tokens
+    if mode == "file":  # tokens: {length: [tokens, ...]}, num backbones per string
+        return lambda length, index: tokens[length][index // per_string]
     from proteindsm.protein.ss_layouts import draw_layout
     comp = dict(composition or {})
     return lambda length, index: draw_layout(length, seed, index, **comp)
@@ -267,11 +297,15 @@ def prepare_sampling(cfg: DictConfig) -> SamplingSetup:
     ckpt = checkpoint_path(cfg.checkpoint)
     loaded = load_model(ckpt, device=device)
     length = cfg.get("length")
-    if length is None:
+    counts = None
+    if ss_mode == "file":
+        length = list(ss_tokens)
+        counts = {L: len(group) * num for L, group in ss_tokens.items()}
+    elif length is None:
         length = len(ss_tokens) if ss_tokens is not None else 100
     lengths = parse_lengths(length, loaded.max_length)
     sigmas = sigma_grid(cfg, loaded.schedule, levels)
-    ss_layout = ss_layout_for(ss_mode, ss_tokens, int(cfg.seed), loaded.model)
+    ss_layout = ss_layout_for(ss_mode, ss_tokens, int(cfg.seed), loaded.model, per_string=num)
     return SamplingSetup(fmt, num, batch_size, sampler, levels, device, ckpt, loaded, lengths, sigmas,
                          with_potentials(model_score_fn(loaded.model), **potentials), potentials,
-                         ss_layout, ss_mode if ss_layout is not None else "none")
+                         ss_layout, ss_mode if ss_layout is not None else "none", counts)

@@ -23,10 +23,13 @@ def run(cfg: DictConfig) -> int:
     out = prepare_out_dir(cfg.out)
 
     t0 = time.perf_counter()
-    samples = sample_backbones(score_fn, lengths, num, sampler, sigmas, seed=int(cfg.seed),
-                               batch_size=batch_size, device=device,
-                               return_trajectory=bool(cfg.save_trajectory), progress=bool(cfg.progress),
-                               ss_layout=setup.ss_layout)
+    groups = [(lengths, num)] if setup.counts is None else [([L], setup.counts[L]) for L in lengths]
+    samples = []
+    for group_lengths, count in groups:  # ss_file: each length has its own number of backbones
+        samples += sample_backbones(score_fn, group_lengths, count, sampler, sigmas, seed=int(cfg.seed),
+                                    batch_size=batch_size, device=device,
+                                    return_trajectory=bool(cfg.save_trajectory), progress=bool(cfg.progress),
+                                    ss_layout=setup.ss_layout)
     files = write_samples(samples, out, fmt)
     manifest = {
         "checkpoint": str(ckpt), "checkpoint_step": loaded.metadata.get("step"),

@@ -104,3 +104,25 @@ def test_targeted_layouts_and_design_records_them(tmp_path, conditioned_checkpoi
     assert m["ss_mode"] == "auto" and m["ss_targets"] == {"strand": 0.4} and m["sheet"] is None
     got = [f["ss"].count("E") / 40 for f in m["files"]]
     assert all(abs(g - 0.4) < 0.1 for g in got), got
+
+
+def test_ss_file_gives_each_string_its_backbones(tmp_path, conditioned_checkpoint, capsys):
+    strings = ["LLHHHHHHHHLL", "LEEEELLEEEEL", "LLHHHHLLLLLLLLLL"]
+    f = tmp_path / "ss.txt"
+    f.write_text(">a\n" + strings[0] + "\n\n>b\n" + strings[1] + "\n" + strings[2] + "\n")
+    out = tmp_path / "o"
+    assert main(["sample", f"out={out}", f"checkpoint={conditioned_checkpoint}", f"ss_file={f}", "num=2", *FAST]) == 0
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["ss_mode"] == "file"
+    got = [(x["length"], x["ss"]) for x in m["files"]]
+    assert got == [(12, strings[0])] * 2 + [(12, strings[1])] * 2 + [(16, strings[2])] * 2
+    names = [x["file"] for x in m["files"]]
+    assert len(set(names)) == 6
+    bad = tmp_path / "bad.txt"
+    bad.write_text("HHHH\nHHQH\n")
+    assert main(["sample", f"out={tmp_path / 'b'}", f"checkpoint={conditioned_checkpoint}", f"ss_file={bad}",
+                 *FAST]) == 2
+    assert "bad.txt: line 2" in capsys.readouterr().err and not (tmp_path / "b").exists()
+    assert main(["sample", f"out={tmp_path / 'c'}", f"checkpoint={conditioned_checkpoint}", f"ss_file={f}",
+                 "length=12", *FAST]) == 2
+    assert "leave length= out" in capsys.readouterr().err
