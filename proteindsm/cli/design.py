@@ -210,7 +210,7 @@ def run(cfg: DictConfig) -> int:
             terms.append(blueprint_guidance(blueprints[L], sheet["scale"], sheet["sigma_max"]))
         guided_fn = with_guidance(score_fn, terms)
         common = dict(seed=seed, batch_size=batch_size, device=device, progress=bool(cfg.progress),
-                      ss_layout=ss_layout)
+                      ss_layout=ss_layout, ideal_output=bool(cfg.get("ideal_output", False)))
         try:
             guided_all += sample_backbones(guided_fn, [L], num, sampler, sigmas, **common)
         except SamplerDivergedError as exc:

@@ -29,14 +29,14 @@ def run(cfg: DictConfig) -> int:
         samples += sample_backbones(score_fn, group_lengths, count, sampler, sigmas, seed=int(cfg.seed),
                                     batch_size=batch_size, device=device,
                                     return_trajectory=bool(cfg.save_trajectory), progress=bool(cfg.progress),
-                                    ss_layout=setup.ss_layout)
+                                    ss_layout=setup.ss_layout, ideal_output=bool(cfg.get("ideal_output", False)))
     files = write_samples(samples, out, fmt)
     manifest = {
         "checkpoint": str(ckpt), "checkpoint_step": loaded.metadata.get("step"),
         "sampler": {"class": type(sampler).__name__, **vars(sampler)},
         "sigma_grid": {"levels": levels, "sigma_max": float(sigmas[0]), "sigma_min": float(sigmas[-1])},
         **potentials, "seed": int(cfg.seed), "device": str(device), "batch_size": batch_size,
-        "ss_mode": setup.ss_mode,
+        "ss_mode": setup.ss_mode, "ideal_output": bool(cfg.get("ideal_output", False)),
         "files": [{"file": f.name, "length": s.length, "seconds": round(s.seconds, 3),
                    **({} if s.ss is None else {"ss": tokens_to_string(s.ss)})}
                   for f, s in zip(files, samples)],

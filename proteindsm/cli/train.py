@@ -106,7 +106,8 @@ def _warm_start_record(path: Path, network) -> dict:
     theirs = {**defaults, **src.get("model_config", {})}
     additive = set(getattr(network, "ADDITIVE_OPTIONS", ()))  # new zero-initialised inputs may be switched on
     diff = {k: (theirs.get(k), v) for k, v in network.config.items()
-            if theirs.get(k) != v and not (k in additive and not theirs.get(k))}
+            if theirs.get(k) != v and not (k in additive and not theirs.get(k))
+            and k not in getattr(network, "FREE_OPTIONS", ())}
     if diff:
         raise InputError(f"init_from={path} was trained with another network configuration "
                          f"(field: checkpoint value vs network value): {diff}")

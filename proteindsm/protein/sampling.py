@@ -49,8 +49,8 @@ def sample_backbones(score_fn: ScoreFn, lengths: Sequence[int], num_per_length: 
                      sigmas: torch.Tensor, *, seed: int = 0, batch_size: int = 8,
                      device: torch.device | str = "cpu", return_trajectory: bool = False,
                      progress: bool = True,
-                     ss_layout: Optional[Callable[[int, int], Optional[np.ndarray]]] = None
-                     ) -> list[SampledBackbone]:
+                     ss_layout: Optional[Callable[[int, int], Optional[np.ndarray]]] = None,
+                     ideal_output: bool = False) -> list[SampledBackbone]:
     """Generate ``num_per_length`` backbones for each length in ``lengths``.
 
     Args:
@@ -62,6 +62,9 @@ def sample_backbones(score_fn: ScoreFn, lengths: Sequence[int], num_per_length: 
         ss_layout: optional ``(length, index) -> tokens (length,) | None``: the secondary-structure
             labels of each backbone (:mod:`proteindsm.protein.secondary_structure`), passed to the
             score function as ``cond["ss"]`` long ``(B, L)``.
+        ideal_output: rebuild each final backbone from its residue frames with ideal geometry
+            (:func:`proteindsm.protein.ideal_geometry.idealise_backbone`: exact N–CA, CA–C, C=O and
+            the N–CA–C / CA–C=O angles in every residue, chain ends included; CA kept).
     Returns:
         backbones in order of ``lengths`` then index.
     """
@@ -96,7 +99,11 @@ def sample_backbones(score_fn: ScoreFn, lengths: Sequence[int], num_per_length: 
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         per = (time.perf_counter() - t0) / n
-        x = res.x.detach().float().cpu().numpy()
+        x = res.x.detach()
+        if ideal_output:
+            from .ideal_geometry import idealise_backbone
+            x = idealise_backbone(x, mask)
+        x = x.float().cpu().numpy()
         traj = torch.stack(res.trajectory, 1).float().numpy() if res.trajectory is not None else None
         for i in range(n):
             out.append(SampledBackbone(length=L, index=b * batch_size + i, coords=x[i], seconds=per,

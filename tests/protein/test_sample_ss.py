@@ -126,3 +126,17 @@ def test_ss_file_gives_each_string_its_backbones(tmp_path, conditioned_checkpoin
     assert main(["sample", f"out={tmp_path / 'c'}", f"checkpoint={conditioned_checkpoint}", f"ss_file={f}",
                  "length=12", *FAST]) == 2
     assert "leave length= out" in capsys.readouterr().err
+
+
+def test_ideal_output_rebuilds_residues(tmp_path):
+    from proteindsm.protein.backbone import BOND_C_O, BOND_CA_C, BOND_N_CA
+    from proteindsm.protein.geometry import bond_lengths
+    from proteindsm.protein.io import read_backbones
+
+    for flag in ("false", "true"):
+        out = tmp_path / flag
+        assert main(["sample", f"out={out}", "length=20", "num=1", f"ideal_output={flag}", *FAST]) == 0
+        x = torch.tensor(read_backbones(out / "len20_000.pdb", max_peptide_bond=float("inf"))[0].coords)
+        dev = (bond_lengths(x)[:, :3] - torch.tensor([BOND_N_CA, BOND_CA_C, BOND_C_O])).abs().max().item()
+        assert (dev < 2e-3) if flag == "true" else (dev > 2e-3), (flag, dev)   # PDB precision 1e-3 Å
+        assert json.loads((out / "manifest.json").read_text())["ideal_output"] == (flag == "true")
