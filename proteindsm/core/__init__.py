@@ -9,6 +9,7 @@ Imports torch only — never protein, image or toy code.  Quick tour::
 
 from .checkpoint import Checkpoint, load_checkpoint, load_weights_into, read_metadata, save_checkpoint
 from .ema import EMA
+from .conditioning import KnownPart, ReconstructionGuidance, Replacement, with_conditioning
 from .guidance import (CalibratedRegressionGuidance, ClassifierGuidance, DenoisedPropertyGuidance, GuidanceTerm,
                        NoiseAwareDenoisedGuidance, PotentialGuidance, ProjectionGuidance, RegressionGuidance,
                        grad_of_log_likelihood, with_guidance)
