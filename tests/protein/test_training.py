@@ -224,3 +224,30 @@ def test_additive_options_warm_start_from_a_plain_checkpoint(corpus, tmp_path, c
     # self-conditioning asked of a network without it: one clear error
     assert main([*common, f"out={tmp_path / 'c'}", "objective.self_conditioning_rate=0.5"]) == 2
     assert "self_conditioning" in capsys.readouterr().err
+
+
+def test_gpu_recipe_runs_at_tiny_size_on_cpu(corpus, tmp_path):
+    """scripts/train_gpu.py: the one-command GPU recipe, on a CPU at tiny size — resumes the campaign
+    recipe from init_from, bf16 autocast, writes metrics and an EMA export."""
+    import importlib.util
+
+    from proteindsm.protein.corpus import save_corpus
+
+    small = tmp_path / "small.npz"
+    short = lambda idx: idx[corpus.lengths[idx] <= 64]              # noqa: E731
+    save_corpus(small, corpus.subset(np.concatenate([short(corpus.indices("train"))[:8],
+                                                     short(corpus.indices("val"))[:4]])))
+    spec = importlib.util.spec_from_file_location("train_gpu", Path(__file__).resolve().parents[2] / "scripts" / "train_gpu.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    argv = sys.argv
+    sys.argv = ["train_gpu.py", "--device", "cpu", "--tokens", "128", "--minutes", "1", "--corpus", str(small),
+                "--out", str(tmp_path / "run"), "--export", str(tmp_path / "export.safetensors"),
+                "train.max_steps=2", "data.val_chains=2"]
+    try:
+        assert mod.main() == 0
+    finally:
+        sys.argv = argv
+    ckpt = load_checkpoint(tmp_path / "run" / "checkpoint.safetensors")
+    assert ckpt.step == 2 and ckpt.metadata["train_config"]["precision"] == "bf16"
+    assert ckpt.metadata["model_config"]["ss_conditioning"] and (tmp_path / "export.safetensors").is_file()
