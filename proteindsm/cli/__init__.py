@@ -11,6 +11,7 @@ train       protein/train.yaml     train a protein score model or property predi
 sample      protein/sample.yaml    sample backbones from a checkpoint, write PDB/mmCIF
 design      protein/design.yaml    guided sampling toward a target property
 evaluate    protein/evaluate.yaml  evaluate generated backbones against real chains
+sequences   protein/sequences.yaml ProteinMPNN sequence designs for a folder of backbones
 data build  protein/data_build.yaml  turn a folder of PDB/mmCIF files into a corpus .npz
 ==========  =====================  ==========================================================
 
@@ -40,6 +41,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "sample": ("protein", "sample", "proteindsm.cli.sample"),
     "design": ("protein", "design", "proteindsm.cli.design"),
     "evaluate": ("protein", "evaluate", "proteindsm.cli.evaluate"),
+    "sequences": ("protein", "sequences", "proteindsm.cli.sequences"),
     "data build": ("protein", "data_build", "proteindsm.cli.data_build"),
 }
 
@@ -49,6 +51,7 @@ commands:
   sample     sample protein backbones (PDB/mmCIF) from the shipped checkpoint
   design     guided sampling toward a target property (helix_fraction, rg, ...)
   evaluate   geometry / secondary structure / diversity metrics of generated backbones
+  sequences  ProteinMPNN sequence designs for a folder of backbones (optional package)
   train      train a score model or property predictor (experiment=...)
   data build turn a folder of PDB/mmCIF files into a training corpus
   toy        2-D toy problems (Song & Ermon's mixture, rings, ...)

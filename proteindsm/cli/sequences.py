@@ -1,0 +1,57 @@
+"""``proteindsm sequences samples=DIR [out=FILE.fasta]``: ProteinMPNN sequence designs for backbones."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from .config import require, resolve_path
+from .evaluate import read_structure_chains
+
+
+def read_backbone_inputs(folder: Path) -> list[tuple[str, object, str]]:
+    """``(name, coords (L, 4, 3), sequence)`` of every chain in ``folder``: the file name, with
+    ``:<chain>`` appended when a file holds several chains."""
+    chains, files = read_structure_chains(folder, "samples")
+    count = {f: files.count(f) for f in files}
+    return [(f if count[f] == 1 else f"{f}:{ch.id.split('_', 1)[-1]}", ch.coords, ch.seq)
+            for ch, f in zip(chains, files)]
+
+
+def run(cfg: DictConfig) -> int:
+    from proteindsm.protein import sequences as sq
+
+    samples_dir = resolve_path(require(cfg, "samples"))
+    sq.require_proteinmpnn()
+    num_seqs, temperature, model = sq.check_settings(cfg.num_seqs, cfg.temperature, cfg.model)
+    seed = int(cfg.seed)
+    backbones = read_backbone_inputs(samples_dir)
+    fixed_spec = cfg.get("fixed")
+    if OmegaConf.is_config(fixed_spec):
+        fixed_spec = OmegaConf.to_container(fixed_spec, resolve=True)
+    fixed = sq.parse_fixed(fixed_spec, [b[0] for b in backbones])
+    for name, X, seq in backbones:
+        sq.check_fixed(fixed.get(name, []), seq, name)
+    out = Path(str(cfg.out)) if cfg.get("out") else samples_dir / "sequences.fasta"
+
+    def progress(k: int, n: int) -> None:
+        if cfg.get("progress", True):
+            print(f"\r  designed {k}/{n} backbones", end="" if k < n else "\n", file=sys.stderr, flush=True)
+
+    t0 = time.perf_counter()
+    results = sq.design_backbones(backbones, num_seqs, temperature=temperature, model=model, seed=seed,
+                                  fixed=fixed, progress=progress)
+    seconds = time.perf_counter() - t0
+    fasta, csv_path = sq.write_designs(out, results, temperature=temperature, model=model, seed=seed)
+    s = sq.summarise(results)
+    passing = s["backbones_passing"]
+    print(f"wrote {s['n_designs']} sequences for {s['n_backbones']} backbones to {fasta} and {csv_path} "
+          f"({seconds:.1f} s, {seconds / len(results):.2f} s per backbone)")
+    print(f"  mean score {s['score_mean']:.3f} nats/residue (global {s['global_score_mean']:.3f}); "
+          f"backbones whose designs pass Gly+Pro <= 30 %: {passing['gly_pro']:.2f}, hydrophobic >= 20 %: "
+          f"{passing['hydrophobic']:.2f}, Ala+Glu+Lys+Leu <= 70 %: {passing['aekl']:.2f}, all: {passing['all']:.2f}"
+          + ("" if s["recovery_mean"] is None else f"; recovery vs input sequences {s['recovery_mean']:.3f}"))
+    return 0
