@@ -26,7 +26,7 @@ from proteindsm.errors import InputError, SamplerDivergedError
 from proteindsm.fileio import atomic_write_text
 
 from .config import prepare_out_dir, resolve_path
-from .protein_common import prepare_sampling
+from .protein_common import design_sequences_for, prepare_sampling, sequence_settings
 
 REPORT_COLUMNS = ("file", "length", "seed", "property", "target", "measured", "unguided_measured",
                   "abs_error", "unguided_abs_error", "unguided_file")
@@ -257,6 +257,9 @@ def run(cfg: DictConfig) -> int:
                     for t in targets],
         "summary": summary, "seconds_total": round(time.perf_counter() - t0, 2),
     }
+    seq_settings = sequence_settings(cfg)
+    if seq_settings is not None:
+        manifest["sequences"] = design_sequences_for(out, files, guided_all, seq_settings, seed)
     if cfg.get("view"):
         from proteindsm.protein.view import write_view
         page = write_view(out / "view.html", [(f.name, f.read_text()) for f in files]

