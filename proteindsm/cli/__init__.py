@@ -10,6 +10,7 @@ image       image/image.yaml       train a σ-conditioned U-Net on small images,
 train       protein/train.yaml     train a protein score model or property predictor
 sample      protein/sample.yaml    sample backbones from a checkpoint, write PDB/mmCIF
 design      protein/design.yaml    guided sampling toward a target property
+scaffold    protein/scaffold.yaml  backbones that hold a motif (contig syntax), PDB + report
 evaluate    protein/evaluate.yaml  evaluate generated backbones against real chains
 sequences   protein/sequences.yaml ProteinMPNN sequence designs for a folder of backbones
 data build  protein/data_build.yaml  turn a folder of PDB/mmCIF files into a corpus .npz
@@ -40,6 +41,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "train": ("protein", "train", "proteindsm.cli.train"),
     "sample": ("protein", "sample", "proteindsm.cli.sample"),
     "design": ("protein", "design", "proteindsm.cli.design"),
+    "scaffold": ("protein", "scaffold", "proteindsm.cli.scaffold"),
     "evaluate": ("protein", "evaluate", "proteindsm.cli.evaluate"),
     "sequences": ("protein", "sequences", "proteindsm.cli.sequences"),
     "data build": ("protein", "data_build", "proteindsm.cli.data_build"),
@@ -50,6 +52,7 @@ USAGE = """usage: proteindsm <command> [key=value ...]
 commands:
   sample     sample protein backbones (PDB/mmCIF) from the shipped checkpoint
   design     guided sampling toward a target property (helix_fraction, rg, ...)
+  scaffold   backbones that hold a motif: motif=FILE.pdb contig="10-20/A16-30/5-15"
   evaluate   geometry / secondary structure / diversity metrics of generated backbones
   sequences  ProteinMPNN sequence designs for a folder of backbones (optional package)
   train      train a score model or property predictor (experiment=...)

@@ -1,0 +1,277 @@
+"""Motif scaffolding: contig syntax, motif I/O, layouts, the SE(3)-invariant motif condition, the
+PDB REMARKs and report, bad-input errors, and a tiny end-to-end `proteindsm scaffold` run."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from proteindsm.cli import main
+from proteindsm.core import ReconstructionGuidance, Replacement
+from proteindsm.errors import InputError
+from proteindsm.protein.geometry import apply_transform, random_rotation
+from proteindsm.protein.io import read_backbones, write_cif
+from proteindsm.protein.scaffold import (Layout, MotifSegment, NewSegment, check_fit, draw_layout, known_part,
+                                         motif_rmsd, parse_contig, parse_length_bounds, read_motif,
+                                         scaffold_remarks, write_scaffold_pdb)
+
+EXAMPLE = "10-20/A16-30/5-15/A50-60/10-20"
+
+
+# ------------------------------------------------------------------------------------ contigs
+def test_parse_contig_example():
+    segs = parse_contig(EXAMPLE)
+    assert segs == [NewSegment("10-20", 10, 20), MotifSegment("A16-30", "A", 16, 30), NewSegment("5-15", 5, 15),
+                    MotifSegment("A50-60", "A", 50, 60), NewSegment("10-20", 10, 20)]
+    assert segs[1].size == 15 and segs[1].labels()[:2] == ["A16", "A17"]
+
+
+def test_parse_contig_single_numbers_and_residues():
+    assert parse_contig("7/A5/0-3/B9-10") == [NewSegment("7", 7, 7), MotifSegment("A5", "A", 5, 5),
+                                              NewSegment("0-3", 0, 3), MotifSegment("B9-10", "B", 9, 10)]
+    assert parse_contig("A1-4") == [MotifSegment("A1-4", "A", 1, 4)]
+
+
+@pytest.mark.parametrize("contig,match", [
+    ("", "non-empty"),
+    ("   ", "non-empty"),
+    (None, "non-empty"),
+    ("10//A1-5", "segment 2 is empty"),
+    ("/A1-5", "segment 1 is empty"),
+    ("A1-5/", "segment 2 is empty"),
+    ("A16-", "segment 1 'A16-': not a new segment"),
+    ("16-A", "segment 1 '16-A': not a new segment"),
+    ("AB1-5", "segment 1 'AB1-5': not a new segment"),
+    ("A1.5", "not a new segment"),
+    ("-5/A1-3", "segment 1 '-5': not a new segment"),
+    ("A1-3/x", "segment 2 'x': not a new segment"),
+    ("A30-16", "segment 1 'A30-16': motif range starts after it ends"),
+    ("15-5/A1-3", "segment 1 '15-5': length range is reversed"),
+    ("A1-3/0/A5-6", "segment 2 '0': a segment of 0 residues"),
+    ("A1-5/3/A3-8", "segment 3 'A3-8': motif residue A3 is already in segment 'A1-5'"),
+    ("A1-5 B1-5", "whitespace"),
+    ("10-20/5", "no motif segment"),
+    (12, "no motif segment"),
+])
+def test_parse_contig_rejects_every_syntax_error(contig, match):
+    with pytest.raises(InputError, match=match):
+        parse_contig(contig)
+
+
+def test_length_bounds_and_fit():
+    assert parse_length_bounds(None) is None and parse_length_bounds("80-120") == (80, 120)
+    assert parse_length_bounds(100) == (100, 100) and parse_length_bounds("90 - 95") == (90, 95)
+    for bad in ("120-80", "0-5", "abc", "-5", True, "80:120"):
+        with pytest.raises(InputError, match="length"):
+            parse_length_bounds(bad)
+    segs = parse_contig(EXAMPLE)                 # 51-81 residues
+    assert check_fit(segs, None) == (51, 81) and check_fit(segs, (80, 120)) == (80, 81)
+    with pytest.raises(InputError, match=r"gives 51-81 residues, which cannot fit length=90-120"):
+        check_fit(segs, (90, 120))
+    with pytest.raises(InputError, match="cannot fit length=10-40"):
+        check_fit(segs, (10, 40))
+    with pytest.raises(InputError, match="at most 40"):
+        check_fit(segs, None, max_length=40)
+
+
+def test_layouts_are_seeded_and_within_bounds():
+    segs = parse_contig(EXAMPLE)
+    for bounds in (None, (70, 75)):
+        lays = [draw_layout(segs, bounds, 3, i) for i in range(40)]
+        assert lays == [draw_layout(segs, bounds, 3, i) for i in range(40)]          # same seed, same layouts
+        assert lays != [draw_layout(segs, bounds, 4, i) for i in range(40)]
+        assert len({lay.lengths for lay in lays}) > 10                               # each backbone its own
+        for lay in lays:
+            assert lay.lengths[1] == 15 and lay.lengths[3] == 11
+            assert all(s.lo <= n <= s.hi for s, n in zip(segs, lay.lengths) if isinstance(s, NewSegment))
+            if bounds:
+                assert bounds[0] <= lay.total <= bounds[1]
+    lay = Layout(tuple(segs), (12, 15, 8, 11, 14))
+    assert lay.describe() == "12/A16-30/8/A50-60/14" and lay.total == 60
+    assert lay.positions_text() == "13-27;36-46"
+    assert lay.motif_positions().tolist() == list(range(12, 27)) + list(range(35, 46))
+
+
+# ------------------------------------------------------------------------------------ motif I/O
+def test_read_motif_from_pdb_and_mmcif(pdb_dir, tmp_path):
+    segs = parse_contig(EXAMPLE)
+    motif = read_motif(pdb_dir / "1ubi.pdb", segs)
+    (chain,) = read_backbones(pdb_dir / "1ubi.pdb")        # residues 1..76, no gaps
+    want = np.concatenate([chain.coords[15:30], chain.coords[49:60]])
+    assert motif.coords.shape == (26, 4, 3) and np.allclose(motif.coords, want, atol=1e-4)
+    assert motif.labels[0] == "A16" and motif.labels[-1] == "A60"
+    # ubiquitin: residues 16-19 are E, V, E, P; 50-52 L, E, D
+    assert motif.res_names[:4] == ("GLU", "VAL", "GLU", "PRO") and motif.res_names[15:18] == ("LEU", "GLU", "ASP")
+    cif = write_cif(tmp_path / "ubq.cif", chain.coords, seq=chain.seq)
+    from_cif = read_motif(cif, segs)
+    assert np.allclose(from_cif.coords, motif.coords, atol=1e-3) and from_cif.res_names == motif.res_names
+
+
+def _without_atom(src, dst, res_id: int, atom: str):
+    lines = [ln for ln in src.read_text().splitlines()
+             if not (ln.startswith("ATOM") and int(ln[22:26]) == res_id and ln[12:16].strip() == atom)]
+    dst.write_text("\n".join(lines) + "\n")
+    return dst
+
+
+def test_read_motif_errors_name_the_segment(pdb_dir, tmp_path):
+    with pytest.raises(InputError, match="file not found"):
+        read_motif(tmp_path / "nope.pdb", parse_contig("A1-5"))
+    with pytest.raises(InputError, match=r"contig segment 'B1-5': chain B is not in 1ubi.pdb \(chains: A\)"):
+        read_motif(pdb_dir / "1ubi.pdb", parse_contig("5/A1-3/B1-5"))
+    with pytest.raises(InputError, match=r"contig segment 'A70-80': residue A77 is not in 1ubi.pdb \(chain A has residues 1-76"):
+        read_motif(pdb_dir / "1ubi.pdb", parse_contig("A70-80"))
+    broken = _without_atom(pdb_dir / "1ubi.pdb", tmp_path / "broken.pdb", 20, "O")
+    with pytest.raises(InputError, match=r"contig segment 'A16-30': residue A20 \(SER\) in broken.pdb lacks backbone atom\(s\) O"):
+        read_motif(broken, parse_contig("A16-30"))
+
+
+# ------------------------------------------------------------------------------------ the condition
+def _equivariant_score(x, sigma, cond=None):
+    """A rotation- and translation-equivariant toy score: pulls every atom toward the CA centroid
+    and each residue's atoms toward its CA (so J = ∂x̂₀/∂x is not I)."""
+    c = x[:, :, 1:2].mean(1, keepdim=True)
+    s2 = sigma.reshape(-1, 1, 1, 1) ** 2
+    return -(x - c) / (4.0 + s2) - 0.3 * (x - x[:, :, 1:2]) / (1.0 + s2)
+
+
+@pytest.mark.parametrize("make", [lambda k: Replacement(k), lambda k: ReconstructionGuidance(k, sigma_data=10.0)],
+                         ids=["replacement", "guidance"])
+def test_motif_condition_is_se3_invariant(pdb_dir, make):
+    """Rotating + translating the state rotates the conditioned score; rotating the motif target
+    changes nothing (the motif is superposed, not fixed in space)."""
+    torch.manual_seed(0)
+    segs = parse_contig("4/A23-30/3/A40-45/4")
+    motif = read_motif(pdb_dir / "1ubi.pdb", segs)
+    lays = [draw_layout(segs, None, 0, i) for i in range(2)]
+    lays = [Layout(lays[0].segments, lays[0].lengths)] * 2
+    kp = known_part(motif, lays, dtype=torch.float64)
+    x = torch.randn(2, lays[0].total, 4, 3, dtype=torch.float64) * 6.0
+    sigma = torch.tensor([0.5, 3.0], dtype=torch.float64)
+    R = random_rotation(torch.Generator().manual_seed(1), dtype=torch.float64, shape=(2,))
+    t = torch.randn(2, 3, dtype=torch.float64) * 20
+    score = make(kp).wrap(_equivariant_score)
+    got = score(apply_transform(x, R, t), sigma)
+    want = apply_transform(score(x, sigma), R, torch.zeros_like(t))
+    assert torch.allclose(got, want, atol=1e-8), (got - want).abs().max()
+    moved = known_part(motif, lays, dtype=torch.float64)
+    moved.values = apply_transform(moved.values, R, t)
+    assert torch.allclose(make(moved).wrap(_equivariant_score)(x, sigma), score(x, sigma), atol=1e-8)
+    # without the superposition the condition depends on where the target happens to sit
+    fixed = known_part(motif, lays, dtype=torch.float64)
+    fixed.align = None
+    assert not torch.allclose(make(fixed).wrap(_equivariant_score)(apply_transform(x, R, t), sigma), want, atol=1e-3)
+
+
+def test_motif_rmsd_is_invariant_and_zero_on_the_motif(pdb_dir):
+    segs = parse_contig("3/A23-34/2")
+    motif = read_motif(pdb_dir / "1ubi.pdb", segs)
+    lay = Layout(tuple(segs), (3, 12, 2))
+    X = np.random.default_rng(0).normal(size=(17, 4, 3)) * 3
+    X[3:15] = motif.coords
+    assert motif_rmsd(X, motif, lay) < 1e-3
+    R = random_rotation(torch.Generator().manual_seed(2), dtype=torch.float64).numpy()
+    Y = X.copy()
+    Y[3:15] = motif.coords + np.random.default_rng(1).normal(size=(12, 4, 3)) * 0.5
+    Z = Y @ R.T + np.array([5.0, -3.0, 10.0])
+    assert abs(motif_rmsd(Y, motif, lay) - motif_rmsd(Z, motif, lay)) < 1e-6
+    # noise 0.5 Å per coordinate: 0.87 Å per atom as placed; the superposition can only lower it
+    from proteindsm.protein.geometry import rmsd
+    as_placed = float(rmsd(torch.as_tensor(Y[3:15]), torch.as_tensor(motif.coords, dtype=torch.float64), align=False))
+    assert 0.7 < as_placed < 0.95 and 0.5 < motif_rmsd(Y, motif, lay) < as_placed
+
+
+# ------------------------------------------------------------------------------------ output files
+def test_remarks_and_pdb_residue_names(pdb_dir, tmp_path):
+    segs = parse_contig("3/A16-18/0-2/A50-51/2")
+    motif = read_motif(pdb_dir / "1ubi.pdb", segs)
+    lay = Layout(tuple(segs), (3, 3, 0, 2, 2))
+    assert scaffold_remarks(motif, lay) == [
+        "REMARK 999 SCAFFOLD CONTIG 3/A16-18/0/A50-51/2 MOTIF 1ubi.pdb",
+        "REMARK 999 SEGMENT 1 NEW 3 -> OUTPUT 1-3",
+        "REMARK 999 SEGMENT 2 MOTIF A16-18 -> OUTPUT 4-6",
+        "REMARK 999 SEGMENT 3 NEW 0 -> OUTPUT none",
+        "REMARK 999 SEGMENT 4 MOTIF A50-51 -> OUTPUT 7-8",
+        "REMARK 999 SEGMENT 5 NEW 2 -> OUTPUT 9-10",
+    ]
+    X = np.random.default_rng(0).normal(size=(10, 4, 3)).astype(np.float32) * 5
+    path = write_scaffold_pdb(tmp_path / "s.pdb", X, motif, lay)
+    lines = path.read_text().splitlines()
+    assert lines[:6] == scaffold_remarks(motif, lay)
+    atoms = [ln for ln in lines if ln.startswith("ATOM")]
+    names = [atoms[4 * i][17:20] for i in range(10)]
+    assert names == ["GLY"] * 3 + ["GLU", "VAL", "GLU", "LEU", "GLU"] + ["GLY"] * 2
+    assert [float(atoms[4 * i][60:66]) for i in range(10)] == [0.0] * 3 + [1.0] * 5 + [0.0] * 2
+    (back,) = read_backbones(path, max_peptide_bond=1e9)
+    assert np.allclose(back.coords, X, atol=1e-3)
+
+
+# ------------------------------------------------------------------------------------ CLI
+FAST = ["steps=3", "sampler=langevin_fast", "progress=false", "device=cpu"]
+
+
+@pytest.fixture(scope="module")
+def cli_run(pdb_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("scaffold")
+    rc = main(["scaffold", f"motif={pdb_dir / '1ubi.pdb'}", "contig=2-4/A23-30/3/A40-43/2-4", "num=3",
+               "length=20-22", f"out={out}", *FAST])
+    return rc, out
+
+
+def test_cli_writes_pdbs_report_and_manifest(cli_run):
+    rc, out = cli_run
+    assert rc == 0
+    rows = list(csv.DictReader((out / "report.csv").open()))
+    assert [r["file"] for r in rows] == ["scaffold_000.pdb", "scaffold_001.pdb", "scaffold_002.pdb"]
+    assert list(rows[0]) == ["file", "index", "length", "layout", "motif_positions", "motif_rmsd",
+                             "junction_bond_dev", "bond_mad", "bonds_all_within_0.1A", "rama_allowed",
+                             "clash_pairs", "seconds"]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["mechanism"] == "guidance" and manifest["contig"] == "2-4/A23-30/3/A40-43/2-4"
+    assert manifest["sampler"]["class"] == "AnnealedLangevin" and manifest["sigma_grid"]["levels"] == 3
+    assert manifest["motif_residues"][0] == "A23" and len(manifest["motif_residues"]) == 12
+    for r in rows:
+        L = int(r["length"])
+        assert 20 <= L <= 22
+        a, b = r["motif_positions"].split(";")
+        first, last = map(int, a.split("-"))
+        assert last - first == 7 and r["layout"].startswith(f"{first - 1}/A23-30/3/A40-43/")
+        lines = (out / r["file"]).read_text().splitlines()
+        assert f"REMARK 999 SEGMENT 2 MOTIF A23-30 -> OUTPUT {a}" in lines
+        assert f"REMARK 999 SEGMENT 4 MOTIF A40-43 -> OUTPUT {b}" in lines
+        (back,) = read_backbones(out / r["file"], max_peptide_bond=1e9)
+        assert len(back) == L
+        assert back.seq[first - 1:last] == "IENVKAKI"           # ubiquitin 23-30 keeps its residue names
+        assert set(back.seq[:first - 1]) == {"G"}
+        assert float(r["motif_rmsd"]) >= 0 and int(r["clash_pairs"]) >= 0 and 0 <= float(r["rama_allowed"]) <= 1
+        entry = next(f for f in manifest["files"] if f["file"] == r["file"])
+        assert abs(entry["motif_rmsd"] - float(r["motif_rmsd"])) < 1e-9
+
+
+@pytest.mark.parametrize("args,match", [
+    (["motif=MISSING.pdb", "contig=5/A1-5/5"], "file not found"),
+    (["contig=5/B1-5/5"], "segment 'B1-5': chain B is not in 1ubi.pdb"),
+    (["contig=5/A70-80/5"], "segment 'A70-80': residue A77 is not in 1ubi.pdb"),
+    (["motif=BROKEN", "contig=5/A16-30/5"], "segment 'A16-30': residue A20 \\(SER\\) in broken.pdb lacks backbone atom"),
+    (["contig=5/A1-5/5", "length=100-120"], "cannot fit length=100-120"),
+    (["contig=5//A1-5"], "segment 2 is empty"),
+    (["contig=5/A1-5/5-x"], "segment 3 '5-x': not a new segment"),
+    (["contig=5/A1-5/5", "mechanism=magic"], "mechanism must be one of"),
+    (["contig=5/A1-5/5", "guidance.scale=-1"], "guidance.scale"),
+])
+def test_cli_bad_input_one_line_exit_2_nothing_written(pdb_dir, tmp_path, capsys, args, match):
+    broken = _without_atom(pdb_dir / "1ubi.pdb", tmp_path / "broken.pdb", 20, "O")
+    motif = f"motif={pdb_dir / '1ubi.pdb'}"
+    args = [a.replace("MISSING.pdb", str(tmp_path / "missing.pdb")).replace("BROKEN", str(broken)) for a in args]
+    if not any(a.startswith("motif=") for a in args):
+        args = [motif, *args]
+    out = tmp_path / "out"
+    rc = main(["scaffold", *args, f"out={out}", *FAST])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and err[0].startswith("proteindsm: error: ")
+    assert __import__("re").search(match, err[0]), err[0]
+    assert not out.exists()
