@@ -133,16 +133,26 @@ def test_warm_start_copies_weights_then_resume_keeps_own(corpus, tmp_path):
         assert torch.equal(v, mine.model[k]), k
 
 
-def test_train_command_fine_tunes_from_init_from(corpus, tmp_path, capsys):
-    from proteindsm.cli import main
+def _small_corpus(corpus, tmp_path: Path) -> Path:
+    """8 training + 4 validation chains of <= 64 residues as a corpus file."""
     from proteindsm.protein.corpus import save_corpus
 
     small = tmp_path / "small.npz"
     short = lambda idx: idx[corpus.lengths[idx] <= 64]              # noqa: E731
     save_corpus(small, corpus.subset(np.concatenate([short(corpus.indices("train"))[:8],
                                                      short(corpus.indices("val"))[:4]])))
-    common = ["train", "experiment=protein_tiny", f"data.path={small}", "device=cpu", "train.progress=false",
-              "train.max_steps=2", "train.val_every=2", "train.checkpoint_every=2", "data.val_chains=2"]
+    return small
+
+
+def _tiny_train_args(small: Path) -> list[str]:
+    return ["train", "experiment=protein_tiny", f"data.path={small}", "device=cpu", "train.progress=false",
+            "train.max_steps=2", "train.val_every=2", "train.checkpoint_every=2", "data.val_chains=2"]
+
+
+def test_train_command_fine_tunes_from_init_from(corpus, tmp_path, capsys):
+    from proteindsm.cli import main
+    small = _small_corpus(corpus, tmp_path)
+    common = _tiny_train_args(small)
     assert main([*common, f"out={tmp_path / 'a'}"]) == 0
     src = tmp_path / "a" / "checkpoint.safetensors"
     assert main([*common, f"out={tmp_path / 'b'}", f"init_from={src}"]) == 0
@@ -204,14 +214,8 @@ def test_batches_carry_labels_with_dropout(corpus):
 def test_additive_options_warm_start_from_a_plain_checkpoint(corpus, tmp_path, capsys):
     """init_from a checkpoint without the new inputs: allowed, and the new inputs start at zero."""
     from proteindsm.cli import main
-    from proteindsm.protein.corpus import save_corpus
-
-    small = tmp_path / "small.npz"
-    short = lambda idx: idx[corpus.lengths[idx] <= 64]              # noqa: E731
-    save_corpus(small, corpus.subset(np.concatenate([short(corpus.indices("train"))[:8],
-                                                     short(corpus.indices("val"))[:4]])))
-    common = ["train", "experiment=protein_tiny", f"data.path={small}", "device=cpu", "train.progress=false",
-              "train.max_steps=2", "train.val_every=2", "train.checkpoint_every=2", "data.val_chains=2"]
+    small = _small_corpus(corpus, tmp_path)
+    common = _tiny_train_args(small)
     assert main([*common, f"out={tmp_path / 'a'}"]) == 0
     src = tmp_path / "a" / "checkpoint.safetensors"
     new = ["network.ss_conditioning=true", "network.self_conditioning=true", "network.ideal_geometry=true",
@@ -231,12 +235,7 @@ def test_gpu_recipe_runs_at_tiny_size_on_cpu(corpus, tmp_path):
     recipe from init_from, bf16 autocast, writes metrics and an EMA export."""
     import importlib.util
 
-    from proteindsm.protein.corpus import save_corpus
-
-    small = tmp_path / "small.npz"
-    short = lambda idx: idx[corpus.lengths[idx] <= 64]              # noqa: E731
-    save_corpus(small, corpus.subset(np.concatenate([short(corpus.indices("train"))[:8],
-                                                     short(corpus.indices("val"))[:4]])))
+    small = _small_corpus(corpus, tmp_path)
     spec = importlib.util.spec_from_file_location("train_gpu", Path(__file__).resolve().parents[2] / "scripts" / "train_gpu.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
