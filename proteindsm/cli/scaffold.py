@@ -63,7 +63,7 @@ def run(cfg: DictConfig) -> int:
     motif_path = resolve_path(str(require(cfg, "motif")))
     segments = S.parse_contig(require(cfg, "contig"))
     bounds = S.parse_length_bounds(cfg.get("length"))
-    mechanism = str(cfg.get("mechanism", "guidance")).lower()
+    mechanism = str(cfg.get("mechanism", "replacement")).lower()
     if mechanism not in S.MECHANISMS:
         raise InputError(f"mechanism must be one of {', '.join(S.MECHANISMS)}, got {cfg.get('mechanism')!r}")
     guidance = _guidance_settings(cfg)

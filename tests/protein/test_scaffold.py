@@ -214,16 +214,17 @@ def test_remarks_and_pdb_residue_names(pdb_dir, tmp_path):
 FAST = ["steps=3", "sampler=langevin_fast", "progress=false", "device=cpu"]
 
 
-@pytest.fixture(scope="module")
-def cli_run(pdb_dir, tmp_path_factory):
+@pytest.fixture(scope="module", params=[None, "guidance"], ids=["default_replacement", "guidance"])
+def cli_run(pdb_dir, tmp_path_factory, request):
     out = tmp_path_factory.mktemp("scaffold")
+    extra = [] if request.param is None else [f"mechanism={request.param}"]
     rc = main(["scaffold", f"motif={pdb_dir / '1ubi.pdb'}", "contig=2-4/A23-30/3/A40-43/2-4", "num=3",
-               "length=20-22", f"out={out}", *FAST])
-    return rc, out
+               "length=20-22", f"out={out}", *FAST, *extra])
+    return rc, out, request.param or "replacement"
 
 
 def test_cli_writes_pdbs_report_and_manifest(cli_run):
-    rc, out = cli_run
+    rc, out, mechanism = cli_run
     assert rc == 0
     rows = list(csv.DictReader((out / "report.csv").open()))
     assert [r["file"] for r in rows] == ["scaffold_000.pdb", "scaffold_001.pdb", "scaffold_002.pdb"]
@@ -231,7 +232,8 @@ def test_cli_writes_pdbs_report_and_manifest(cli_run):
                              "junction_bond_dev", "bond_mad", "bonds_all_within_0.1A", "rama_allowed",
                              "clash_pairs", "seconds"]
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["mechanism"] == "guidance" and manifest["contig"] == "2-4/A23-30/3/A40-43/2-4"
+    assert manifest["mechanism"] == mechanism and manifest["contig"] == "2-4/A23-30/3/A40-43/2-4"
+    assert (manifest["guidance"] is not None) == (mechanism == "guidance")
     assert manifest["sampler"]["class"] == "AnnealedLangevin" and manifest["sigma_grid"]["levels"] == 3
     assert manifest["motif_residues"][0] == "A23" and len(manifest["motif_residues"]) == 12
     for r in rows:
