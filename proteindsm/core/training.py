@@ -200,6 +200,19 @@ class Trainer:
             torch.set_rng_state(ckpt.rng_state)
         self.step = ckpt.step
         self.elapsed_before = float(ckpt.metadata.get("wall_seconds", 0.0))
+        self._drop_metrics_after(self.step)
+
+    def _drop_metrics_after(self, step: int) -> None:
+        """A run killed between checkpoints logged steps it will redo: drop those log lines so the
+        resumed run's ``metrics.jsonl`` reads as one uninterrupted run."""
+        path = self.out_dir / "metrics.jsonl"
+        if not self.dist.is_main or not path.is_file():
+            return
+        lines = path.read_text().splitlines()
+        keep = [line for line in lines if not line.strip() or json.loads(line).get("step", 0) <= step]
+        if len(keep) != len(lines):
+            from proteindsm.fileio import atomic_write_text
+            atomic_write_text(path, "".join(line + "\n" for line in keep))
 
     def warm_start(self, path: str | os.PathLike, allow_missing: Sequence[str] = ()) -> bool:
         """Fine-tune: initialise the model (and its EMA) from another checkpoint's weights (its EMA

@@ -194,6 +194,11 @@ def test_campaign_recipe_resumes_bit_exact(corpus, tmp_path):
         assert torch.equal(a.model[k], b.model[k]), k
         assert torch.equal(a.ema[k], b.ema[k]), k
     assert not torch.equal(a.model["ss_node.weight"], torch.zeros_like(a.model["ss_node.weight"]))  # it learns
+    # a run killed after logging steps past its last checkpoint: the resumed log has no repeats
+    metrics = tmp_path / "b" / "metrics.jsonl"
+    metrics.write_text(metrics.read_text() + json.dumps({"step": 99, "loss": 1.0}) + "\n")
+    _campaign_trainer(corpus, tmp_path / "b", 6)
+    assert all(json.loads(line)["step"] <= 6 for line in metrics.read_text().splitlines())
 
 
 def test_batches_carry_labels_with_dropout(corpus):
