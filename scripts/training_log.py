@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 
 
-def residues_seen(run: Path, steps: list[int]) -> tuple[dict[int, int], bool]:
+def residues_seen(run: Path, steps: list[int], tokens_default: int) -> tuple[dict[int, int], bool]:
     cfg = json.loads((run / "train_config.json").read_text())
-    tokens = int(cfg["metadata"].get("tokens_per_batch", 0) or 0)
+    tokens = int(cfg["metadata"].get("data", {}).get("tokens_per_batch", tokens_default))
     try:
         from proteindsm.protein.batching import BackboneBatches
         from proteindsm.protein.corpus import load_corpus
@@ -29,7 +29,7 @@ def residues_seen(run: Path, steps: list[int]) -> tuple[dict[int, int], bool]:
         data = cfg["metadata"]["data"]
         corpus = load_corpus(data["path"])
         batches = BackboneBatches(corpus, corpus.indices(data["train_split"]),
-                                  tokens_per_batch=int(data["tokens_per_batch"]), crop_length=int(cfg["metadata"]["max_length"]),
+                                  tokens_per_batch=tokens, crop_length=int(cfg["metadata"]["max_length"]),
                                   max_batch_size=int(data.get("max_batch_size", 64)), seed=int(cfg["train"]["seed"]))
         counts, total, done = {}, 0, 0
         for s in sorted(steps):
@@ -39,21 +39,22 @@ def residues_seen(run: Path, steps: list[int]) -> tuple[dict[int, int], bool]:
             counts[s] = total
         return counts, True
     except Exception:  # noqa: BLE001 - corpus not here: the upper bound
-        tok = int(cfg["metadata"].get("data", {}).get("tokens_per_batch", tokens))
-        return {s: s * tok for s in steps}, False
+        return {s: s * tokens for s in steps}, False
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", default="data/campaign")
     ap.add_argument("--png", default="docs/figures/training_campaign.png")
+    ap.add_argument("--tokens-per-batch", type=int, default=1024,
+                    help="for runs whose train_config.json predates recording it (the campaign: 1024)")
     ap.add_argument("--baseline-json", default=None, help="scripts/val_loss.py output of the starting model")
     args = ap.parse_args()
     run = Path(args.run)
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
     vals = [r for r in rows if "val_loss" in r]
     elapsed = {r["step"]: r["elapsed_s"] for r in rows if "elapsed_s" in r}
-    counts, exact = residues_seen(run, [r["step"] for r in vals])
+    counts, exact = residues_seen(run, [r["step"] for r in vals], args.tokens_per_batch)
     sigmas = list(vals[0]["val_loss_per_sigma"]) if vals else []
     head = "| step | residues seen | wall time | val | val_cond | " + " | ".join(f"σ={s}" for s in sigmas) + " |"
     print(head)

@@ -64,6 +64,7 @@ def _train_score(cfg: DictConfig) -> int:
         "model_class": name, "model_config": network.config,
         "schedule": to_container(cfg.schedule), "max_length": int(d.crop_length),
         "data": {"path": str(d.path), "train_split": d.train_split, "val_split": d.val_split,
+                 "tokens_per_batch": int(d.tokens_per_batch), "max_batch_size": int(d.max_batch_size),
                  "n_train_chains": int(len(train_idx)), "n_val_chains": int(len(val_idx))},
         "command": config.LAST_COMMAND,
     }
