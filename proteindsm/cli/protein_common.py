@@ -15,7 +15,7 @@ from proteindsm.errors import InputError
 
 from .config import instantiate_checked, resolve_path
 
-SHIPPED_SCORE_CHECKPOINT = "backbone_score_local.safetensors"
+SHIPPED_SCORE_CHECKPOINT = "backbone_score_ss.safetensors"
 
 
 def shipped_checkpoint(name: str) -> Path:
