@@ -198,7 +198,9 @@ def run(cfg: DictConfig) -> int:
         ss_targets = {k: t.target for t in targets for k in ("helix", "strand") if t.name == f"{k}_fraction"}
         if ss_targets:
             ss_layout = ss_layout_for("auto", None, seed, loaded.model, composition=ss_targets)
-    blueprints, sheet = sheet_blueprints(cfg, targets, lengths, num, seed, conditioned=ss_layout is not None)
+    # The blueprint stays on under sheet.fraction=auto for conditioned models too: the campaign model
+    # at step 2,550 still makes almost no strand from labels alone (docs/training.md).
+    blueprints, sheet = sheet_blueprints(cfg, targets, lengths, num, seed)
     out = prepare_out_dir(cfg.out)
 
     t0 = time.perf_counter()

@@ -92,8 +92,8 @@ def test_ss_string_with_an_unconditioned_checkpoint(tmp_path, capsys):
 
 
 def test_targeted_layouts_and_design_records_them(tmp_path, conditioned_checkpoint):
-    """ss=auto with a strand target draws real layouts near it; design records them per file and
-    lays out no β-sheet blueprint for a conditioned model."""
+    """ss=auto with a strand target draws real layouts near it; design records them per file (and
+    keeps the β-sheet blueprint: labels alone do not make strands yet)."""
     plain = [(draw_layout(100, 0, i) == SS_STRAND).mean() for i in range(100)]
     rich = [(draw_layout(100, 0, i, strand=0.5) == SS_STRAND).mean() for i in range(40)]
     assert abs(np.mean(rich) - 0.5) < 0.03 and np.mean(plain) < 0.4 and np.std(rich) < 0.5 * np.std(plain)
@@ -101,7 +101,7 @@ def test_targeted_layouts_and_design_records_them(tmp_path, conditioned_checkpoi
     assert main(["design", f"out={out}", f"checkpoint={conditioned_checkpoint}", "property=strand_fraction",
                  "target=0.4", "length=40", "num=2", "baseline=false", *FAST]) == 0
     m = json.loads((out / "manifest.json").read_text())
-    assert m["ss_mode"] == "auto" and m["ss_targets"] == {"strand": 0.4} and m["sheet"] is None
+    assert m["ss_mode"] == "auto" and m["ss_targets"] == {"strand": 0.4} and m["sheet"]["fraction"] == 0.4
     got = [f["ss"].count("E") / 40 for f in m["files"]]
     assert all(abs(g - 0.4) < 0.1 for g in got), got
 
