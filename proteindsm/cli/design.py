@@ -113,17 +113,14 @@ SHEET_AUTO_NOTE = ("sheet.fraction=auto: no β-sheet blueprint for L = {L} (stra
                    "{why}); guidance alone")
 
 
-def sheet_blueprints(cfg: DictConfig, targets, lengths: list[int], num: int, seed: int,
-                     conditioned: bool = False) -> tuple[dict, dict | None]:
+def sheet_blueprints(cfg: DictConfig, targets, lengths: list[int], num: int, seed: int) -> tuple[dict, dict | None]:
     """The β-sheet blueprints per length (``sheet.*``, docs/design.md "β-rich designs") — a list of
     ``num`` (one per backbone, ``sheet.vary=true``) or one for all — and the validated settings
     (None when off).
 
     ``sheet.fraction``: ``auto`` (default) lays out the strand_fraction target when one is requested
-    and the backbones are not already conditioned on secondary-structure layouts (``conditioned``:
-    a model with ss conditioning and ``ss`` not none, whose layouts carry the target) — lengths too
-    short for it get none, with a note — a number in (0, 1) lays out that fraction at every length
-    (one clear error if it does not fit), ``null`` / 0 is off."""
+    — lengths too short for it get none, with a note — a number in (0, 1) lays out that fraction at
+    every length (one clear error if it does not fit), ``null`` / 0 is off."""
     import math
 
     from proteindsm.protein.sheet_blueprint import check_strand_length, meander_blueprint, varied_meanders
@@ -133,7 +130,7 @@ def sheet_blueprints(cfg: DictConfig, targets, lengths: list[int], num: int, see
     auto = isinstance(frac, str) and frac.strip().lower() == "auto"
     if auto:
         strand = [t for t in targets if t.name == "strand_fraction"]
-        frac = strand[-1].target if strand and not conditioned else None
+        frac = strand[-1].target if strand else None
     elif isinstance(frac, str):
         try:
             frac = float(frac)

@@ -100,6 +100,7 @@ from torch import Tensor
 
 from proteindsm.errors import InputError
 from proteindsm.protein.domain import CA_INDEX, center_on_ca_centroid, project_zero_ca_centroid
+from proteindsm.protein.ideal_geometry import idealise_backbone
 from proteindsm.protein.secondary_structure import NUM_SS_TOKENS, SS_UNKNOWN
 
 __all__ = [
@@ -424,8 +425,6 @@ class EDMScoreModel(torch.nn.Module):
         f = self.network(x_c, sigma, mask, res_idx, extras)
         if not self.ideal_geometry:
             return f, torch.zeros((), dtype=f.dtype, device=f.device)
-        from proteindsm.protein.ideal_geometry import idealise_backbone
-
         c_skip, c_out, _, _ = edm_coefficients(sigma, self.sigma_data)
         d_raw = c_skip[:, None, None, None] * x_c + c_out[:, None, None, None] * f
         gate = 1.0 / (1.0 + (sigma / self.ideal_sigma) ** 4)
