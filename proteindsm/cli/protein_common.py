@@ -77,6 +77,7 @@ def build_sampler(cfg: DictConfig) -> tuple[Any, int]:
     """The sampler instance and its number of σ levels (``steps`` overrides ``sampler.levels``)."""
     sampler_cfg = OmegaConf.to_container(cfg.sampler, resolve=True)
     levels = sampler_cfg.pop("levels", 100)
+    sampler_cfg.pop("rho", None)  # σ-grid spacing, read by sigma_grid
     if cfg.get("steps") is not None:
         levels = cfg.steps
     levels = positive_int("steps", levels)
@@ -84,11 +85,14 @@ def build_sampler(cfg: DictConfig) -> tuple[Any, int]:
 
 
 def sigma_grid(cfg: DictConfig, schedule: Any, levels: int) -> torch.Tensor:
-    from proteindsm.core import GeometricSchedule
+    """The sampling σ grid (Å): ``levels`` levels from σ_max to σ_min, geometric unless the sampler
+    config sets ``rho`` (Karras et al. 2022 spacing, :func:`proteindsm.core.sampling_sigmas`)."""
+    from proteindsm.core import sampling_sigmas
 
     s_min = float(cfg.sigma_min) if cfg.get("sigma_min") is not None else schedule.sigma_min
     s_max = float(cfg.sigma_max) if cfg.get("sigma_max") is not None else schedule.sigma_max
-    return GeometricSchedule(sigma_min=s_min, sigma_max=s_max, num_levels=levels).levels()
+    rho = cfg.sampler.get("rho") if cfg.get("sampler") is not None else None
+    return sampling_sigmas(s_min, s_max, levels, rho=None if rho is None else float(rho))
 
 
 class SamplingSetup(NamedTuple):

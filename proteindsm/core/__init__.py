@@ -14,9 +14,9 @@ from .guidance import (CalibratedRegressionGuidance, ClassifierGuidance, Denoise
                        NoiseAwareDenoisedGuidance, PotentialGuidance, ProjectionGuidance, RegressionGuidance,
                        grad_of_log_likelihood, with_guidance)
 from .loss import DSMObjective, SlicedScoreMatchingObjective, dsm_loss, sliced_score_matching_loss
-from .samplers import (AnnealedLangevin, ProbabilityFlowODE, ReverseSDE, SampleResult, Sampler, check_sigmas,
+from .samplers import (AnnealedLangevin, EDMStochastic, ProbabilityFlowODE, ReverseSDE, SampleResult, Sampler, check_sigmas,
                        prior_sample)
-from .schedules import GeometricSchedule
+from .schedules import GeometricSchedule, sampling_sigmas
 from .self_conditioning import SELF_COND_KEY, SelfConditioning, self_conditioned_cond, tweedie_denoised
 from .training import TrainConfig, Trainer, TrainResult, ValidationSet, resolve_device
 from .types import Batch, LossOutput, Objective, ProjectFn, ScoreFn, apply_mask, expand_like, identity_project

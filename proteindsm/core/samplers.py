@@ -86,6 +86,15 @@ def _non_negative_int(name: str, value: int, minimum: int = 0) -> None:
         raise InputError(f"sampler.{name} must be an integer >= {minimum}, got {value!r}")
 
 
+CHECK_EVERY = 25
+"""On an accelerator, how many steps pass between reads of the divergence flag (see ``_Run.settle``)."""
+
+
+def defers_checks(device: torch.device) -> bool:
+    """Whether the divergence check waits :data:`CHECK_EVERY` steps on ``device`` (not on the CPU)."""
+    return device.type != "cpu"
+
+
 class _Run:
     """Book-keeping shared by the samplers: noise, projection, masking, finiteness checks, progress
     bar and trajectory.  One instance per call of ``sample``."""
@@ -101,9 +110,14 @@ class _Run:
         self.trajectory: Optional[list[Tensor]] = [x.detach().cpu().clone()] if return_trajectory else None
         self.bar = tqdm(total=total, desc=name, disable=not progress, leave=False, unit="eval")
         self.evaluations = 0
+        self._first_bad: Optional[Tensor] = None   # accelerators: first non-finite step, on the device
+        self._step_sigma: dict[int, Tensor | float] = {}
 
     def score(self, x: Tensor, sigma: Tensor | float) -> Tensor:
-        s = torch.full((self.batch,), float(sigma), device=x.device, dtype=x.dtype)
+        if torch.is_tensor(sigma):  # a grid entry on x's device: no host round trip
+            s = sigma.to(device=x.device, dtype=x.dtype).reshape(()).expand(self.batch).clone()
+        else:
+            s = torch.full((self.batch,), float(sigma), device=x.device, dtype=x.dtype)
         out = self.score_fn(x, s, self.cond)
         self.evaluations += 1
         self.bar.update(1)
@@ -114,20 +128,44 @@ class _Run:
         return self.project(apply_mask(z, self.mask), self.mask)
 
     def settle(self, x: Tensor, step: int, sigma: Tensor | float) -> Tensor:
-        """Re-project, zero padding, and stop with a clear error if the state blew up."""
+        """Re-project, zero padding, and stop with a clear error if the state blew up.
+
+        On the CPU every step is checked at once.  On an accelerator the first non-finite step is
+        tracked on the device and read back every :data:`CHECK_EVERY` steps (and at the end), so the
+        sampler does not wait for the device at each step; the error still names that step and σ."""
         x = self.project(apply_mask(x, self.mask), self.mask)
-        if not torch.isfinite(x).all():
-            self.bar.close()
-            raise SamplerDivergedError(
-                f"sampler produced NaN/inf at step {step} (σ = {float(sigma):.4g}); try a smaller step "
-                f"size (eps / snr) or more σ levels")
+        if not defers_checks(x.device):
+            if not torch.isfinite(x).all():
+                self._diverged(step, sigma)
+            return x
+        bad = ~torch.isfinite(x).all()
+        if self._first_bad is None:
+            self._first_bad = torch.full((), -1, dtype=torch.long, device=x.device)
+        self._first_bad = torch.where(bad & (self._first_bad < 0), torch.full_like(self._first_bad, step),
+                                      self._first_bad)
+        self._step_sigma[step] = sigma
+        if step % CHECK_EVERY == 0:
+            self._check_device()
         return x
+
+    def _check_device(self) -> None:
+        if self._first_bad is not None and int(self._first_bad) >= 0:
+            step = int(self._first_bad)
+            self._diverged(step, self._step_sigma.get(step, float("nan")))
+        self._step_sigma.clear()
+
+    def _diverged(self, step: int, sigma: Tensor | float) -> None:
+        self.bar.close()
+        raise SamplerDivergedError(
+            f"sampler produced NaN/inf at step {step} (σ = {float(sigma):.4g}); try a smaller step "
+            f"size (eps / snr) or more σ levels")
 
     def record(self, x: Tensor) -> None:
         if self.trajectory is not None:
             self.trajectory.append(x.detach().cpu().clone())
 
     def result(self, x: Tensor) -> SampleResult:
+        self._check_device()
         self.bar.close()
         return SampleResult(x=x, sigmas=self.sigmas.detach().cpu(), trajectory=self.trajectory,
                             num_evaluations=self.evaluations)
@@ -296,6 +334,84 @@ class ProbabilityFlowODE:
             if self.method == "heun" and sigma_next > 0:
                 d_next = -sigma_next * run.score(x_next, sigma_next)
                 x_next = x + (sigma_next - sigma) * 0.5 * (d + d_next)
+            x = run.settle(x_next, i + 1, sigma)
+            run.record(x)
+        return run.result(x)
+
+
+@dataclass
+class EDMStochastic:
+    """The stochastic sampler of Karras et al. (2022, "Elucidating the design space…", Alg. 2).
+
+    On the grid σ_0 > … > σ_{N−1} (then σ_N = 0 when ``final_denoise``), step i:
+    churn γ_i = min(S_churn/N, √2 − 1) when S_tmin ≤ σ_i ≤ S_tmax (else 0), σ̂ = σ_i(1 + γ_i),
+    x̂ = x + √(σ̂² − σ_i²)·S_noise·z, then one probability-flow step from σ̂ to σ_{i+1} with the
+    slope d = −σ̂ s(x̂, σ̂) (the ODE dx/dσ = −σ s), corrected by Heun's rule (the mean of d and the
+    slope at the Euler point) unless σ_{i+1} = 0.  S_churn = 0 is the deterministic Heun ODE
+    (:class:`ProbabilityFlowODE`); the churn re-injects the noise the ODE would otherwise carry
+    along, so errors of the score are corrected as in Langevin dynamics.
+
+    Args:
+        s_churn: total churn S_churn ≥ 0 (EDM: 0–80 depending on the data set; γ_i = S_churn/N capped
+            at √2 − 1).
+        s_tmin, s_tmax: σ window of the churn (units of the data).
+        s_noise: S_noise, the scale of the churn noise (EDM: 1.003–1.007; < 1 sharpens, like a
+            lower temperature).
+        heun: 2nd-order correction (2 evaluations per step, the last step to σ = 0 has 1).
+        final_denoise: end with the step to σ = 0 (x = D(x̂)); otherwise stop at σ_{N−1}.
+
+    Network evaluations: 2N − 1 with Heun and ``final_denoise`` (N levels), N without Heun.
+    """
+
+    s_churn: float = 0.0
+    s_tmin: float = 0.0
+    s_tmax: float = math.inf
+    s_noise: float = 1.0
+    heun: bool = True
+    final_denoise: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("s_churn", "s_tmin"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise InputError(f"sampler.{name} must be a number >= 0, got {value!r}")
+        if not (isinstance(self.s_tmax, (int, float)) and self.s_tmax > self.s_tmin):
+            raise InputError(f"sampler.s_tmax must be larger than s_tmin, got {self.s_tmax!r}")
+        _positive("s_noise", self.s_noise)
+
+    def num_evaluations(self, num_levels: int) -> int:
+        steps = num_levels if self.final_denoise else num_levels - 1
+        corrections = (num_levels - 1) if self.heun else 0
+        return steps + corrections
+
+    def churn(self, sigma: float, num_levels: int) -> float:
+        """γ at a level σ of a grid of ``num_levels`` levels."""
+        if not (self.s_tmin <= sigma <= self.s_tmax) or self.s_churn == 0:
+            return 0.0
+        return min(self.s_churn / num_levels, math.sqrt(2.0) - 1.0)
+
+    @torch.no_grad()
+    def sample(self, score_fn: ScoreFn, x_init: Tensor, sigmas: Tensor, *, mask: Optional[Tensor] = None,
+               cond: Cond = None, project: ProjectFn = identity_project,
+               generator: Optional[torch.Generator] = None, return_trajectory: bool = False,
+               progress: bool = False) -> SampleResult:
+        run = _Run(score_fn, x_init, sigmas, mask, cond, project, generator, return_trajectory, progress,
+                   self.num_evaluations(len(sigmas)), "EDM stochastic" if self.s_churn else "EDM Heun")
+        grid = [float(s) for s in sigmas.detach().cpu().double()]   # control flow on the host
+        n = len(grid)
+        targets = grid[1:] + ([0.0] if self.final_denoise else [])
+        x = run.settle(x_init.clone(), 0, grid[0])
+        for i, sigma_next in enumerate(targets):
+            sigma = grid[i]
+            gamma = self.churn(sigma, n)
+            sigma_hat = sigma * (1.0 + gamma)
+            if gamma > 0:
+                x = x + math.sqrt(sigma_hat ** 2 - sigma ** 2) * self.s_noise * run.noise(x)
+            d = -sigma_hat * run.score(x, sigma_hat)
+            x_next = x + (sigma_next - sigma_hat) * d
+            if self.heun and sigma_next > 0:
+                d_next = -sigma_next * run.score(x_next, sigma_next)
+                x_next = x + (sigma_next - sigma_hat) * 0.5 * (d + d_next)
             x = run.settle(x_next, i + 1, sigma)
             run.record(x)
         return run.result(x)

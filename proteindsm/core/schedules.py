@@ -74,3 +74,24 @@ class GeometricSchedule:
     def validation_sigmas(self, n: int = 8) -> Tensor:
         """``(n,)`` fixed σ values (geometric, descending) at which validation loss is reported."""
         return self.levels(n)
+
+
+def sampling_sigmas(sigma_min: float, sigma_max: float, num_levels: int, *, rho: Optional[float] = None,
+                    device: torch.device | str | None = None, dtype: torch.dtype = torch.float32) -> Tensor:
+    """Descending sampling grid ``(num_levels,)`` from ``sigma_max`` to ``sigma_min`` (units of the data).
+
+    ``rho=None``: geometric (:meth:`GeometricSchedule.levels`, equal steps in log σ).  ``rho`` > 0:
+    the spacing of Karras et al. (2022, eq. 5), σ_i = (σ_max^(1/ρ) + i/(N−1)·(σ_min^(1/ρ) −
+    σ_max^(1/ρ)))^ρ: ρ = 1 is linear in σ, ρ → ∞ geometric; in between (EDM: ρ = 7) the grid
+    spends more levels at small σ than a linear one and more at large σ than a geometric one.
+    """
+    schedule = GeometricSchedule(sigma_min=sigma_min, sigma_max=sigma_max, num_levels=num_levels)
+    if rho is None or num_levels == 1:
+        return schedule.levels(device=device, dtype=dtype)
+    if not (math.isfinite(rho) and rho > 0):
+        raise InputError(f"sampler.rho must be a positive number or null (geometric grid), got {rho}")
+    i = torch.linspace(0.0, 1.0, int(num_levels), dtype=torch.float64)
+    lo, hi = sigma_min ** (1.0 / rho), sigma_max ** (1.0 / rho)
+    grid = (hi + i * (lo - hi)) ** rho
+    grid[0], grid[-1] = sigma_max, sigma_min
+    return grid.to(device=device, dtype=dtype)

@@ -12,7 +12,9 @@ the plain score and the self-conditioned one.
 
 Sampling (:class:`SelfConditioning`): wraps a score function so each evaluation feeds the estimate
 of the previous one; the first evaluation of a run gets zeros.  A new run is detected when the state
-changes shape or σ goes up (every sampler starts at σ_max and only descends), or by :meth:`reset`.
+changes shape or σ jumps up by more than :data:`NEW_RUN_SIGMA_RATIO` (every sampler starts at σ_max
+and descends; the churn of :class:`proteindsm.core.EDMStochastic` raises σ by at most √2 within a
+run), or by :meth:`reset`.
 Wrap the *model* (before guidance terms), so x̂₀ is the model's own estimate.
 """
 
@@ -29,6 +31,9 @@ __all__ = ["SELF_COND_KEY", "tweedie_denoised", "self_conditioned_cond", "SelfCo
 
 #: The key of ``cond`` that carries the previous estimate x̂₀.
 SELF_COND_KEY = "self_cond"
+
+#: σ rising by more than this factor between two evaluations starts a new run (estimate reset).
+NEW_RUN_SIGMA_RATIO = 2.0
 
 
 def tweedie_denoised(x: Tensor, sigma: Tensor, score: Tensor) -> Tensor:
@@ -69,7 +74,7 @@ class SelfConditioning:
     def __call__(self, x: Tensor, sigma: Tensor, cond: Cond = None) -> Tensor:
         top = float(sigma.max()) if sigma.numel() else 0.0
         stale = (self._estimate is None or self._estimate.shape != x.shape
-                 or (self._last_sigma is not None and top > self._last_sigma * (1 + 1e-6)))
+                 or (self._last_sigma is not None and top > self._last_sigma * NEW_RUN_SIGMA_RATIO))
         estimate = torch.zeros_like(x) if stale else self._estimate.to(dtype=x.dtype)
         score = self.score_fn(x, sigma, {**dict(cond or {}), SELF_COND_KEY: estimate})
         self._estimate = tweedie_denoised(x, sigma, score).detach()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from proteindsm.core import (AnnealedLangevin, GeometricSchedule, ProbabilityFlowODE, ReverseSDE, prior_sample)
+from proteindsm.core import (AnnealedLangevin, EDMStochastic, GeometricSchedule, ProbabilityFlowODE, ReverseSDE, prior_sample,
+                             sampling_sigmas)
 from proteindsm.errors import InputError, SamplerDivergedError
 
 from .gaussians import gaussian_score
@@ -114,3 +115,78 @@ def test_bad_sampler_and_schedule_arguments(make):
 def test_bad_sigma_grid():
     with pytest.raises(InputError, match="descending"):
         ReverseSDE().sample(gaussian_score(MEAN, STD), torch.zeros(2, 2), torch.tensor([0.1, 1.0]))
+
+
+@pytest.mark.parametrize("sampler,levels,rho", [
+    (EDMStochastic(), 60, None),                                   # churn 0: the Heun ODE
+    (EDMStochastic(s_churn=40.0), 40, 7.0),                         # stochastic, EDM spacing, 79 evals
+    (EDMStochastic(s_churn=40.0, heun=False), 200, None),
+], ids=["edm_heun", "edm_churn_rho7", "edm_churn_euler"])
+def test_edm_sampler_recovers_gaussian(sampler, levels, rho):
+    grid = sampling_sigmas(0.01, 100.0, levels, rho=rho, dtype=torch.float64)
+    g = torch.Generator().manual_seed(0)
+    x0 = prior_sample((N, 2), 100.0, generator=g, dtype=torch.float64)
+    res = sampler.sample(gaussian_score(MEAN, STD), x0, grid, generator=g)
+    assert res.num_evaluations == sampler.num_evaluations(levels)
+    assert torch.allclose(res.x.mean(0), MEAN.double(), atol=0.03), res.x.mean(0)
+    assert torch.allclose(res.x.std(0), torch.full((2,), STD, dtype=torch.float64), atol=0.03), res.x.std(0)
+
+
+def test_edm_without_churn_is_the_heun_ode():
+    grid = GeometricSchedule(0.01, 10.0, 12).levels(dtype=torch.float64)
+    outs = []
+    for sampler in (EDMStochastic(), ProbabilityFlowODE("heun")):
+        g = torch.Generator().manual_seed(2)
+        outs.append(sampler.sample(gaussian_score(MEAN, STD), prior_sample((16, 2), 10.0, generator=g,
+                                   dtype=torch.float64), grid, generator=g).x)
+    assert torch.allclose(outs[0], outs[1], atol=1e-10)
+    assert EDMStochastic().num_evaluations(12) == ProbabilityFlowODE("heun").num_evaluations(12) == 23
+
+
+def test_edm_churn_window_and_cap():
+    s = EDMStochastic(s_churn=80.0, s_tmin=0.05, s_tmax=5.0)
+    assert s.churn(1.0, 10) == pytest.approx(2 ** 0.5 - 1)      # 80/10 capped at √2 − 1
+    assert s.churn(10.0, 10) == 0.0 and s.churn(0.01, 10) == 0.0
+    assert EDMStochastic(s_churn=4.0).churn(1.0, 100) == pytest.approx(0.04)
+
+
+def test_sampling_sigmas_spacing():
+    geo = sampling_sigmas(0.02, 60.0, 30)
+    assert torch.equal(geo, GeometricSchedule(0.02, 60.0, 30).levels())
+    for rho in (1.0, 7.0):
+        grid = sampling_sigmas(0.02, 60.0, 30, rho=rho, dtype=torch.float64)
+        assert grid[0] == 60.0 and grid[-1] == pytest.approx(0.02) and (grid[1:] < grid[:-1]).all()
+    lin = sampling_sigmas(0.0 + 1.0, 4.0, 4, rho=1.0, dtype=torch.float64)
+    assert torch.allclose(lin, torch.tensor([4.0, 3.0, 2.0, 1.0], dtype=torch.float64))
+    # the middle level of the ρ = 7 grid lies between the linear (ρ = 1) and geometric (ρ → ∞) ones
+    mid = [float(sampling_sigmas(0.02, 60.0, 31, rho=r)[15]) for r in (1.0, 7.0, 1e6)]
+    assert mid[0] > mid[1] > mid[2] and mid[2] == pytest.approx(60.0 * (0.02 / 60.0) ** 0.5, rel=1e-3)
+    with pytest.raises(InputError, match="rho"):
+        sampling_sigmas(0.02, 60.0, 30, rho=0.0)
+
+
+def test_deferred_divergence_check_names_the_first_bad_step(monkeypatch):
+    """The accelerator path (checks read back every CHECK_EVERY steps), exercised on the CPU."""
+    import proteindsm.core.samplers as samplers
+
+    monkeypatch.setattr(samplers, "defers_checks", lambda device: True)
+    calls = []
+
+    def score(x, s, c=None):
+        calls.append(1)
+        return torch.full_like(x, float("nan")) if len(calls) == 3 else -x
+
+    grid = GeometricSchedule(0.01, 10.0, 8).levels()
+    with pytest.raises(SamplerDivergedError, match=r"step 3 \(σ = "):
+        ReverseSDE().sample(score, torch.ones(2, 2), grid)
+    assert len(calls) == 8      # no read-back before the end of this short run: all steps ran
+
+
+@pytest.mark.parametrize("make", [
+    lambda: EDMStochastic(s_churn=-1.0),
+    lambda: EDMStochastic(s_noise=0.0),
+    lambda: EDMStochastic(s_tmin=2.0, s_tmax=1.0),
+])
+def test_bad_edm_arguments(make):
+    with pytest.raises(InputError):
+        make()

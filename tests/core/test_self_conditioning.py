@@ -57,13 +57,15 @@ def test_sampling_wrapper_feeds_previous_estimate_and_resets():
     model = Recorder()
     sc = SelfConditioning(model)
     x = torch.randn(2, 3, generator=torch.Generator().manual_seed(4))
-    s1, s2 = torch.full((2,), 2.0), torch.full((2,), 1.0)
+    s1, s2 = torch.full((2,), 3.0), torch.full((2,), 1.0)
     out1 = sc(x, s1)
-    sc(x, s2)
+    out2 = sc(x, s2)
     assert torch.equal(model.seen[0], torch.zeros(2, 3))
-    assert torch.allclose(model.seen[1], x + 4.0 * out1)                # x̂₀ = x + σ² s of the last call
-    sc(x, s1)                                                           # σ went up: a new run
-    assert torch.equal(model.seen[2], torch.zeros(2, 3))
+    assert torch.allclose(model.seen[1], x + 9.0 * out1)                # x̂₀ = x + σ² s of the last call
+    sc(x, 1.4 * s2)                                  # EDM churn raises σ by ≤ √2: the same run
+    assert torch.allclose(model.seen[2], x + 1.0 * out2)
+    sc(x, s1)                                                           # σ jumped up: a new run
+    assert torch.equal(model.seen[3], torch.zeros(2, 3))
 
 
 def test_sampling_with_a_self_conditioned_exact_score_is_unchanged():
