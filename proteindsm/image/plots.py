@@ -117,3 +117,27 @@ def save_sampler_grid(path: str | os.PathLike, cells: Mapping[tuple[float, int],
     fig.tight_layout()
     atomic_write_with(path, lambda tmp: fig.savefig(tmp, dpi=110))
     plt.close(fig)
+
+
+def save_inpainting_grid(path: str | os.PathLike, rows: Sequence[Tensor], row_names: Sequence[str], ncols: int = 16,
+                         title: str = "", inches: float = 6.0) -> None:
+    """Inpainting figure: for every block of ``ncols`` images, one grid row per tensor of ``rows`` (e.g.
+    originals, the visible part, completions; each ``(N, C, H, W)``, C = 1 or 3, same N), top to bottom in
+    the order of ``row_names``, which the title lists."""
+    import torch
+
+    if not rows:
+        raise ValueError("save_inpainting_grid needs at least one row of images")
+    rgb = [r.float().cpu().expand(-1, 3, -1, -1) if r.shape[1] == 1 else r.float().cpu() for r in rows]
+    n = min(len(r) for r in rgb)
+    ncols = max(1, min(int(ncols), n))
+    tiles = []
+    for start in range(0, n, ncols):
+        for r in rgb:
+            block = r[start:start + ncols]
+            if len(block) < ncols:  # pad a short last block with mid-grey
+                block = torch.cat([block, torch.full((ncols - len(block), *block.shape[1:]), 0.5)])
+            tiles.append(block)
+    images = torch.cat(tiles)
+    head = " / ".join(row_names)
+    save_grid(path, images, nrow=ncols, title=f"{title}\nrows: {head}" if title else f"rows: {head}", inches=inches)
