@@ -24,6 +24,7 @@ traceback, exit status 2.
 from __future__ import annotations
 
 import importlib
+import shlex
 import sys
 from typing import Callable, Optional, Sequence
 
@@ -60,19 +61,67 @@ commands:
   toy        2-D toy problems (Song & Ermon's mixture, rings, ...)
   image      small-image DSM (digits, MNIST subset) with a σ-conditioned U-Net
 
+options:
+  -h, --help     this message; `proteindsm <command> --help` lists a command's keys and defaults
+  -V, --version  print the package version
+
 add --cfg to print the composed config instead of running; overrides follow Hydra syntax."""
+
+def _descriptions() -> dict[str, str]:
+    """command -> its one-line description (the commands list of :data:`USAGE`)."""
+    out = {}
+    for line in USAGE.split("commands:")[1].split("options:")[0].strip().splitlines():
+        text = line.strip()
+        name = "data build" if text.startswith("data build") else text.split()[0]
+        out[name] = text[len(name):].strip()
+    return out
+
+
+DESCRIPTIONS = _descriptions()
+
+# command -> the keys that name outputs, and whether each is a folder or a file (checked writable first)
+OUTPUTS: dict[str, tuple[tuple[str, str], ...]] = {
+    "sample": (("out", "dir"),), "design": (("out", "dir"),), "scaffold": (("out", "dir"),),
+    "evaluate": (("out", "file"), ("plots", "dir")), "data build": (("out", "file"),),
+    "sequences": (("out", "file"),), "toy": (("out", "dir"),),
+}
+
+
+def _quote(arg: str) -> str:
+    return shlex.quote(str(arg))
+
+
+def _help_requested(args: Sequence[str]) -> bool:
+    return any(a in ("-h", "--help") for a in args)
 
 
 def _split_command(argv: Sequence[str]) -> tuple[str, list[str]]:
-    if not argv or argv[0] in ("-h", "--help", "help"):
-        raise SystemExit(USAGE)
+    if argv and argv[0] == "help" and len(argv) > 1:
+        argv = [*argv[1:], "--help"]
     if argv[0] == "data":
         if len(argv) < 2 or argv[1] != "build":
             raise InputError("unknown command 'data': did you mean 'proteindsm data build input=DIR out=FILE'?")
         return "data build", list(argv[2:])
     if argv[0] not in COMMANDS:
-        raise InputError(f"unknown command {argv[0]!r}; choose one of: {', '.join(COMMANDS)}")
+        import difflib
+        close = difflib.get_close_matches(argv[0], [c.split()[0] for c in COMMANDS], n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise InputError(f"unknown command {argv[0]!r}; {hint}choose one of: {', '.join(COMMANDS)}")
     return argv[0], list(argv[1:])
+
+
+def check_inputs(command: str, cfg: DictConfig) -> None:
+    """Checks every command gets before any work: ``seed`` an integer, every output path writable."""
+    from omegaconf import OmegaConf
+
+    from .config import check_writable, check_seed
+
+    if "seed" in cfg:
+        check_seed(cfg.seed)
+    for key, kind in OUTPUTS.get(command, ()):
+        value = OmegaConf.select(cfg, key, default=None, throw_on_missing=False)
+        if value not in (None, "", "???"):
+            check_writable(value, kind, key)
 
 
 def run_command(command: str, overrides: Sequence[str]) -> int:
@@ -84,7 +133,9 @@ def run_command(command: str, overrides: Sequence[str]) -> int:
         from omegaconf import OmegaConf
         print(OmegaConf.to_yaml(cfg))
         return 0
-    config.LAST_COMMAND = " ".join(["proteindsm", command, *overrides])
+    check_inputs(command, cfg)
+    config.LAST_COMMAND = " ".join(["proteindsm", command, *(_quote(o) for o in overrides)])
+    config.LAST_OVERRIDES = list(overrides)
     runner: Callable[[DictConfig], int] = importlib.import_module(module).run
     return int(runner(cfg) or 0)
 
@@ -92,7 +143,22 @@ def run_command(command: str, overrides: Sequence[str]) -> int:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
+        if not argv:
+            print(USAGE, file=sys.stderr)
+            return 2
+        if argv[0] in ("-h", "--help", "help") and len(argv) == 1:
+            print(USAGE)
+            return 0
+        if argv[0] in ("-V", "--version"):
+            from proteindsm.resources import version
+            print(f"proteindsm {version()}")
+            return 0
         command, overrides = _split_command(argv)
+        if _help_requested(overrides):
+            from .help import command_help
+            folder, name, _ = COMMANDS[command]
+            print(command_help(command, folder, name, DESCRIPTIONS.get(command, "")))
+            return 0
         return run_command(command, overrides)
     except InputError as exc:
         print(f"proteindsm: error: {exc}", file=sys.stderr)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.resources
 import os
 import re
 from pathlib import Path
@@ -11,26 +10,35 @@ from typing import Any, Sequence
 from omegaconf import DictConfig, OmegaConf
 
 from proteindsm.errors import InputError
+from proteindsm.resources import config_root, repo_root, resolve_path  # noqa: F401  (re-exported)
 
 LAST_COMMAND: str = ""
-"""The command line of the running command (recorded in checkpoint metadata)."""
+"""The command line of the running command (recorded in checkpoint metadata and manifests)."""
+LAST_OVERRIDES: list = []
+"""The ``key=value`` overrides of the running command."""
 
 
-def config_root() -> Path:
-    """The ``configs/`` folder: ``$PROTEINDSM_CONFIGS``, else the repository's (editable installs),
-    else the copy inside an installed wheel (``proteindsm/configs``)."""
-    env = os.environ.get("PROTEINDSM_CONFIGS")
-    if env:
-        return Path(env)
-    repo = Path(__file__).resolve().parents[2] / "configs"
-    if repo.is_dir():
-        return repo
-    return Path(str(importlib.resources.files("proteindsm") / "configs"))
+def group_choice(folder: str, name: str, group: str) -> str:
+    """The option of config group ``group`` (e.g. ``sampler``) the running command composed: the
+    last ``group=NAME`` override, else the default in ``<folder>/<name>.yaml``'s defaults list."""
+    for o in reversed(LAST_OVERRIDES):
+        key, _, value = str(o).partition("=")
+        if key.lstrip("+~") == group:
+            return value
+    return default_choice(folder, name, group) or "?"
 
 
-def repo_root() -> Path:
-    """Folder that holds ``configs/`` (relative data paths in configs are resolved against it)."""
-    return config_root().parent
+def default_choice(folder: str, name: str, group: str):
+    """The default option of ``group`` in ``configs/<folder>/<name>.yaml`` (None: not in its defaults)."""
+    path = config_root() / folder / f"{name}.yaml"
+    try:
+        defaults = OmegaConf.load(path).get("defaults", [])
+    except (OSError, ValueError):
+        return None
+    for item in defaults or []:
+        if OmegaConf.is_config(item) and group in item:
+            return str(item[group])
+    return None
 
 
 def compose(folder: str, name: str, overrides: Sequence[str]) -> DictConfig:
@@ -59,9 +67,89 @@ def compose(folder: str, name: str, overrides: Sequence[str]) -> DictConfig:
         raise InputError(_explain_missing(root, str(exc), overrides)) from None
     except (HydraException, OmegaConfBaseException) as exc:
         msg = str(exc).splitlines()[0]
-        raise InputError(f"bad override for '{folder}/{name}': {msg}") from None
+        hint = _closest_key(root, name, msg, overrides)
+        raise InputError(hint or f"bad override for '{folder}/{name}': {msg}") from None
     finally:
         GlobalHydra.instance().clear()
+
+
+def _closest_key(root: Path, name: str, message: str, overrides: Sequence[str]) -> str | None:
+    """For an override of a key the config lacks: a message naming the closest valid key."""
+    import difflib
+
+    m = re.search(r"(?:Could not override|Could not append to config\. An item is already at|Key) '([^']+)'",
+                  message)
+    if m is None or "not in struct" not in message and "Could not override" not in message:
+        return None
+    bad = m.group(1)
+    for o in overrides:                       # the full dotted key as the user wrote it
+        key = o.partition("=")[0].lstrip("+~")
+        if key == bad or key.endswith("." + bad):
+            bad = key
+            break
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(root), version_base=None):
+            base = hydra_compose(config_name=name, overrides=[])
+    except Exception:  # noqa: BLE001 - the hint is best effort
+        return None
+    finally:
+        GlobalHydra.instance().clear()
+    keys = _dotted_keys(OmegaConf.to_container(base, resolve=False))
+    keys += [p.name for p in root.iterdir() if p.is_dir()]          # config groups (sampler=...)
+    close = difflib.get_close_matches(bad, keys, n=1, cutoff=0.6)
+    command = name.replace("_", " ")
+    suggestion = f"did you mean '{close[0]}'? " if close else ""
+    return f"unknown key '{bad}'; {suggestion}(proteindsm {command} --help lists the keys)"
+
+
+def _dotted_keys(node: Any, prefix: str = "") -> list[str]:
+    out = []
+    if isinstance(node, dict):
+        for k, v in node.items():
+            out.append(prefix + str(k))
+            out += _dotted_keys(v, prefix + str(k) + ".")
+    return out
+
+
+def check_seed(value: Any) -> int:
+    """``seed`` must be a non-negative integer."""
+    text = str(value).strip()
+    if isinstance(value, bool) or not re.fullmatch(r"\d+", text):
+        raise InputError(f"seed must be a non-negative integer, got {value!r}")
+    return int(text)
+
+
+def check_writable(value: Any, kind: str, key: str = "out") -> Path:
+    """Check that the output ``value`` (``kind`` ``"dir"`` or ``"file"``) can be written, without
+    creating anything: the path (when it exists) has the right kind, and its nearest existing
+    folder is a writable folder."""
+    import tempfile
+
+    path = Path(os.path.expanduser(str(value)))
+    if path.exists():
+        if kind == "dir" and not path.is_dir():
+            raise InputError(f"{key}={value} is not writable: it is a file, a folder is expected")
+        if kind == "file" and path.is_dir():
+            raise InputError(f"{key}={value} is not writable: it is a folder, a file name is expected")
+    folder = path if kind == "dir" else path.parent
+    probe = folder
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir():
+        raise InputError(f"{key}={value} is not writable: {probe} is a file, not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except OSError as exc:
+        raise InputError(f"{key}={value} is not writable ({exc.strerror or exc} in {probe})") from None
+    return path
 
 
 def _explain_missing(root: Path, message: str, overrides: Sequence[str]) -> str:
@@ -87,17 +175,6 @@ def require(cfg: DictConfig, key: str) -> Any:
     if value is None or value == "???":
         raise InputError(f"missing required setting '{key}' (pass {key}=...)")
     return value
-
-
-def resolve_path(value: str | os.PathLike) -> Path:
-    """A path from a config: absolute as is; relative ones against the current directory when the
-    file exists there, else against the repository root (so ``../shared/...`` defaults work from the
-    repo and from elsewhere)."""
-    p = Path(os.path.expanduser(str(value)))
-    if p.is_absolute() or p.exists():
-        return p
-    alt = repo_root() / p
-    return alt if alt.exists() else p
 
 
 def instantiate_checked(node: Any, what: str) -> Any:

@@ -181,17 +181,20 @@ def run(cfg: DictConfig) -> int:
     from .sample import write_samples
 
     requests = parse_requests(cfg)
-    setup = prepare_sampling(cfg)
-    fmt, num, batch_size, sampler, levels, device, ckpt, loaded, lengths, sigmas, score_fn, potentials = setup[:12]
+    setup = prepare_sampling(cfg, "design")
+    fmt, num, batch_size, sampler, levels = (setup.options.format, setup.options.num, setup.batch_size,
+                                             setup.sampler, setup.levels)
+    device, ckpt, loaded, lengths, sigmas = setup.device, setup.checkpoint, setup.loaded, setup.lengths, setup.sigmas
+    score_fn, potentials = setup.score_fn, setup.potentials
     pdir = resolve_path(cfg.predictor_dir) if cfg.get("predictor_dir") else None
     from proteindsm.core import GeometricSchedule
     grid = GeometricSchedule(sigma_min=float(sigmas[-1]), sigma_max=float(sigmas[0]))
     targets = resolve_targets(requests, score_schedule=grid, predictor_dir=pdir, device=device)
     check_compactness_allows(targets, potentials["compactness"], lengths)
-    seed, baseline = int(cfg.seed), bool(cfg.baseline)
+    seed, baseline = setup.options.seed, bool(cfg.baseline)
     ss_layout, ss_targets = setup.ss_layout, None
     if setup.ss_mode == "auto":  # layouts of the requested make-up (helix / strand fraction targets)
-        from .protein_common import ss_layout_for
+        from proteindsm.protein.generate import ss_layout_for
         ss_targets = {k: t.target for t in targets for k in ("helix", "strand") if t.name == f"{k}_fraction"}
         if ss_targets:
             ss_layout = ss_layout_for("auto", None, seed, loaded.model, composition=ss_targets)
@@ -217,6 +220,11 @@ def run(cfg: DictConfig) -> int:
             raise SamplerDivergedError(f"{exc}, or a smaller guidance scale (now: {scales})") from None
         if baseline:
             unguided_all += sample_backbones(score_fn, [L], num, sampler, sigmas, **common)
+    wanted = ", ".join(f"{t.name} {t.target:g} (scale {t.scale:g})" for t in targets)
+    for s in guided_all:
+        s.remarks = setup.remarks(s) + [f"DESIGN TARGETS {wanted}"]
+    for s in unguided_all:
+        s.remarks = setup.remarks(s) + ["DESIGN UNGUIDED BASELINE (same seed, no guidance)"]
     files = write_samples(guided_all, out, fmt)
     base_files = []
     if baseline:

@@ -81,7 +81,7 @@ def run(cfg: DictConfig) -> int:
     sampling = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
     sampling.length = max(lay.total for lay in layouts)   # checked against the model by prepare_sampling
     sampling.ss, sampling.ss_file, sampling.format = "none", None, "pdb"
-    setup = prepare_sampling(sampling)
+    setup = prepare_sampling(sampling, "scaffold")
     sigma_data = guidance["sigma_data"]
     if sigma_data is None:
         sigma_data = getattr(setup.loaded.schedule, "sigma_data", None) or 10.0

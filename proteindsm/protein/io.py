@@ -342,8 +342,8 @@ def _atom_stack(path, X, seq: str | None, chain_id: str, b_factors):
 
 
 def write_pdb(path: str | os.PathLike, X, *, seq: str | None = None, chain_id: str = "A",
-              b_factors=None) -> Path:
-    """Write backbone atoms to a PDB file atomically.
+              b_factors=None, remarks: Sequence[str] | None = None) -> Path:
+    """Write backbone atoms to a PDB file atomically, with ``TER`` after each chain and ``END``.
 
     Args:
         path: output file.
@@ -352,6 +352,8 @@ def write_pdb(path: str | os.PathLike, X, *, seq: str | None = None, chain_id: s
         seq: one-letter sequence of length ``L`` (default: all GLY).
         chain_id: one character.
         b_factors: ``(L,)`` per residue or ``(L, 4)`` per atom (e.g. confidence, σ); default 0.
+        remarks: free-text lines (e.g. ``"GENERATOR proteindsm 0.1.0"``); when given, the file
+            starts with a ``HEADER`` line and one ``REMARK  99`` record per line (long lines wrapped).
 
     Raises:
         InputError: bad shape, NaN/inf coordinates, or values that do not fit the PDB format.
@@ -371,18 +373,57 @@ def write_pdb(path: str | os.PathLike, X, *, seq: str | None = None, chain_id: s
         f.set_structure(array)
     except Exception as e:  # e.g. more residues/atoms than the PDB columns hold
         raise InputError(f"{path}: cannot be written as PDB ({e}); write mmCIF (.cif)") from None
+    f.lines = _pdb_records(f.lines, remarks)
     return atomic_write_with(path, f.write)
 
 
+def _pdb_records(lines: list[str], remarks: Sequence[str] | None) -> list[str]:
+    """``lines`` of biotite's PDB output with ``HEADER``/``REMARK  99`` lines first (when
+    ``remarks`` is given), a ``TER`` record after the last atom of each model and ``END``."""
+    out = []
+    if remarks is not None:
+        out.append(f"{'HEADER    DE NOVO PROTEIN BACKBONE':<80}".rstrip())
+        for text in remarks:
+            text = " ".join(str(text).split())
+            while text:
+                out.append(f"REMARK  99 {text[:69]}")
+                text = text[69:]
+    last_atom = None
+    for line in lines:
+        if line.startswith("ENDMDL") and last_atom is not None:
+            out.append(_ter(last_atom))
+            last_atom = None
+        out.append(line)
+        if line.startswith(("ATOM", "HETATM")):
+            last_atom = line
+    if last_atom is not None:
+        out.append(_ter(last_atom))
+    out.append("END")
+    return out
+
+
+def _ter(atom_line: str) -> str:
+    serial = int(atom_line[6:11]) + 1
+    return f"TER   {serial:5d}      {atom_line[17:20]} {atom_line[21]}{atom_line[22:26]}"
+
+
 def write_cif(path: str | os.PathLike, X, *, seq: str | None = None, chain_id: str = "A",
-              b_factors=None) -> Path:
-    """Write backbone atoms to an mmCIF file atomically; arguments as :func:`write_pdb`."""
+              b_factors=None, remarks: Sequence[str] | None = None) -> Path:
+    """Write backbone atoms to an mmCIF file atomically; arguments as :func:`write_pdb`
+    (``remarks`` become ``#`` comment lines before the data block)."""
     from biotite.structure.io import pdbx
 
     array = _atom_stack(path, X, seq, chain_id, b_factors)
     f = pdbx.CIFFile()
     pdbx.set_structure(f, array, data_block=_entry_name(Path(path)).replace(" ", "_") or "model")
-    return atomic_write_with(path, f.write)
+    if not remarks:
+        return atomic_write_with(path, f.write)
+
+    def write(tmp: str) -> None:
+        f.write(tmp)
+        body = Path(tmp).read_text()
+        Path(tmp).write_text("".join(f"# {' '.join(str(r).split())}\n" for r in remarks) + body)
+    return atomic_write_with(path, write)
 
 
 def write_structure(path: str | os.PathLike, X, **kwargs) -> Path:

@@ -1,0 +1,23 @@
+"""The generation layer: typed plans built from plain arguments, and the functions that run them.
+
+* :mod:`.options` — validated plain options (lengths, seed, potentials, ``ss``, sampler presets);
+* :mod:`.plan` — :class:`SampleOptions` (checked, nothing loaded) → :class:`SamplingPlan` (model,
+  sampler, σ grid, priors, ss layout, device, batch size, seed);
+* :mod:`.output` — files batch by batch, ``manifest.json``, continuing interrupted runs;
+* :mod:`.run` — :func:`run_plan` and the one-call :func:`sample`.
+
+``proteindsm sample`` maps its config onto :func:`sample_options` and calls :func:`run_plan`;
+scripts and notebooks use the same functions (never ``proteindsm.cli``).
+"""
+
+from .options import (build_sampler, compactness_option, model_score_fn, named_sampler, parse_lengths,
+                      positive_int, sampler_presets, seed_value, sigma_grid, ss_layout_for, steric_option,
+                      with_potentials)
+from .output import RunWriter
+from .plan import DEFAULT_SAMPLER, SampleOptions, SamplingPlan, load_plan, sample_options
+from .run import Samples, run_plan, sample
+
+__all__ = ["sample", "run_plan", "Samples", "sample_options", "load_plan", "SampleOptions", "SamplingPlan",
+           "RunWriter", "DEFAULT_SAMPLER", "named_sampler", "build_sampler", "sampler_presets", "sigma_grid",
+           "with_potentials", "steric_option", "compactness_option", "model_score_fn", "ss_layout_for",
+           "parse_lengths", "positive_int", "seed_value"]
