@@ -95,7 +95,7 @@ def phase_sample(args) -> None:
     from proteindsm.cli.config import compose
     from proteindsm.cli.design import resolve_property_function, sheet_blueprints
     from proteindsm.protein.sheet_blueprint import blueprint_guidance
-    from proteindsm.cli.protein_common import compactness_option, named_sampler, steric_option, with_potentials
+    from proteindsm.protein.generate import compactness_option, named_sampler, steric_option, with_potentials
     from proteindsm.core import GeometricSchedule, with_guidance
     from proteindsm.protein.design import (PropertyTarget, guidance_terms, predictor_checkpoint_name,
                                            resolve_targets, shipped_dir)

@@ -20,7 +20,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from proteindsm.cli.config import compose  # noqa: E402
+from omegaconf import OmegaConf  # noqa: E402
+
+from proteindsm.resources import config_root  # noqa: E402
 from proteindsm.protein import metrics as M  # noqa: E402
 from proteindsm.protein.corpus import load_corpus  # noqa: E402
 
@@ -30,7 +32,7 @@ def main() -> None:
     ap.add_argument("--corpus", default="../shared/data/backbones_pdb_nr40.npz")
     ap.add_argument("--split", default="val")
     args = ap.parse_args()
-    cfg = compose("protein", "evaluate", ["samples=unused"])
+    cfg = OmegaConf.load(config_root() / "protein" / "evaluate.yaml")
     tol, dmin, sep = float(cfg.bonds.tolerance), float(cfg.clash.min_distance), int(cfg.clash.min_separation)
     d_no = float(cfg.short_hbond.max_distance)
     corpus = load_corpus(args.corpus)

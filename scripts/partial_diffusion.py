@@ -27,8 +27,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from proteindsm.cli.protein_common import (checkpoint_path, compactness_option, named_sampler,  # noqa: E402
-                                           steric_option, with_potentials)
+from proteindsm.protein.generate import compactness_option, named_sampler, steric_option, with_potentials  # noqa: E402
+from proteindsm.resources import checkpoint_path  # noqa: E402
 from proteindsm.core import GeometricSchedule, ReverseSDE  # noqa: E402
 from proteindsm.protein.corpus import load_corpus  # noqa: E402
 from proteindsm.protein.domain import project_zero_ca_centroid  # noqa: E402

@@ -26,7 +26,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from proteindsm.cli.protein_common import checkpoint_path, compactness_option, steric_option, with_potentials  # noqa: E402
+from proteindsm.protein.generate import compactness_option, steric_option, with_potentials  # noqa: E402
+from proteindsm.resources import checkpoint_path  # noqa: E402
 from proteindsm.core import AnnealedLangevin, GeometricSchedule, ProbabilityFlowODE, ReverseSDE  # noqa: E402
 from proteindsm.protein.evaluate import geometry_summary  # noqa: E402
 from proteindsm.protein.models import load_model  # noqa: E402

@@ -45,10 +45,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from proteindsm.cli.protein_common import checkpoint_path, named_sampler, compactness_option, steric_option, with_potentials  # noqa: E402
+from proteindsm.protein.generate import compactness_option, named_sampler, steric_option, with_potentials  # noqa: E402
+from proteindsm.resources import checkpoint_path, config_root  # noqa: E402
+from omegaconf import OmegaConf  # noqa: E402
 from proteindsm.core import (GeometricSchedule, NoiseAwareDenoisedGuidance, PotentialGuidance,  # noqa: E402
                              with_guidance)
-from proteindsm.cli.config import compose  # noqa: E402
 from proteindsm.protein.design import (PropertyTarget, guidance_terms, radius_of_gyration_property,  # noqa: E402
                                        resolve_targets)
 from proteindsm.protein.sheet_blueprint import blueprint_guidance, meander_blueprint  # noqa: E402
@@ -125,7 +126,7 @@ def main() -> None:
         w, *smax = (float(v) for v in args.rama.split(":"))
         terms.append(PotentialGuidance(ramachandran_energy, w, smax[0] if smax else 1.0))
     if args.sheet > 0:
-        sheet = compose("protein", "design", []).sheet
+        sheet = OmegaConf.load(config_root() / "protein" / "design.yaml").sheet
         terms.append(blueprint_guidance(meander_blueprint(args.length, args.sheet, int(sheet.strand_length)),
                                         float(sheet.scale), float(sheet.sigma_max), args.sheet_sigma_min))
     if args.rg > 0:
