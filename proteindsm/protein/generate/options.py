@@ -245,6 +245,7 @@ def build_sampler(settings: Mapping, steps: Any = None) -> tuple[Any, int]:
 
     node = dict(settings)
     levels = node.pop("levels", 100)
+    node.pop("rho", None)          # the σ-grid spacing: grid_rho(settings), used by sigma_grid
     if steps is not None:
         levels = steps
     levels = positive_int("steps", levels)
@@ -262,28 +263,47 @@ def build_sampler(settings: Mapping, steps: Any = None) -> tuple[Any, int]:
         raise InputError(f"invalid sampler settings: {str(exc).splitlines()[0]}") from None
 
 
-def named_sampler(name: str, steps: int | None = None, **fields: Any) -> tuple[Any, int]:
-    """The sampler of ``configs/protein/sampler/<name>.yaml`` exactly as ``proteindsm sample
-    sampler=<name> [steps=N]`` builds it, and its number of σ levels; ``fields`` override the
-    preset's (``temperature=0.3``)."""
+def grid_rho(settings: Mapping) -> Optional[float]:
+    """The σ-grid spacing ``rho`` of a sampler's settings (None: geometric; see :func:`sigma_grid`)."""
+    value = dict(settings).get("rho")
+    if value is None:
+        return None
+    try:
+        rho = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"sampler.rho must be a positive number or null (geometric grid), got {value!r}") from None
+    if not rho > 0:
+        raise InputError(f"sampler.rho must be a positive number or null (geometric grid), got {value!r}")
+    return rho
+
+
+def preset_settings(name: str) -> dict:
+    """The settings of ``configs/protein/sampler/<name>.yaml`` (one error naming the presets)."""
     from omegaconf import OmegaConf
 
     path = config_root() / "protein" / "sampler" / f"{name}.yaml"
     if not path.is_file():
         raise InputError(f"unknown sampler {name!r}; available: {', '.join(sampler_presets())}")
-    node = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
-    return build_sampler({**node, **fields}, steps)
+    return OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+
+
+def named_sampler(name: str, steps: int | None = None, **fields: Any) -> tuple[Any, int]:
+    """The sampler of ``configs/protein/sampler/<name>.yaml`` exactly as ``proteindsm sample
+    sampler=<name> [steps=N]`` builds it, and its number of σ levels; ``fields`` override the
+    preset's (``temperature=0.3``)."""
+    return build_sampler({**preset_settings(name), **fields}, steps)
 
 
 def sigma_grid(schedule: Any, levels: int, sigma_min: Optional[float] = None,
-               sigma_max: Optional[float] = None) -> torch.Tensor:
-    """The descending geometric σ grid (Å) of ``levels`` levels between the checkpoint's training
-    range (``schedule.sigma_min/max``) or the given bounds."""
-    from proteindsm.core import GeometricSchedule
+               sigma_max: Optional[float] = None, rho: Optional[float] = None) -> torch.Tensor:
+    """The descending σ grid (Å) of ``levels`` levels between the checkpoint's training range
+    (``schedule.sigma_min/max``) or the given bounds: geometric, or with ``rho`` the spacing of
+    Karras et al. 2022 (:func:`proteindsm.core.sampling_sigmas`)."""
+    from proteindsm.core import sampling_sigmas
 
     s_min = float(sigma_min) if sigma_min is not None else schedule.sigma_min
     s_max = float(sigma_max) if sigma_max is not None else schedule.sigma_max
-    return GeometricSchedule(sigma_min=s_min, sigma_max=s_max, num_levels=levels).levels()
+    return sampling_sigmas(s_min, s_max, levels, rho=rho)
 
 
 def checked_format(fmt: Any) -> str:
@@ -296,5 +316,6 @@ def checked_format(fmt: Any) -> str:
 
 __all__ = ["parse_lengths", "positive_int", "seed_value", "potential_settings", "steric_option",
            "compactness_option", "with_potentials", "model_score_fn", "parse_ss", "read_ss_file",
-           "ss_layout_for", "sampler_presets", "build_sampler", "named_sampler", "sigma_grid",
+           "ss_layout_for", "sampler_presets", "build_sampler", "named_sampler", "sigma_grid", "grid_rho",
+           "preset_settings",
            "checked_format", "POTENTIAL_FIELDS", "POTENTIAL_DEFAULTS"]

@@ -48,6 +48,7 @@ class SampleOptions:
     device: torch.device
     batch_size: int
     format: str = "pdb"
+    rho: Optional[float] = None     # σ-grid spacing of the sampler preset (None: geometric)
     ideal_output: bool = False
     save_trajectory: bool = False
     progress: bool = True
@@ -104,11 +105,14 @@ def sample_options(*, length: Any = None, num: Any = 8, seed: Any = 0, sampler: 
     ss_mode, ss_tokens = opt.parse_ss(ss, ss_file, length)
     pots = {name: _potential(name, opt.POTENTIAL_DEFAULTS[name] if value == "default" else value)
             for name, value in (("steric", steric), ("compactness", compactness))}
+    rho = None
     if isinstance(sampler, str):
         name = sampler
+        rho = opt.grid_rho(opt.preset_settings(sampler))
         sampler, levels = opt.named_sampler(sampler, steps)
     elif isinstance(sampler, Mapping):
         name = str(sampler.get("_target_", "custom")).rpartition(".")[2]
+        rho = opt.grid_rho(sampler)
         sampler, levels = opt.build_sampler(sampler, steps)
     elif hasattr(sampler, "sample") and hasattr(sampler, "num_evaluations"):
         name = type(sampler).__name__
@@ -121,7 +125,7 @@ def sample_options(*, length: Any = None, num: Any = 8, seed: Any = 0, sampler: 
         checkpoint=checkpoint_path(checkpoint), ss_mode=ss_mode, ss_tokens=ss_tokens, steric=pots["steric"],
         compactness=pots["compactness"], sigma_min=_float_or_none("sigma_min", sigma_min),
         sigma_max=_float_or_none("sigma_max", sigma_max), device=resolve_device(str(device)),
-        batch_size=batch_size, format=fmt, ideal_output=_bool("ideal_output", ideal_output),
+        batch_size=batch_size, format=fmt, rho=rho, ideal_output=_bool("ideal_output", ideal_output),
         save_trajectory=_bool("save_trajectory", save_trajectory), progress=_bool("progress", progress))
 
 
@@ -177,7 +181,8 @@ class SamplingPlan:
         return {
             "checkpoint": str(o.checkpoint), "checkpoint_step": self.loaded.metadata.get("step"),
             "sampler": {"name": o.sampler_name, "class": type(o.sampler).__name__, **_fields(o.sampler)},
-            "sigma_grid": {"levels": o.levels, "sigma_max": float(self.sigmas[0]), "sigma_min": float(self.sigmas[-1])},
+            "sigma_grid": {"levels": o.levels, "sigma_max": float(self.sigmas[0]), "sigma_min": float(self.sigmas[-1]),
+                           "rho": o.rho},
             "steric": o.steric, "compactness": o.compactness, "seed": o.seed, "batch_size": o.batch_size,
             "counts": {str(L): n for L, n in self.counts.items()}, "ss_mode": self.ss_mode,
             "ss": _ss_settings(o), "format": o.format, "ideal_output": o.ideal_output,
@@ -234,7 +239,7 @@ def load_plan(o: SampleOptions, composition: Optional[dict] = None) -> SamplingP
         if length is None:
             length = len(o.ss_tokens) if o.ss_tokens is not None else 100
         counts = {L: o.num for L in opt.parse_lengths(length, loaded.max_length)}
-    sigmas = opt.sigma_grid(loaded.schedule, o.levels, o.sigma_min, o.sigma_max)
+    sigmas = opt.sigma_grid(loaded.schedule, o.levels, o.sigma_min, o.sigma_max, rho=o.rho)
     ss_layout = opt.ss_layout_for(o.ss_mode, o.ss_tokens, o.seed, loaded.model, composition=composition,
                                   per_string=o.num)
     score_fn = opt.with_potentials(opt.model_score_fn(loaded.model), o.steric, o.compactness)
