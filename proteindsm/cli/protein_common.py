@@ -10,6 +10,7 @@ from typing import Any, Optional
 
 from omegaconf import DictConfig, OmegaConf
 
+from proteindsm.errors import InputError
 from proteindsm.protein.generate import SampleOptions, SamplingPlan, load_plan, sample_options
 from proteindsm.protein.generate.options import (POTENTIAL_FIELDS, compactness_option,  # noqa: F401
                                                  model_score_fn, named_sampler, parse_lengths, positive_int,
@@ -34,6 +35,9 @@ def _container(value: Any) -> Any:
 def options_from_config(cfg: DictConfig, command: str = "sample") -> SampleOptions:
     """The typed, validated options of a sample/design/scaffold config (no model work)."""
     sequence_settings(cfg)  # sequences=N: checked before any work
+    for key in ("view", "baseline"):
+        if key in cfg and not isinstance(cfg.get(key), bool):
+            raise InputError(f"{key} must be true or false, got {cfg.get(key)!r}")
     return sample_options(
         length=_container(cfg.get("length")), num=cfg.num, seed=cfg.seed,
         sampler=_container(cfg.sampler), steps=cfg.get("steps"), checkpoint=cfg.get("checkpoint"),
@@ -41,8 +45,8 @@ def options_from_config(cfg: DictConfig, command: str = "sample") -> SampleOptio
         steric=_container(cfg.get("steric")), compactness=_container(cfg.get("compactness")),
         sigma_min=cfg.get("sigma_min"), sigma_max=cfg.get("sigma_max"), device=str(cfg.device),
         batch_size=cfg.batch_size, format=cfg.get("format", "pdb"),
-        ideal_output=bool(cfg.get("ideal_output", False)), save_trajectory=bool(cfg.get("save_trajectory", False)),
-        progress=bool(cfg.get("progress", True)), sampler_name=config.group_choice("protein", command, "sampler"))
+        ideal_output=cfg.get("ideal_output", False), save_trajectory=cfg.get("save_trajectory", False),
+        progress=cfg.get("progress", True), sampler_name=config.group_choice("protein", command, "sampler"))
 
 
 def prepare_sampling(cfg: DictConfig, command: str = "sample") -> SamplingPlan:

@@ -90,3 +90,10 @@ def test_unknown_key_names_the_closest_one(argv, suggestion, tmp_path, capsys):
 def test_unknown_command_suggests(capsys):
     assert main(["smaple"]) == 2
     assert "did you mean 'sample'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("arg,message", [("save_trajectory=abc", "save_trajectory must be true or false"),
+                                         ("view=3", "view must be true or false"),
+                                         ("progress=maybe", "progress must be true or false")])
+def test_flags_must_be_booleans(arg, message, tmp_path, capsys):
+    _fails_fast(capsys, ["sample", arg, f"out={tmp_path / 'o'}"], message, tmp_path / "o")
