@@ -3,7 +3,7 @@
     proteindsm image dataset=digits out=runs/digits
     proteindsm image dataset=digits out=runs/digits guidance.class=3 guidance.scale=2
     proteindsm image dataset=folder dataset.path=my_pngs out=runs/mine
-    proteindsm image dataset=digits out=runs/digits inpaint=left_half inpaint_method=replacement
+    proteindsm image dataset=digits out=runs/digits inpaint=left_half        (inpaint_method=reconstruction)
 
 What it does, in ``out``:
 
@@ -20,8 +20,8 @@ What it does, in ``out``:
    goes to ``metrics.json`` (``guidance`` list) and the grid to ``guided_class{C}_scale{w}.png``;
 5. with ``inpaint=left_half|top_half|centre|random`` (the region hidden) or ``inpaint_mask=FILE`` (.npy/PNG
    of the image size, nonzero = known): completes the first ``inpainting.num_images`` held-out (test)
-   images from their visible part through the core conditioning (``inpaint_method=replacement`` or
-   ``reconstruction``; :mod:`proteindsm.image.inpainting`), next to unconditional samples from the same
+   images from their visible part through the core conditioning (``inpaint_method=reconstruction``, the
+   default, or ``replacement``; :mod:`proteindsm.image.inpainting`), next to unconditional samples from the same
    noise (cached in ``inpainting_unconditional.pt``); ``metrics.json`` (``inpainting`` list) gets how often
    the feature classifier gives the completion the original's label (and the unconditional samples' rate)
    and the MSE on the hidden pixels; the grid (original / visible part / completion) goes to

@@ -168,7 +168,7 @@ def mechanism(method: str, known: KnownPart, *, scale: float = 1.0, tolerance: f
 
 
 def inpaint_images(model: nn.Module, sampler: Sampler, schedule: GeometricSchedule, images: Tensor, known: Tensor, *,
-                   method: str = "replacement", num_levels: Optional[int] = None, seed: int = 0,
+                   method: str = "reconstruction", num_levels: Optional[int] = None, seed: int = 0,
                    batch_size: int = 500, composite: bool = True, progress: bool = False,
                    **mechanism_options: Any) -> Tensor:
     """Complete the hidden pixels of ``images`` ``(N, C, H, W)`` given the known ones (``known`` bool
