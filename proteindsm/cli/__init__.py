@@ -11,6 +11,7 @@ train       protein/train.yaml     train a protein score model or property predi
 sample      protein/sample.yaml    sample backbones from a checkpoint, write PDB/mmCIF
 design      protein/design.yaml    guided sampling toward a target property
 scaffold    protein/scaffold.yaml  backbones that hold a motif (contig syntax), PDB + report
+diversify   protein/diversify.yaml variants of a backbone by partial diffusion, PDB + report
 evaluate    protein/evaluate.yaml  evaluate generated backbones against real chains
 sequences   protein/sequences.yaml ProteinMPNN sequence designs for a folder of backbones
 data build  protein/data_build.yaml  turn a folder of PDB/mmCIF files into a corpus .npz
@@ -43,6 +44,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "sample": ("protein", "sample", "proteindsm.cli.sample"),
     "design": ("protein", "design", "proteindsm.cli.design"),
     "scaffold": ("protein", "scaffold", "proteindsm.cli.scaffold"),
+    "diversify": ("protein", "diversify", "proteindsm.cli.diversify"),
     "evaluate": ("protein", "evaluate", "proteindsm.cli.evaluate"),
     "sequences": ("protein", "sequences", "proteindsm.cli.sequences"),
     "data build": ("protein", "data_build", "proteindsm.cli.data_build"),
@@ -54,6 +56,7 @@ commands:
   sample     sample protein backbones (PDB/mmCIF) from the shipped checkpoint
   design     guided sampling toward a target property (helix_fraction, rg, ...)
   scaffold   backbones that hold a motif: motif=FILE.pdb contig="10-20/A16-30/5-15"
+  diversify  variants of a backbone by partial diffusion: input=FILE.pdb sigma=2.0
   evaluate   geometry / secondary structure / diversity metrics of generated backbones
   sequences  ProteinMPNN sequence designs for a folder of backbones (optional package)
   train      train a score model or property predictor (experiment=...)
@@ -81,7 +84,7 @@ DESCRIPTIONS = _descriptions()
 
 # command -> the keys that name outputs, and whether each is a folder or a file (checked writable first)
 OUTPUTS: dict[str, tuple[tuple[str, str], ...]] = {
-    "sample": (("out", "dir"),), "design": (("out", "dir"),), "scaffold": (("out", "dir"),),
+    "sample": (("out", "dir"),), "design": (("out", "dir"),), "scaffold": (("out", "dir"),), "diversify": (("out", "dir"),),
     "evaluate": (("out", "file"), ("plots", "dir")), "data build": (("out", "file"),),
     "sequences": (("out", "file"),), "toy": (("out", "dir"),),
 }

@@ -74,3 +74,61 @@ def test_kept_residues_are_reported_and_the_condition_is_passed():
     out = diversify_backbone(score_for, X, 2, ReverseSDE(), grid, start_sigma=2.0, seed=1, keep=keep)
     assert seen[0] is not None and seen[0].mask.shape == (2, 20) and int(seen[0].mask[0].sum()) == 6
     assert all(v.kept_rmsd is not None and v.kept_rmsd < 0.2 for v in out)
+
+
+# ------------------------------------------------------------------------------------ CLI
+SHARED_PDB = "../shared/data/pdb/1ubi.pdb"
+
+
+def _input(tmp_path):
+    """A small real backbone (ubiquitin's first 40 residues) written as PDB."""
+    from proteindsm.protein.io import read_backbones, write_pdb
+
+    X = read_backbones(SHARED_PDB)[0].coords[:40]
+    return write_pdb(tmp_path / "in.pdb", X)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["input=missing.pdb"], "file not found"),
+    (["sigma=abc"], "sigma must be a number"),
+    (["sigma=0"], "positive"),
+    (["sigma=500"], "outside the model's noise range"),
+    (["keep=30-50"], "keep: '30-50' is outside"),
+    (["ss=auto"], "ss=input"),
+    (["ss=HHHH"], "ss has 4 residues but length=40"),
+    (["mechanism=none"], "mechanism must be replacement or guidance"),
+])
+def test_diversify_bad_input_one_error_nothing_written(tmp_path, capsys, args, message):
+    from proteindsm.cli import main
+
+    src = _input(tmp_path)
+    out = tmp_path / "out"
+    argv = ["diversify", f"input={src}", f"out={out}", "num=1", "progress=false", *args]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("proteindsm: error:") and message in err and "Traceback" not in err
+    assert not any(out.glob("*.pdb"))
+
+
+def test_diversify_writes_variants_report_and_manifest(tmp_path):
+    import csv
+    import json
+
+    from proteindsm.cli import main
+    from proteindsm.protein.io import read_backbones
+
+    src = _input(tmp_path)
+    out = tmp_path / "out"
+    assert main(["diversify", f"input={src}", f"out={out}", "num=2", "sigma=0.5", "sampler=langevin_fast",
+                 "keep=5-12", "ss=input", "progress=false"]) == 0
+    rows = list(csv.DictReader(open(out / "report.csv")))
+    assert [r["file"] for r in rows] == ["variant_000.pdb", "variant_001.pdb"]
+    X = read_backbones(src)[0].coords
+    for r in rows:
+        Y = read_backbones(out / r["file"])[0].coords
+        assert Y.shape == X.shape
+        assert 0.0 < float(r["tm_to_input"]) <= 1.0 and float(r["kept_rmsd"]) >= 0.0
+    text = (out / "variant_000.pdb").read_text()
+    assert "REMARK  99 INPUT in.pdb" in text and "SS " in text and text.rstrip().endswith("END")
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["sigma"] == 0.5 and manifest["complete"] and manifest["evaluations"] > 0
