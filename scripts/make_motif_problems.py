@@ -9,7 +9,10 @@ chain, in id order, that has one):
 * ``hairpin``: a beta-hairpin, strand (E, >= 5) + turn of 2-5 residues + strand (E, >= 5), the strands
   paired (CA-CA < 5.5 Å across the turn's ends), 5 residues of each strand with the turn;
 * ``two_helices``: two helices of 10 residues each (from H runs >= 12), >= 20 residues apart in
-  sequence and packed (closest CA-CA < 7 Å), scaffolded as two motif segments.
+  sequence and packed (closest CA-CA < 7 Å), scaffolded as two motif segments;
+* ``helix_loop_helix``: 8 helix residues + a loop of 2-6 + 8 helix residues, one segment;
+* ``three_segments``: three packed 6-residue pieces of helices/strands, >= 10 apart in sequence;
+* ``large``: a contiguous 32-residue motif with helix and strand (>= 60 % H or E).
 
 Usage: ``python scripts/make_motif_problems.py [--corpus ../shared/data/backbones_pdb_nr40.npz]``
 """
@@ -75,6 +78,41 @@ def find_two_helices(ss, X):
     return None
 
 
+def find_helix_loop_helix(ss, X):
+    for m in re.finditer(r"H{8,}([^H]{2,6})H{8,}", ss):
+        t0, t1 = m.start(1), m.end(1)              # loop residues t0 .. t1-1
+        return [(t0 - 8, t1 + 8)]
+    return None
+
+
+def find_three_segments(ss, X):
+    """Three 6-residue pieces of helices or strands (runs >= 6), >= 10 residues apart in sequence,
+    each pair packed (closest CA-CA < 7 Å)."""
+    ca = X[:, 1]
+    pieces = [((a + b) // 2 - 3, (a + b) // 2 + 3) for a, b in sorted(runs(ss, "H", 6) + runs(ss, "E", 6))]
+
+    def packed(p, q):
+        return np.linalg.norm(ca[p[0]:p[1], None] - ca[None, q[0]:q[1]], axis=-1).min() < 7.0
+
+    for i, p in enumerate(pieces):
+        for j, q in enumerate(pieces[i + 1:], i + 1):
+            if q[0] - p[1] < 10 or not packed(p, q):
+                continue
+            for r in pieces[j + 1:]:
+                if r[0] - q[1] >= 10 and packed(p, r) and packed(q, r):
+                    return [p, q, r]
+    return None
+
+
+def find_large(ss, X):
+    """A contiguous 32-residue motif (>= 30 residues) with both helix and strand, >= 60 % H or E."""
+    for a in range(0, len(ss) - 32):
+        w = ss[a:a + 32]
+        if "H" in w and "E" in w and (w.count("H") + w.count("E")) >= 0.6 * 32:
+            return [(a, a + 32)]
+    return None
+
+
 def contig_for(name, segs, X):
     """New segments of 15-25 residues at the ends; between two motif segments a range that can
     bridge the gap (>= the CA-CA end distance / 3.3 Å per residue)."""
@@ -96,7 +134,9 @@ def main() -> None:
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    finders = {"helix": find_helix, "hairpin": find_hairpin, "two_helices": find_two_helices}
+    finders = {"helix": find_helix, "hairpin": find_hairpin, "two_helices": find_two_helices,
+               "helix_loop_helix": find_helix_loop_helix, "three_segments": find_three_segments,
+               "large": find_large}
     problems = []
     for name, find in finders.items():
         for cid, X, seq, ss in val_chains(Path(args.corpus)):
