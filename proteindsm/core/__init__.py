@@ -2,12 +2,14 @@
 
 Imports torch only — never protein, image or toy code.  Quick tour::
 
-    from proteindsm.core import (GeometricSchedule, DSMObjective, Trainer, TrainConfig,
+    from proteindsm.core import (GeometricSchedule, DSMObjective, Trainer, TrainConfig, EDMPreconditioning,
                                  AnnealedLangevin, ReverseSDE, ProbabilityFlowODE, prior_sample,
                                  with_guidance, ClassifierGuidance)
 """
 
 from .checkpoint import Checkpoint, load_checkpoint, load_weights_into, read_metadata, save_checkpoint
+from .denoiser import (DenoiserScore, EDMCoefficients, EDMPreconditioning, NoisePredictionPreconditioning,
+                       edm_coefficients, score_from_denoised)
 from .ema import EMA
 from .conditioning import KnownPart, ReconstructionGuidance, Replacement, with_conditioning
 from .guidance import (CalibratedRegressionGuidance, ClassifierGuidance, DenoisedPropertyGuidance, GuidanceTerm,

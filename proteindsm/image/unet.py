@@ -7,7 +7,8 @@ Design (NCSN/NCSNv2-style, kept small for CPU training):
 * A σ embedding (sinusoidal features of log σ → MLP) is added inside **every** residual block.
 * Input pre-conditioning x_in = (x − c)/√(σ² + σ_data²) keeps the network's input at unit scale over the
   whole σ range (Karras et al. 2022); the output is divided by σ (NCSNv2 technique 3), so the network
-  predicts −ε and the score is ``net(x, σ)/σ``.
+  predicts −ε and the score is ``net(x, σ)/σ``.  Both come from the core denoiser contract
+  :class:`proteindsm.core.denoiser.NoisePredictionPreconditioning` (see :class:`ImageUNet`).
 * Images whose side is not a multiple of 2^(levels−1) are zero-padded inside the network and the output is
   cropped back, so any size works (8×8 digits, 28×28 MNIST, a user's folder).
 
@@ -24,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from proteindsm.core.denoiser import NoisePredictionPreconditioning
 from proteindsm.errors import InputError
 
 
@@ -105,7 +107,15 @@ class UNetConfig:
 
 
 class ImageUNet(nn.Module):
-    """σ-conditioned U-Net score model: ``(x (B,C,H,W), sigma (B,), cond) -> score (B,C,H,W)``."""
+    """σ-conditioned U-Net score model: ``(x (B,C,H,W), sigma (B,), cond) -> score (B,C,H,W)``.
+
+    Denoiser contract (:attr:`preconditioning`, a
+    :class:`proteindsm.core.denoiser.NoisePredictionPreconditioning` at ``config.sigma_data``): the
+    network input is its ``scale_input`` (``c_in (x − data_center)``, c_in = 1/√(σ² + σ_d²) as in
+    EDM) and the score its ``score`` (``F/σ``, i.e. ``c_skip = 1``, ``c_out = σ``: D = x + σ F).
+    It does not use EDM's ``c_skip``/``c_out`` or ``c_noise``; σ is embedded as ``log σ``
+    (:class:`SigmaEmbedding`).
+    """
 
     model_class = "proteindsm.image.ImageUNet"
 
@@ -145,6 +155,7 @@ class ImageUNet(nn.Module):
         self.norm_out = nn.GroupNorm(_groups(cur, groups), cur)
         self.conv_out = nn.Conv2d(cur, cfg.in_channels, 3, padding=1)
         self.multiple = 2 ** (len(widths) - 1)
+        self.preconditioning = NoisePredictionPreconditioning(cfg.sigma_data)
 
     def forward(self, x: Tensor, sigma: Tensor, cond: Optional[dict] = None) -> Tensor:
         if x.dim() != 4 or x.shape[1] != self.config.in_channels:
@@ -154,8 +165,7 @@ class ImageUNet(nn.Module):
             sigma = sigma.expand(x.shape[0])
         elif sigma.shape[0] != x.shape[0]:
             raise InputError(f"ImageUNet: sigma must have shape (B,) = ({x.shape[0]},), got {tuple(sigma.shape)}")
-        s = sigma[:, None, None, None]
-        h_in = (x - self.config.data_center) / torch.sqrt(s ** 2 + self.config.sigma_data ** 2)
+        h_in = self.preconditioning.scale_input(x, sigma, self.config.data_center)
         H, W = x.shape[-2:]
         ph, pw = (-H) % self.multiple, (-W) % self.multiple
         if ph or pw:
@@ -180,7 +190,7 @@ class ImageUNet(nn.Module):
         out = self.conv_out(F.silu(self.norm_out(h)))
         if ph or pw:
             out = out[..., :H, :W]
-        return out / s
+        return self.preconditioning.score(x, sigma, out)
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

@@ -33,7 +33,7 @@ from torch import Tensor
 
 from proteindsm.errors import InputError
 from proteindsm.protein.domain import CA_INDEX
-from proteindsm.protein.network import EDMScoreModel, edm_coefficients, knn_sequence_graph, sigma_fourier_features
+from proteindsm.protein.network import EDMScoreModel, knn_sequence_graph, sigma_fourier_features
 
 __all__ = ["EGNNBaseline"]
 
@@ -140,7 +140,7 @@ class EGNNBaseline(EDMScoreModel):
                 cond: dict | None = None) -> Tensor:
         """F ``(B, L, 4, 3)`` from the centred backbone ``x_c`` ``(B, L, 4, 3)`` (see EDMScoreModel)."""
         batch, length = x_c.shape[:2]
-        _, _, c_in, c_noise = edm_coefficients(sigma, self.sigma_data)
+        _, _, c_in, c_noise = self.preconditioning.coefficients(sigma)
         s_emb = self.sigma_mlp(sigma_fourier_features(c_noise, self.sigma_freqs.to(x_c.dtype)))
         coords0 = x_c * c_in[:, None, None, None]  # unit scale
         pairs = torch.cdist(x_c, x_c)  # (B, L, 4, 4) intra-residue distances

@@ -25,6 +25,9 @@ translation-invariant).  With ``σ_d = sigma_data``::
 
 The last line is the same expression with the cancellation ``c_skip − 1`` done analytically, so the
 score is accurate in float32 even at σ = 0.01 Å.  :meth:`BackboneScoreNet.denoise` returns ``D``.
+All four coefficients, ``D`` and the score come from the core contract
+:class:`proteindsm.core.denoiser.EDMPreconditioning` (``EDMScoreModel.preconditioning``);
+``edm_coefficients`` is re-exported from :mod:`proteindsm.core.denoiser`.
 
 The network F
 -------------
@@ -98,6 +101,7 @@ from e3nn import nn as e3nn_nn
 from e3nn import o3
 from torch import Tensor
 
+from proteindsm.core.denoiser import EDMPreconditioning, edm_coefficients
 from proteindsm.errors import InputError
 from proteindsm.protein.domain import CA_INDEX, center_on_ca_centroid, project_zero_ca_centroid
 from proteindsm.protein.ideal_geometry import idealise_backbone
@@ -116,25 +120,6 @@ _NUM_FOURIER = 8  # frequencies for the c_noise embedding (→ 16 sin/cos featur
 _NUM_NODE_INVARIANTS = 7  # Gram matrix of the 3 local vectors (6) + their triple product (1)
 _RBF_MAX = 20.0  # Å, last RBF centre of the effective distance
 _PAIR_RBF_MAX = 12.0  # Å, last RBF centre of the atom-pair distances (atom_pair_features)
-
-
-def edm_coefficients(sigma: Tensor, sigma_data: float) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """EDM preconditioning coefficients (Karras et al. 2022, Table 1).
-
-    Args:
-        sigma: ``(B,)`` noise level in Å (> 0).
-        sigma_data: data standard deviation σ_d in Å.
-
-    Returns:
-        ``(c_skip, c_out, c_in, c_noise)``, each ``(B,)``.
-    """
-    sd2 = sigma_data * sigma_data
-    s2 = sigma * sigma
-    c_skip = sd2 / (s2 + sd2)
-    c_out = sigma * sigma_data / torch.sqrt(s2 + sd2)
-    c_in = 1.0 / torch.sqrt(s2 + sd2)
-    c_noise = torch.log(sigma) / 4.0
-    return c_skip, c_out, c_in, c_noise
 
 
 def sigma_fourier_features(c_noise: Tensor, freqs: Tensor) -> Tensor:
@@ -380,11 +365,22 @@ class EDMScoreModel(torch.nn.Module):
     and the unconstrained posterior mean at large σ (g < 0.01 above 0.32 Å), where the L2-optimal
     denoiser has shrunken, non-ideal residues (forcing ideal ones there raised the validation loss at
     every σ ≤ 6 Å in a first campaign run).  The score is ``(D − x_c)/σ²``.
+
+    Denoiser contract: the whole EDM parametrisation of
+    :class:`proteindsm.core.denoiser.EDMPreconditioning` (:attr:`preconditioning`, at
+    ``self.sigma_data``): ``c_in`` and ``c_noise`` feed ``network``, ``D_raw`` is its ``denoise``
+    (``c_skip x_c + c_out F``) and the score its ``score`` (``(D_raw − x_c)/σ²`` written from ``F``)
+    plus ``correction/σ²``.
     """
 
     sigma_data: float
     ideal_geometry: bool = False
     ideal_sigma: float = 0.1
+
+    @property
+    def preconditioning(self) -> EDMPreconditioning:
+        """The core EDM preconditioning at ``self.sigma_data`` (c_skip, c_out, c_in, c_noise, D, score)."""
+        return EDMPreconditioning(self.sigma_data)
 
     def network(self, x_c: Tensor, sigma: Tensor, mask: Tensor, residue_index: Tensor,
                 cond: dict | None = None) -> Tensor:
@@ -425,8 +421,7 @@ class EDMScoreModel(torch.nn.Module):
         f = self.network(x_c, sigma, mask, res_idx, extras)
         if not self.ideal_geometry:
             return f, torch.zeros((), dtype=f.dtype, device=f.device)
-        c_skip, c_out, _, _ = edm_coefficients(sigma, self.sigma_data)
-        d_raw = c_skip[:, None, None, None] * x_c + c_out[:, None, None, None] * f
+        d_raw = self.preconditioning.denoise(x_c, sigma, f)
         gate = 1.0 / (1.0 + (sigma / self.ideal_sigma) ** 4)
         return f, gate[:, None, None, None] * (idealise_backbone(d_raw, mask, res_idx) - d_raw)
 
@@ -445,9 +440,8 @@ class EDMScoreModel(torch.nn.Module):
         """
         x_c, sigma, mask, res_idx, extras = self._prepare(x, sigma, cond)
         f, correction = self._denoise_centred(x_c, sigma, mask, res_idx, extras)
-        sd = self.sigma_data
         s = sigma[:, None, None, None]
-        score = -x_c / (s * s + sd * sd) + (sd / (s * torch.sqrt(s * s + sd * sd))) * f + correction / (s * s)
+        score = self.preconditioning.score(x_c, sigma, f) + correction / (s * s)
         return project_zero_ca_centroid(score, mask).to(device=x.device, dtype=x.dtype)
 
     def denoise(self, x: Tensor, sigma: Tensor | float, cond: dict | None = None) -> Tensor:
@@ -458,8 +452,7 @@ class EDMScoreModel(torch.nn.Module):
         """
         x_c, sigma, mask, res_idx, extras = self._prepare(x, sigma, cond)
         f, correction = self._denoise_centred(x_c, sigma, mask, res_idx, extras)
-        c_skip, c_out, _, _ = edm_coefficients(sigma, self.sigma_data)
-        d = c_skip[:, None, None, None] * x_c + c_out[:, None, None, None] * f + correction
+        d = self.preconditioning.denoise(x_c, sigma, f) + correction
         return project_zero_ca_centroid(d, mask).to(device=x.device, dtype=x.dtype)
 
 
@@ -648,7 +641,7 @@ class BackboneScoreNet(EDMScoreModel):
         batch, length = x_c.shape[:2]
         dtype = x_c.dtype
         sd = self.sigma_data
-        _, _, c_in, c_noise = edm_coefficients(sigma, sd)
+        _, _, c_in, c_noise = self.preconditioning.coefficients(sigma)
         c_in_ = c_in[:, None, None]
 
         # σ embedding.

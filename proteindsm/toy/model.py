@@ -16,6 +16,8 @@
   then regresses F_θ onto −ε, the noise-prediction loss ½‖F_θ + ε‖².
 
 Shapes: ``x (B, 2)``, ``sigma (B,)`` → score ``(B, 2)``.  ``cond`` is accepted and ignored.
+``c_in`` and the output scaling ``F/σ`` come from the core denoiser contract
+(:class:`proteindsm.core.denoiser.NoisePredictionPreconditioning`, see :class:`ToyScoreMLP`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Any, Optional
 import torch
 from torch import Tensor, nn
 
+from proteindsm.core.denoiser import NoisePredictionPreconditioning
 from proteindsm.errors import InputError
 
 MODEL_CLASS = "proteindsm.toy.model.ToyScoreMLP"
@@ -44,6 +47,12 @@ class ToyScoreMLP(nn.Module):
         fourier_scale: standard deviation of the frequencies (in cycles per unit of scaled input).
         fourier_seed: seed of the frequency matrix (recorded in the config, stored in checkpoints).
         dim: data dimension (2 for the toy domain).
+
+    Denoiser contract (:attr:`preconditioning`, a
+    :class:`proteindsm.core.denoiser.NoisePredictionPreconditioning` at σ_d = ``data_scale``): the
+    input scaling is its ``c_in`` (1/√(σ² + σ_d²), as in EDM) and the score its ``score`` (``F/σ``,
+    i.e. ``c_skip = 1``, ``c_out = σ``: D = x + σ F).  It does not use EDM's ``c_skip``/``c_out`` or
+    ``c_noise``; σ is embedded by :meth:`embed_sigma` (log σ and its sin/cos).
     """
 
     def __init__(self, hidden: int = 128, depth: int = 3, sigma_features: int = 4, data_scale: float = 1.0,
@@ -65,6 +74,7 @@ class ToyScoreMLP(nn.Module):
                                        "dim": int(dim)}
         self.dim = int(dim)
         self.data_scale = float(data_scale)
+        self.preconditioning = NoisePredictionPreconditioning(self.data_scale)
         self.register_buffer("freqs", torch.arange(1, int(sigma_features) + 1, dtype=torch.float32),
                              persistent=False)
         g = torch.Generator().manual_seed(int(fourier_seed))
@@ -84,10 +94,10 @@ class ToyScoreMLP(nn.Module):
 
     def forward(self, x: Tensor, sigma: Tensor, cond: Optional[dict] = None) -> Tensor:
         sigma = sigma.to(x.dtype).reshape(-1).expand(x.shape[0])
-        u = x * torch.rsqrt(sigma ** 2 + self.data_scale ** 2)[:, None]
+        u = x * self.preconditioning.c_in(sigma)[:, None]
         parts = [u]
         if self.fourier.shape[1]:
             proj = (2 * math.pi) * (u @ self.fourier)
             parts += [torch.sin(proj), torch.cos(proj)]
         h = torch.cat(parts + [self.embed_sigma(sigma)], dim=1)
-        return self.net(h) / sigma[:, None]
+        return self.preconditioning.score(x, sigma, self.net(h))
