@@ -155,7 +155,11 @@ class ImageUNet(nn.Module):
         self.norm_out = nn.GroupNorm(_groups(cur, groups), cur)
         self.conv_out = nn.Conv2d(cur, cfg.in_channels, 3, padding=1)
         self.multiple = 2 ** (len(widths) - 1)
-        self.preconditioning = NoisePredictionPreconditioning(cfg.sigma_data)
+
+    @property
+    def preconditioning(self) -> NoisePredictionPreconditioning:
+        """The core input scaling and output ``F/σ`` at ``config.sigma_data``."""
+        return NoisePredictionPreconditioning(self.config.sigma_data)
 
     def forward(self, x: Tensor, sigma: Tensor, cond: Optional[dict] = None) -> Tensor:
         if x.dim() != 4 or x.shape[1] != self.config.in_channels:

@@ -74,7 +74,6 @@ class ToyScoreMLP(nn.Module):
                                        "dim": int(dim)}
         self.dim = int(dim)
         self.data_scale = float(data_scale)
-        self.preconditioning = NoisePredictionPreconditioning(self.data_scale)
         self.register_buffer("freqs", torch.arange(1, int(sigma_features) + 1, dtype=torch.float32),
                              persistent=False)
         g = torch.Generator().manual_seed(int(fourier_seed))
@@ -86,6 +85,11 @@ class ToyScoreMLP(nn.Module):
             width_in = int(hidden)
         layers.append(nn.Linear(width_in, self.dim))
         self.net = nn.Sequential(*layers)
+
+    @property
+    def preconditioning(self) -> NoisePredictionPreconditioning:
+        """The core ``c_in`` and output ``F/σ`` at σ_d = ``data_scale``."""
+        return NoisePredictionPreconditioning(self.data_scale)
 
     def embed_sigma(self, sigma: Tensor) -> Tensor:
         """``(B,)`` → ``(B, 1 + 2·sigma_features)``: log σ and its sin/cos features."""
