@@ -72,19 +72,21 @@ def main() -> None:
     ap.add_argument("--num", type=int, default=4)
     ap.add_argument("--lengths", type=int, nargs="+", default=[60, 100, 150])
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--checkpoint", default=None, help="a score checkpoint (default: the shipped one)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     for spec in args.settings:
         name, fields = parse(spec)
         if name == "hybrid":
-            plan = load_plan(sample_options(length=args.lengths, num=args.num, progress=False))
+            plan = load_plan(sample_options(length=args.lengths, num=args.num, checkpoint=args.checkpoint,
+                                            progress=False))
             s = plan.loaded.schedule
             sampler = Hybrid(s.sigma_max, s.sigma_min, **fields)
         else:
             steps = fields.pop("steps", None)
             settings = {**preset_settings(name), **fields}
             plan = load_plan(sample_options(length=args.lengths, num=args.num, sampler=settings, steps=steps,
-                                            progress=False))
+                                            checkpoint=args.checkpoint, progress=False))
             sampler = plan.options.sampler
         t0 = time.time()
         out = sample_backbones(plan.score_fn, args.lengths, args.num, sampler, plan.sigmas, seed=0, batch_size=8,
