@@ -71,14 +71,12 @@ MARGINS = {"bond_mad": 0.005, "rama": 0.03, "clash_free": 0.125, "clash_pairs_fa
 
 def corpus_rg_average(corpus: Path, length: int, window: int = 10) -> float:
     """Mean CA radius of gyration (Å) of corpus chains with |L − length| <= window."""
-    with np.load(corpus, allow_pickle=False) as d:
-        coords, lengths = d["coords"], d["lengths"].astype(np.int64)
-    offsets = np.concatenate([[0], np.cumsum(lengths)])
-    rgs = []
-    for i in np.flatnonzero(np.abs(lengths - length) <= window):
-        ca = coords[offsets[i]: offsets[i + 1], 1].astype(np.float64)
-        rgs.append(np.sqrt(((ca - ca.mean(0)) ** 2).sum(-1).mean()))
-    return float(np.mean(rgs))
+    from proteindsm.protein.corpus import load_corpus
+    from proteindsm.protein.properties import radius_of_gyration
+
+    c = load_corpus(corpus)
+    near = np.flatnonzero(np.abs(c.lengths.astype(np.int64) - length) <= window)
+    return float(np.mean([radius_of_gyration(c.chain(int(i))) for i in near]))
 
 
 def case_targets(rg_average: float) -> list[tuple[str, str, float]]:

@@ -206,3 +206,11 @@ def prepare_out_dir(value: Any) -> Path:
     except OSError as exc:
         raise InputError(f"out folder {out} is not writable ({exc.strerror or exc})") from None
     return out
+
+
+def train_config(cfg: DictConfig, out: Path):
+    """The core :class:`~proteindsm.core.TrainConfig` of a ``train`` run (score model or predictor):
+    ``out_dir``, ``seed``, ``device`` and the ``train:`` group."""
+    from proteindsm.core import TrainConfig  # imports torch: only when a run starts
+
+    return TrainConfig(out_dir=str(out), seed=int(cfg.seed), device=str(cfg.device), **to_container(cfg.train))

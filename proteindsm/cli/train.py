@@ -7,16 +7,12 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from proteindsm.core import DSMObjective, TrainConfig, Trainer
+from proteindsm.core import DSMObjective, Trainer
 from proteindsm.errors import InputError
 from proteindsm.fileio import atomic_write_text
 
 from . import config
-from .config import instantiate_checked, require, resolve_path, to_container
-
-
-def train_config(cfg: DictConfig, out: Path) -> TrainConfig:
-    return TrainConfig(out_dir=str(out), seed=int(cfg.seed), device=str(cfg.device), **to_container(cfg.train))
+from .config import instantiate_checked, require, resolve_path, to_container, train_config
 
 
 def run(cfg: DictConfig) -> int:

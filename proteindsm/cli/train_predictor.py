@@ -20,7 +20,7 @@ from proteindsm.errors import InputError
 from proteindsm.fileio import atomic_write_text
 
 from . import config
-from .config import instantiate_checked, require, resolve_path, to_container
+from .config import instantiate_checked, require, resolve_path, to_container, train_config
 
 
 def train_predictor(cfg: DictConfig) -> int:
@@ -29,8 +29,6 @@ def train_predictor(cfg: DictConfig) -> int:
     from proteindsm.protein.predictors import (PREDICTABLE, PREDICTOR_MODELS, RESIDUE_LABELS,
                                                LabelledBackboneBatches, PropertyObjective, evaluate_predictor,
                                                labelled_validation_batches, load_or_compute_labels)
-
-    from .train import train_config
 
     prop = str(require(cfg, "predictor.property"))
     if prop not in PREDICTABLE:

@@ -132,6 +132,18 @@ class Corpus:
             raise InputError(f"{self.source}: has no 'split' key; use assign_split() first")
         return np.flatnonzero(self.split == split)
 
+    def chains(self, split: str | None = None) -> tuple[list[np.ndarray], np.ndarray]:
+        """``(chains, ids)``: float32 ``(L_i, 4, 3)`` Å views of every chain of ``split`` (None: all
+        chains), in file order, and their ids.  A split with no chains is an :class:`InputError`."""
+        keep = np.arange(len(self))
+        if split is not None:
+            keep = self.indices(split)
+            if len(keep) == 0:
+                raise InputError(f"{self.source}: no chains with split {split!r}; "
+                                 f"available: {sorted(set(self.split.tolist()))}")
+        offsets = self.offsets
+        return [self.coords[offsets[i]:offsets[i + 1]] for i in keep], self.ids[keep]
+
     def subset(self, idx: Sequence[int] | np.ndarray) -> "Corpus":
         """A new corpus with chains ``idx`` (int indices or a bool mask), in that order."""
         idx = np.asarray(idx)

@@ -38,7 +38,7 @@ from proteindsm.core.guidance import (CalibratedRegressionGuidance, ClassifierGu
 from proteindsm.core.schedules import GeometricSchedule
 from proteindsm.errors import CheckpointError, InputError
 
-from .backbone import CA
+from .geometry import radius_of_gyration
 from .properties import FOLD_CLASS_NAMES, PROPERTIES, RG_EXPONENT
 
 __all__ = [
@@ -310,13 +310,8 @@ def radius_of_gyration_property(x: Tensor, cond: Optional[Mapping[str, Any]] = N
     definition of :func:`proteindsm.protein.properties.radius_of_gyration`) or ``"backbone"`` (all
     four atoms: its gradient moves whole residues, so guidance by it does not stretch N–CA–C bonds;
     select it with ``function={_target_: proteindsm.protein.design.radius_of_gyration_property,
-    atoms: backbone}``)."""
+    atoms: backbone}``).  :func:`proteindsm.protein.geometry.radius_of_gyration` with ``eps`` 1e-6 Å²."""
     if atoms not in ("CA", "backbone"):
         raise InputError(f"radius_of_gyration_property: atoms must be 'CA' or 'backbone', got {atoms!r}")
     mask = None if cond is None else cond.get("mask")
-    m = torch.ones(x.shape[:2], dtype=x.dtype, device=x.device) if mask is None else mask.to(x.dtype)
-    pts = x[:, :, CA] if atoms == "CA" else x.reshape(x.shape[0], -1, 3)
-    w = m if atoms == "CA" else m.repeat_interleave(x.shape[2], dim=1)
-    n = w.sum(1).clamp_min(1.0)
-    centroid = (pts * w[..., None]).sum(1) / n[:, None]
-    return torch.sqrt(((pts - centroid[:, None]).pow(2).sum(-1) * w).sum(1) / n + 1e-6)
+    return radius_of_gyration(x, mask, atoms=atoms, eps=1e-6)

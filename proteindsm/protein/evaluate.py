@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import math
-import zipfile
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ from proteindsm.errors import InputError
 from proteindsm.fileio import atomic_write_text, atomic_write_with
 from proteindsm.protein import metrics as M
 from proteindsm.protein.backbone import CA
+from proteindsm.protein.corpus import load_corpus
 from proteindsm.protein.properties import (
     RG_EXPONENT, as_backbone, contact_order, radius_of_gyration, secondary_structure,
     ss_fractions,
@@ -40,7 +40,6 @@ from proteindsm.protein.secondary_structure import SS_UNKNOWN, agreement, dssp_t
 __all__ = ["load_corpus_chains", "reference_from_corpus", "evaluate_backbones", "geometry_summary",
            "check_requested_ss", "write_evaluation"]
 
-_CORPUS_KEYS = ("coords", "lengths", "ids")
 _RAMA_EDGES = np.linspace(-180.0, 180.0, 37)
 _CA_PAIR_EDGES = np.linspace(0.0, 20.0, 81)
 
@@ -49,7 +48,7 @@ _CA_PAIR_EDGES = np.linspace(0.0, 20.0, 81)
 # corpus
 def load_corpus_chains(npz_path: str | Path, split: str | None = None
                        ) -> tuple[list[np.ndarray], np.ndarray]:
-    """Chains of a corpus ``.npz`` (keys ``coords`` (R, 4, 3), ``lengths``, ``ids``, ``split``).
+    """Chains of a corpus ``.npz`` (read and validated by :func:`proteindsm.protein.corpus.load_corpus`).
 
     Args:
         npz_path: the corpus file, e.g. ``backbones_pdb_nr40.npz``.
@@ -58,40 +57,7 @@ def load_corpus_chains(npz_path: str | Path, split: str | None = None
     Returns:
         ``(chains, ids)``: float32 ``(L_i, 4, 3)`` arrays in Å and their ids.
     """
-    path = Path(npz_path)
-    if not path.is_file():
-        raise InputError(f"corpus file {path} does not exist (expected a .npz with keys "
-                         f"{', '.join(_CORPUS_KEYS)}, split)")
-    try:
-        with np.load(path, allow_pickle=False) as d:
-            missing = [k for k in _CORPUS_KEYS + (("split",) if split else ()) if k not in d.files]
-            if missing:
-                raise InputError(f"corpus file {path}: missing key(s) {missing}; has {d.files}")
-            coords = np.asarray(d["coords"], dtype=np.float32)
-            lengths = np.asarray(d["lengths"], dtype=np.int64)
-            ids = np.asarray(d["ids"]).astype(str)
-            splits = np.asarray(d["split"]).astype(str) if split else None
-    except (OSError, ValueError, zipfile.BadZipFile) as exc:
-        if isinstance(exc, InputError):
-            raise
-        raise InputError(f"corpus file {path}: cannot read it as a .npz without pickles ({exc})"
-                         ) from None
-    if coords.ndim != 3 or coords.shape[1:] != (4, 3) or lengths.sum() != len(coords) \
-            or len(ids) != len(lengths):
-        raise InputError(f"corpus file {path}: expected coords (R, 4, 3) with R = sum(lengths) and "
-                         f"one id per chain; got coords {coords.shape}, sum(lengths) "
-                         f"{int(lengths.sum())}, {len(ids)} ids for {len(lengths)} chains")
-    offsets = np.concatenate([[0], np.cumsum(lengths)])
-    keep = np.arange(len(lengths))
-    if split is not None:
-        if splits is None or len(splits) != len(lengths):
-            raise InputError(f"corpus file {path}: 'split' must have one entry per chain")
-        keep = np.flatnonzero(splits == split)
-        if len(keep) == 0:
-            raise InputError(f"corpus file {path}: no chains with split {split!r}; "
-                             f"available: {sorted(set(splits.tolist()))}")
-    chains = [coords[offsets[i]:offsets[i + 1]] for i in keep]
-    return chains, ids[keep]
+    return load_corpus(npz_path).chains(split)
 
 
 def reference_from_corpus(npz_path: str | Path, lengths: Sequence[int], split: str = "val",

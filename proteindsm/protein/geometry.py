@@ -32,7 +32,8 @@ __all__ = [
     "BOND_NAMES", "ANGLE_NAMES",
     "apply_transform", "kabsch_align", "rmsd", "random_rotation",
     "dihedral_angle", "dihedrals", "bond_lengths", "bond_angles",
-    "ca_ca_distances", "ca_distance_matrix", "radius_of_gyration", "backbone_from_dihedrals",
+    "ca_ca_distances", "ca_distance_matrix", "radius_of_gyration", "distances_to_centroid",
+    "backbone_from_dihedrals",
 ]
 
 #: Channel order of :func:`bond_lengths` (last one is the peptide bond C(i)-N(i+1)).
@@ -246,13 +247,9 @@ def ca_distance_matrix(X: Tensor, mask: Tensor | None = None) -> Tensor:
     return _nan_where(m[..., :, None] & m[..., None, :], d)
 
 
-def radius_of_gyration(X: Tensor, mask: Tensor | None = None, atoms: str = "CA") -> Tensor:
-    """Radius of gyration of the masked residues, Å, shape ``(...)``.
-
-    ``Rg = sqrt(mean_i |p_i - mean p|^2)`` over the CA atoms (``atoms="CA"``) or over all four
-    backbone atoms N, CA, C, O (``atoms="backbone"``: its gradient moves whole residues).
-    Unweighted; a single point gives ≈ 1e-6, not 0, which keeps the gradient finite.
-    """
+def _centred_points(X: Tensor, mask: Tensor | None, atoms: str) -> tuple[Tensor, Tensor, Tensor]:
+    """Points relative to their masked centroid ``(..., P, 3)``, the point mask ``(..., P, 1)`` in
+    X's dtype and the point count ``(..., 1)`` (``P = L`` for ``"CA"``, ``4L`` for ``"backbone"``)."""
     m = _residue_mask(X, mask).to(X.dtype)[..., None]                # (..., L, 1)
     if atoms == "CA":
         pts = X[..., CA, :]                                           # (..., L, 3)
@@ -263,8 +260,36 @@ def radius_of_gyration(X: Tensor, mask: Tensor | None = None, atoms: str = "CA")
         raise ValueError(f"radius_of_gyration: atoms must be 'CA' or 'backbone', got {atoms!r}")
     n = m.sum(-2).clamp_min(1.0)                                      # (..., 1)
     centroid = (pts * m).sum(-2) / n                                  # (..., 3)
-    sq = (((pts - centroid[..., None, :]) ** 2).sum(-1, keepdim=True) * m).sum(-2) / n
-    return torch.sqrt(sq.squeeze(-1) + _TINY)
+    return pts - centroid[..., None, :], m, n
+
+
+def radius_of_gyration(X: Tensor, mask: Tensor | None = None, atoms: str = "CA",
+                       eps: float = _TINY) -> Tensor:
+    """Radius of gyration of the masked residues, Å, shape ``(...)`` — the one Rg of the package.
+
+    ``Rg = sqrt(mean_i |p_i - mean p|^2 + eps)``, unweighted, over the CA atoms (``atoms="CA"``, the
+    definition the design report, the evaluation and the predictors' features use) or over all four
+    backbone atoms N, CA, C, O (``atoms="backbone"``: its gradient moves whole residues, so guidance
+    or a restraint on it does not stretch N-CA-C bonds).  ``eps`` (Å²) keeps the gradient finite
+    for a single point (Rg = sqrt(eps) there): 1e-12 by default, 1e-6 in the predictors' features
+    and the differentiable design property (:func:`proteindsm.protein.design.radius_of_gyration_property`),
+    0 for the exact measurement (:func:`proteindsm.protein.properties.radius_of_gyration`).
+
+    Args:
+        X: ``(..., L, 4, 3)`` backbone in Å.
+        mask: bool ``(..., L)`` (0/1 floats work too); None means every residue is real.
+    """
+    d, m, n = _centred_points(X, mask, atoms)
+    sq = ((d ** 2).sum(-1, keepdim=True) * m).sum(-2) / n
+    return torch.sqrt(sq.squeeze(-1) + eps)
+
+
+def distances_to_centroid(X: Tensor, mask: Tensor | None = None, atoms: str = "CA",
+                          eps: float = _TINY) -> Tensor:
+    """``sqrt(|p_i - mean p|^2 + eps)`` in Å, ``(..., L)`` (``(..., 4L)`` for ``atoms="backbone"``),
+    with the masked centroid of :func:`radius_of_gyration`; padding positions are not zeroed."""
+    d, _, _ = _centred_points(X, mask, atoms)
+    return torch.sqrt((d ** 2).sum(-1) + eps)
 
 
 # ----------------------------------------------------------------------------------------------

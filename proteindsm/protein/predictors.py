@@ -18,8 +18,9 @@ Per residue ``i``:
 * ``log(|CA_i − CA_{i+k}| / 5 Å)`` for k = 1..8 and a flag that ``i + k`` exists (local
   geometry: 3-4 Å steps in a strand, 5-6 Å at k = 3-4 in a helix);
 * ``log(|O_i − N_{i+k}| / 3 Å)`` for k = 2..5;
-* a differentiable DSSP (:func:`soft_hbond_map`: Kabsch–Sander electrostatic H-bond energy with
-  pydssp's hydrogen placement, ``sigmoid((−0.5 − E) / 0.25)``): the n-turns C=O(i)···H-N(i+n) for
+* a differentiable DSSP (:func:`proteindsm.protein.soft_dssp.soft_hbond_map`, ``ramp="sigmoid"``:
+  Kabsch–Sander electrostatic H-bond energy with pydssp's hydrogen placement,
+  ``sigmoid((−0.5 − E) / 0.25)``): the n-turns C=O(i)···H-N(i+n) for
   n = 3, 4, 5 and two consecutive turns (DSSP's minimal helix), non-local (|i − j| ≥ 6) H-bond counts
   as acceptor and donor, and soft counts of DSSP parallel / antiparallel bridges (β-ladders) —
   so the guidance gradient asks for real DSSP H-bonds, not just short O···N distances;
@@ -66,10 +67,12 @@ from .backbone import CA, N, O
 from .batching import BackboneBatches
 from .corpus import Corpus
 from .domain import project_zero_ca_centroid
+from .geometry import distances_to_centroid, radius_of_gyration
+from .soft_dssp import smooth_distance, soft_hbond_map
 
 __all__ = [
     "PropertyPredictor", "PREDICTOR_MODELS", "PREDICTABLE", "PredictableProperty", "PropertyObjective",
-    "residue_features", "global_features", "soft_hbond_map", "FEATURE_VERSION", "LabelledBackboneBatches", "labelled_validation_batches",
+    "residue_features", "global_features", "FEATURE_VERSION", "LabelledBackboneBatches", "labelled_validation_batches",
     "load_or_compute_labels", "evaluate_predictor", "RESIDUE_LABELS", "NUM_RESIDUE_FEATURES", "NUM_GLOBAL_FEATURES",
 ]
 
@@ -111,32 +114,15 @@ PREDICTABLE: dict[str, PredictableProperty] = {
 
 # ----------------------------------------------------------------------------------------------
 # features
-def _dist(a: Tensor, b: Tensor) -> Tensor:
-    """|a − b| over the last axis with a smooth floor (finite gradient at 0)."""
-    return torch.sqrt((a - b).pow(2).sum(-1) + 1e-6)
-
-
 def _shifted_pair(a: Tensor, b: Tensor, k: int, m: Tensor) -> tuple[Tensor, Tensor]:
     """``|a_i − b_{i+k}|`` ``(B, L)`` (0 where ``i + k`` is outside the chain) and its validity."""
     B, L = m.shape
     d = torch.zeros(B, L, dtype=a.dtype, device=a.device)
     valid = torch.zeros(B, L, dtype=a.dtype, device=a.device)
     if k < L:
-        d = torch.cat([_dist(a[:, :-k], b[:, k:]), d[:, L - k:]], dim=1)
+        d = torch.cat([smooth_distance(a[:, :-k], b[:, k:]), d[:, L - k:]], dim=1)
         valid = torch.cat([m[:, :-k] * m[:, k:], valid[:, L - k:]], dim=1)
     return d, valid
-
-
-def _masked_rg(ca: Tensor, m: Tensor) -> tuple[Tensor, Tensor]:
-    count = m.sum(1).clamp_min(1.0)
-    centroid = (ca * m[..., None]).sum(1) / count[:, None]
-    r2 = (ca - centroid[:, None]).pow(2).sum(-1)
-    rg = torch.sqrt((r2 * m).sum(1) / count + 1e-6)
-    return rg, torch.sqrt(r2 + 1e-6)
-
-
-def _unit(v: Tensor) -> Tensor:
-    return v / torch.sqrt(v.pow(2).sum(-1, keepdim=True) + 1e-8)
 
 
 def _shift2(M: Tensor, di: int, dj: int) -> Tensor:
@@ -144,28 +130,6 @@ def _shift2(M: Tensor, di: int, dj: int) -> Tensor:
     L = M.shape[-1]
     P = F.pad(M, (1, 1, 1, 1))
     return P[:, 1 + di: 1 + di + L, 1 + dj: 1 + dj + L]
-
-
-def soft_hbond_map(x: Tensor, mask: Tensor) -> Tensor:
-    """Differentiable DSSP H-bond map ``(B, L, L)``: entry ``[i, j]`` for C=O of residue ``i``
-    and N-H of residue ``j``, ``sigmoid((-0.5 - E_ij) / 0.25)`` with DSSP's electrostatic energy
-    ``E = 0.084·332 (1/r_ON + 1/r_CH − 1/r_OH − 1/r_CN)`` kcal/mol and the amide H placed as pydssp
-    does (bisector of C(j−1)→N(j) and CA(j)→N(j), 1.01 Å).  Pairs ``|i − j| < 3``, padding and the
-    first residue (no H) are 0.  (pydssp's ``get_hbond_map`` is the same with a sine ramp.)"""
-    m = mask.to(x.dtype)
-    n, ca, c, o = x[:, :, N], x[:, :, CA], x[:, :, 2], x[:, :, O]
-    c_prev = torch.cat([c[:, :1], c[:, :-1]], 1)
-    h = n + 1.01 * _unit(_unit(n - c_prev) + _unit(n - ca))
-    donor = m * torch.cat([torch.zeros_like(m[:, :1]), m[:, :-1]], 1)      # residue j >= 1 with j-1 real
-
-    def inv(a: Tensor, b: Tensor) -> Tensor:
-        return 1.0 / _dist(a[:, :, None], b[:, None, :]).clamp_min(0.5)
-
-    e = 0.084 * 332.0 * (inv(o, n) + inv(c, h) - inv(o, h) - inv(c, n))
-    L = x.shape[1]
-    idx = torch.arange(L, device=x.device)
-    far = ((idx[None, :] - idx[:, None]).abs() >= NONLOCAL_MIN_SEPARATION).to(x.dtype)
-    return torch.sigmoid((HBOND_CUTOFF - e) / HBOND_WIDTH) * far[None] * m[:, :, None] * donor[:, None, :]
 
 
 def residue_features(x: Tensor, mask: Tensor) -> Tensor:
@@ -184,7 +148,7 @@ def residue_features(x: Tensor, mask: Tensor) -> Tensor:
     for k in ON_SEPARATIONS:
         d, valid = _shifted_pair(o, n, k, m)
         feats.append(torch.log(d.clamp_min(1e-3) / 3.0) * valid)
-    hb = soft_hbond_map(x, mask)                                            # (B, L, L) acceptor i, donor j
+    hb = soft_hbond_map(x, mask, HBOND_CUTOFF, ramp="sigmoid", width=HBOND_WIDTH)  # (B, L, L) acceptor i, donor j
     for k in TURN_SEPARATIONS:                                              # DSSP n-turn at i, and two in a row
         turn = torch.diagonal(hb, offset=k, dim1=1, dim2=2)                 # (B, L - k)
         turn = F.pad(turn, (0, k))
@@ -193,7 +157,7 @@ def residue_features(x: Tensor, mask: Tensor) -> Tensor:
     idx = torch.arange(L, device=x.device)
     sep = ((idx[None, :] - idx[:, None]).abs() >= NONLOCAL_MIN_SEPARATION).to(x.dtype)
     pair = sep[None] * m[:, :, None] * m[:, None, :]                         # (B, L, L)
-    d_ca = _dist(ca[:, :, None], ca[:, None, :])
+    d_ca = smooth_distance(ca[:, :, None], ca[:, None, :])
     for r in NEIGHBOUR_RADII:
         feats.append(torch.log1p((torch.sigmoid(r - d_ca) * pair).sum(-1)))
     # non-local H-bonds (|i-j| >= 6: beyond helical turns) as acceptor and as donor
@@ -205,8 +169,8 @@ def residue_features(x: Tensor, mask: Tensor) -> Tensor:
     par = _shift2(hb, -1, 0) * _shift2(hbt, 1, 0) + _shift2(hbt, 0, -1) * _shift2(hb, 0, 1)
     anti = hb * hbt + _shift2(hb, -1, 1) * _shift2(hbt, 1, -1)
     feats += [torch.log1p((par * pair).sum(-1)), torch.log1p((anti * pair).sum(-1))]
-    rg, r_i = _masked_rg(ca, m)
-    feats.append(r_i / rg[:, None])
+    rg = radius_of_gyration(x, m, eps=1e-6)                                 # CA Rg (B,), Å
+    feats.append(distances_to_centroid(x, m, eps=1e-6) / rg[:, None])
     return torch.stack(feats, -1) * m[..., None]
 
 
@@ -214,7 +178,7 @@ def global_features(x: Tensor, mask: Tensor, sigma: Tensor) -> Tensor:
     """``(B, NUM_GLOBAL_FEATURES)``: log(Rg / L^0.4 / 2.2 Å), log L / 5, σ embedding."""
     m = mask.to(x.dtype)
     length = m.sum(1).clamp_min(1.0)
-    rg, _ = _masked_rg(x[:, :, CA], m)
+    rg = radius_of_gyration(x, m, eps=1e-6)
     c = torch.log(sigma.to(x.dtype)) / 4.0
     freqs = torch.tensor(SIGMA_FREQUENCIES, dtype=x.dtype, device=x.device) * math.pi
     emb = [c[:, None], torch.sin(c[:, None] * freqs), torch.cos(c[:, None] * freqs)]

@@ -109,9 +109,12 @@ def coil_fraction(X) -> float:
 
 
 def radius_of_gyration(X) -> float:
-    """Radius of gyration of the CA atoms, Å."""
-    ca = as_backbone(X)[:, CA]
-    return float(np.sqrt(((ca - ca.mean(0)) ** 2).sum(-1).mean()))
+    """Radius of gyration of the CA atoms, Å (exact: float64,
+    :func:`proteindsm.protein.geometry.radius_of_gyration` with ``eps=0``)."""
+    import torch
+
+    from proteindsm.protein.geometry import radius_of_gyration as rg
+    return float(rg(torch.from_numpy(as_backbone(X)), eps=0.0))
 
 
 def rg_normalised(X) -> float:

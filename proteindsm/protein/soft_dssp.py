@@ -36,7 +36,7 @@ from torch import Tensor
 
 from proteindsm.errors import InputError
 
-__all__ = ["soft_hbond_map", "soft_strand_membership", "soft_helix_membership",
+__all__ = ["soft_hbond_map", "smooth_distance", "soft_strand_membership", "soft_helix_membership",
            "soft_strand_fraction", "soft_helix_fraction", "DSSP_CUTOFF", "GUIDANCE_CUTOFF"]
 
 #: pydssp's (and DSSP's) hydrogen-bond energy cutoff, kcal/mol.
@@ -58,13 +58,44 @@ def _mask(x: Tensor, cond: Optional[Mapping[str, Any]]) -> Tensor:
     return mask.to(device=x.device, dtype=x.dtype)
 
 
+def smooth_distance(a: Tensor, b: Tensor) -> Tensor:
+    """``sqrt(|a − b|² + 1e-6)`` over the last axis, Å: a distance with a finite gradient at 0."""
+    return torch.sqrt((a - b).pow(2).sum(-1) + 1e-6)
+
+
+def _unit(v: Tensor) -> Tensor:
+    return v / torch.sqrt(v.pow(2).sum(-1, keepdim=True) + 1e-8)
+
+
 def soft_hbond_map(x: Tensor, mask: Optional[Tensor] = None, cutoff: float = DSSP_CUTOFF,
-                   margin: float = 1.0) -> Tensor:
-    """``hb[b, a, d]`` ∈ [0, 1]: the C=O of residue a accepts a hydrogen bond from the N–H of residue d
-    (pydssp's smooth DSSP criterion: 1 below ``cutoff − 2·margin``, 0 above ``cutoff`` kcal/mol),
-    ``(B, L, L)``; zero for pairs |a − d| ≤ 2 and for masked residues.  The amide H is placed from
-    the backbone (no H for residue 0)."""
+                   margin: float = 1.0, *, ramp: str = "sine", width: float = 0.25) -> Tensor:
+    """The one differentiable DSSP H-bond map of the package.
+
+    ``hb[b, a, d]`` ∈ [0, 1], ``(B, L, L)``: the C=O of residue a accepts a hydrogen bond from the
+    N–H of residue d, from DSSP's electrostatic energy
+    ``E = 0.084·332 (1/r_ON + 1/r_CH − 1/r_OH − 1/r_CN)`` kcal/mol with the amide H placed as pydssp
+    does (on the bisector of C(d−1)→N(d) and CA(d)→N(d), 1.01 Å; no H for residue 0).  Two smooth
+    versions of DSSP's step ``E < cutoff``, chosen by ``ramp``:
+
+    * ``"sine"`` (default; the soft DSSP fractions of this module and guidance by them): pydssp's
+      ``get_hbond_map`` — 1 below ``cutoff − 2·margin``, 0 above ``cutoff``, a sine ramp between;
+      exact distances; pydssp's local mask (acceptor d, d − 1, d − 2 excluded); ``mask`` zeroes
+      rows and columns of masked residues.
+    * ``"sigmoid"`` (the features of :mod:`proteindsm.protein.predictors`, whose shipped
+      checkpoints were trained with it): ``sigmoid((cutoff − E) / width)``, distances
+      :func:`smooth_distance` floored at 0.5 Å (bounded energy on noised inputs), zero for
+      ``|a − d| < 3``, for masked acceptors and for donors d = 0 or whose residue d − 1 is masked;
+      its tail leaves sigmoid(cutoff / width) ≈ 0.12 on pairs with E ≈ 0; ``margin`` is unused.
+
+    Args:
+        x: ``(B, L, 4, 3)`` backbone in Å (N, CA, C, O).
+        mask: ``(B, L)`` bool or 0/1 float; None means every residue is real.
+    """
     _check(x, "soft_hbond_map")
+    if ramp == "sigmoid":
+        return _sigmoid_hbond_map(x, mask, cutoff, width)
+    if ramp != "sine":
+        raise InputError(f"soft_hbond_map: ramp must be 'sine' or 'sigmoid', got {ramp!r}")
     if x.shape[1] < 3:
         return x.new_zeros(x.shape[0], x.shape[1], x.shape[1])
     hb = get_hbond_map(x, cutoff=cutoff, margin=margin).to(x.dtype)   # [b, donor, acceptor]
@@ -73,6 +104,24 @@ def soft_hbond_map(x: Tensor, mask: Optional[Tensor] = None, cutoff: float = DSS
         m = mask.to(dtype=x.dtype, device=x.device)
         hb = hb * m[:, :, None] * m[:, None, :]
     return hb
+
+
+def _sigmoid_hbond_map(x: Tensor, mask: Optional[Tensor], cutoff: float, width: float) -> Tensor:
+    """``ramp="sigmoid"`` of :func:`soft_hbond_map`."""
+    m = _mask(x, None if mask is None else {"mask": mask})
+    n, ca, c, o = x[:, :, 0], x[:, :, 1], x[:, :, 2], x[:, :, 3]
+    c_prev = torch.cat([c[:, :1], c[:, :-1]], 1)
+    h = n + 1.01 * _unit(_unit(n - c_prev) + _unit(n - ca))
+    donor = m * torch.cat([torch.zeros_like(m[:, :1]), m[:, :-1]], 1)      # residue d >= 1 with d-1 real
+
+    def inv(a: Tensor, b: Tensor) -> Tensor:
+        return 1.0 / smooth_distance(a[:, :, None], b[:, None, :]).clamp_min(0.5)
+
+    e = 0.084 * 332.0 * (inv(o, n) + inv(c, h) - inv(o, h) - inv(c, n))
+    L = x.shape[1]
+    idx = torch.arange(L, device=x.device)
+    far = ((idx[None, :] - idx[:, None]).abs() >= _MIN_BRIDGE_SEPARATION).to(x.dtype)
+    return torch.sigmoid((cutoff - e) / width) * far[None] * m[:, :, None] * donor[:, None, :]
 
 
 def _mask_and_map(x: Tensor, cond: Optional[Mapping[str, Any]], cutoff: float, name: str,

@@ -97,3 +97,42 @@ def test_unknown_command_suggests(capsys):
                                          ("progress=maybe", "progress must be true or false")])
 def test_flags_must_be_booleans(arg, message, tmp_path, capsys):
     _fails_fast(capsys, ["sample", arg, f"out={tmp_path / 'o'}"], message, tmp_path / "o")
+
+
+def test_cli_modules_import_each_other_without_a_cycle():
+    """No import cycle among ``proteindsm.cli`` modules (e.g. train ↔ train_predictor), counting
+    imports inside functions too; shared helpers live in ``cli/config.py``."""
+    import ast
+    from pathlib import Path
+
+    import proteindsm.cli as cli
+
+    root = Path(cli.__file__).parent
+    graph = {}
+    for path in root.glob("*.py"):
+        name = path.stem
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                mod = node.module or ""
+                if node.level == 1:
+                    deps |= {mod.split(".")[0]} if mod else {a.name for a in node.names}
+                elif mod.startswith("proteindsm.cli."):
+                    deps.add(mod.split(".")[2])
+            elif isinstance(node, ast.Import):
+                deps |= {a.name.split(".")[2] for a in node.names if a.name.startswith("proteindsm.cli.")}
+        graph[name] = {d for d in deps if (root / f"{d}.py").exists() and d != name}
+    state: dict[str, int] = {}
+
+    def visit(n, path):
+        state[n] = 1
+        for d in sorted(graph[n]):
+            assert state.get(d) != 1, f"import cycle: {' -> '.join(path + [n, d])}"
+            if d not in state:
+                visit(d, path + [n])
+        state[n] = 2
+
+    for n in sorted(graph):
+        if n not in state:
+            visit(n, [])
+    assert "train" not in graph["train_predictor"]

@@ -42,6 +42,24 @@ def test_shared_corpus_loads(shared):
         shared.indices("training")
 
 
+def test_chains_of_a_split_are_the_corpus_rows(shared):
+    """Corpus.chains (the one corpus reader behind evaluate.load_corpus_chains): views of the rows
+    of each chain of a split, in file order, with their ids; an empty split is an input error."""
+    from proteindsm.protein.evaluate import load_corpus_chains
+
+    chains, ids = shared.chains("val")
+    va = shared.indices("val")
+    assert len(chains) == len(va) == 541 and ids.tolist() == shared.ids[va].tolist()
+    for k in (0, 17, len(va) - 1):
+        assert chains[k].dtype == np.float32 and np.shares_memory(chains[k], shared.coords)
+        np.testing.assert_array_equal(chains[k], shared.chain(int(va[k])))
+    assert len(shared.chains()[0]) == len(shared)
+    with pytest.raises(InputError, match="no chains with split 'test'"):
+        shared.chains("test")
+    small, small_ids = load_corpus_chains(shared.source, "val")
+    assert small_ids.tolist() == ids.tolist() and all(np.array_equal(a, b) for a, b in zip(small, chains))
+
+
 def test_subset_and_save_load_round_trip(shared, tmp_path):
     idx = np.array([5, 2, 9000])
     sub = shared.subset(idx)

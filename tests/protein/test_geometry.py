@@ -187,6 +187,56 @@ def test_rg_of_known_shapes():
     assert abs(float(G.radius_of_gyration(X)) - 3.8 * math.sqrt((L * L - 1) / 12)) < 1e-6
 
 
+def _antipodal_sphere(n_pairs: int, radius: float, centre, seed: int = 0) -> torch.Tensor:
+    """``2 n_pairs`` points on a sphere, in ± pairs (so their centroid is the centre), float64."""
+    v = torch.randn(n_pairs, 3, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    v = radius * v / v.norm(dim=-1, keepdim=True)
+    return torch.cat([v, -v]) + torch.as_tensor(centre, dtype=torch.float64)
+
+
+def test_rg_of_points_on_a_sphere_ca_and_backbone():
+    """The one Rg (geometry.radius_of_gyration): points on a sphere of radius r have Rg = r, for
+    the CA definition and the all-backbone-atom definition; padding does not count."""
+    centre = (3.0, -2.0, 7.0)
+    ca = _antipodal_sphere(8, 6.0, centre)                                   # 16 residues
+    X = torch.randn(16, 4, 3, dtype=torch.float64) * 30.0                    # N, C, O anywhere
+    X[:, 1] = ca
+    assert float(G.radius_of_gyration(X)) == pytest.approx(6.0, abs=1e-9)
+    assert G.distances_to_centroid(X).sub(6.0).abs().max() < 1e-9
+    bb = _antipodal_sphere(32, 4.0, centre, seed=1).reshape(16, 4, 3)       # all 64 atoms on a sphere
+    assert float(G.radius_of_gyration(bb, atoms="backbone")) == pytest.approx(4.0, abs=1e-9)
+    assert float(G.distances_to_centroid(bb, atoms="backbone").sub(4.0).abs().max()) < 1e-9
+    padded = torch.cat([X, torch.full((5, 4, 3), 1e3, dtype=torch.float64)])[None]
+    mask = torch.arange(21)[None] < 16
+    assert float(G.radius_of_gyration(padded, mask)[0]) == pytest.approx(6.0, abs=1e-9)
+    # eps is added under the root: a single residue has Rg = sqrt(eps)
+    one = X[:1]
+    assert float(G.radius_of_gyration(one)) == pytest.approx(1e-6, rel=1e-6)
+    assert float(G.radius_of_gyration(one, eps=1e-6)) == pytest.approx(1e-3, rel=1e-6)
+    assert float(G.radius_of_gyration(one, eps=0.0)) == 0.0
+    with pytest.raises(ValueError, match="atoms"):
+        G.radius_of_gyration(X, atoms="CB")
+
+
+def test_every_rg_in_the_package_is_the_geometry_one(ubi):
+    """The exact property, the design property and the predictors' features all use
+    geometry.radius_of_gyration (with eps 0, 1e-6, 1e-6): same values to the bit."""
+    from proteindsm.protein import predictors
+    from proteindsm.protein.design import radius_of_gyration_property
+    from proteindsm.protein.properties import radius_of_gyration as exact_rg
+
+    X = torch.from_numpy(ubi[0])
+    assert exact_rg(X.numpy()) == float(G.radius_of_gyration(X, eps=0.0))
+    x = torch.stack([X[:60], X[10:70]]).float()
+    mask = torch.arange(60)[None] < torch.tensor([[60], [52]])
+    for atoms in ("CA", "backbone"):
+        assert torch.equal(radius_of_gyration_property(x, {"mask": mask}, atoms=atoms),
+                           G.radius_of_gyration(x, mask, atoms=atoms, eps=1e-6))
+    glob = predictors.global_features(x, mask, torch.ones(2))
+    length = mask.sum(1).float()
+    assert torch.equal(glob[:, 0], torch.log(G.radius_of_gyration(x, mask, eps=1e-6) / length ** 0.4 / 2.2))
+
+
 def test_invariances_and_mirror(ubi):
     X = torch.from_numpy(ubi[0])
     R = G.random_rotation(torch.Generator().manual_seed(3), torch.float64)

@@ -175,5 +175,5 @@ def test_reference_from_corpus(corpus_path):
     assert len(reference_from_corpus(corpus_path, [64], n_per_length=4)) == 4
     with pytest.raises(InputError, match="split"):
         reference_from_corpus(corpus_path, [50], split="test")
-    with pytest.raises(InputError, match="does not exist"):
+    with pytest.raises(InputError, match="corpus file not found"):
         reference_from_corpus(corpus_path.parent / "missing.npz", [50])

@@ -97,3 +97,53 @@ def test_bad_shape_raises_input_error():
     with pytest.raises(InputError, match=r"\(B, L, 4, 3\)"):
         soft_strand_fraction(torch.zeros(2, 10, 3))
     assert soft_strand_fraction(torch.zeros(1, 2, 4, 3)).shape == (1,)
+
+
+@pytest.mark.parametrize("ramp", ["sine", "sigmoid"])
+def test_hbond_map_of_an_ideal_helix_has_the_i_to_i_plus_4_bonds(ramp):
+    """The one H-bond map, both ramps: in an ideal α-helix every C=O(i) accepts from N-H(i+4) and
+    nothing else is bonded (the sigmoid's tail leaves sigmoid(−0.5 / 0.25) ≈ 0.12 where E ≈ 0; the
+    sine ramp is exactly 0 there)."""
+    from proteindsm.protein.geometry import backbone_from_dihedrals
+    from proteindsm.protein.soft_dssp import soft_hbond_map
+
+    L = 20
+    x = backbone_from_dihedrals(torch.full((L,), -57.0, dtype=torch.float64),
+                                torch.full((L,), -47.0, dtype=torch.float64))[None]
+    hb = soft_hbond_map(x, ramp=ramp)[0]                                  # [acceptor, donor]
+    assert hb.shape == (L, L)
+    i4 = torch.diagonal(hb, offset=4)
+    assert (i4 > 0.95).all(), i4
+    off = hb.clone()
+    off.diagonal(offset=4).zero_()
+    assert float(off.max()) < 0.5
+    far = torch.triu(torch.ones(L, L, dtype=torch.bool), diagonal=3) & ~torch.eye(L, dtype=torch.bool).roll(4, 1)
+    if ramp == "sine":
+        assert float(hb[far].max()) < 0.1 and float(torch.tril(hb).max()) == 0.0
+    else:
+        assert float(torch.tril(hb).max()) < 0.25 and float(hb[far].median()) < 0.2
+
+
+def test_hbond_map_ramps_and_mask():
+    """ramp="sine" is pydssp's map (transposed to [acceptor, donor]); ramp="sigmoid" is the
+    predictors' features' map: no bonds with |a − d| < 3, none from a donor whose previous residue
+    is padding; an unknown ramp is an input error."""
+    from pydssp.pydssp_torch import get_hbond_map
+
+    from proteindsm.protein.geometry import backbone_from_dihedrals
+    from proteindsm.protein.soft_dssp import soft_hbond_map
+
+    L = 16
+    x = backbone_from_dihedrals(torch.full((L,), -57.0, dtype=torch.float64),
+                                torch.full((L,), -47.0, dtype=torch.float64))[None]
+    assert torch.equal(soft_hbond_map(x), get_hbond_map(x).transpose(-1, -2))
+    sig = soft_hbond_map(x, ramp="sigmoid")[0]
+    idx = torch.arange(L)
+    assert float(sig[(idx[:, None] - idx[None, :]).abs() < 3].max()) == 0.0
+    mask = torch.ones(1, L, dtype=torch.bool)
+    mask[0, 7] = False
+    masked = soft_hbond_map(x, mask, ramp="sigmoid")[0]
+    assert float(masked[7].max()) == 0.0 and float(masked[:, 7:9].max()) == 0.0   # donors 7 and 8
+    assert torch.equal(masked[:, 9:], sig[:, 9:] * mask[0, :, None])
+    with pytest.raises(InputError, match="ramp"):
+        soft_hbond_map(x, ramp="step")

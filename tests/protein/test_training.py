@@ -1,4 +1,6 @@
-"""Protein score-model training: overfit check, exact resume, 2-process DDP parity (CPU, gloo)."""
+"""Protein score-model training: overfit check, 2-process DDP parity (CPU, gloo), the campaign recipe's
+exact resume, fine-tuning through the CLI.  The core Trainer's own resume / warm-start tests are in
+tests/core/test_training.py."""
 
 from __future__ import annotations
 
@@ -61,23 +63,6 @@ def test_small_model_overfits_a_few_real_chains(corpus, tmp_path):
     assert after < 0.65 * before, (before, after)  # measured: 0.655 -> 0.378 after 300 steps
 
 
-def test_resume_continues_with_identical_ema(corpus, tmp_path):
-    straight = _trainer(corpus, tmp_path / "a", 10)
-    straight.fit()
-    first = _trainer(corpus, tmp_path / "b", 5)
-    first.fit()
-    resumed = _trainer(corpus, tmp_path / "b", 10)
-    assert resumed.step == 5
-    resumed.fit()
-    a = load_checkpoint(tmp_path / "a" / "checkpoint.safetensors")
-    b = load_checkpoint(tmp_path / "b" / "checkpoint.safetensors")
-    assert a.step == b.step == 10
-    for k in a.ema:
-        assert torch.allclose(a.ema[k], b.ema[k], atol=1e-6), k
-    for k in a.model:
-        assert torch.allclose(a.model[k], b.model[k], atol=1e-6), k
-
-
 DDP_SCRIPT = textwrap.dedent("""
     import sys, json, torch
     sys.path.insert(0, {repo!r})
@@ -114,23 +99,6 @@ def test_two_process_ddp_matches_single_process(corpus_path, corpus, tmp_path):
     import json
     ddp_losses = json.loads(ddp_line.split(" ", 1)[1])
     assert np.allclose(single_losses[-1], ddp_losses[-1], rtol=1e-4)
-
-
-def test_warm_start_copies_weights_then_resume_keeps_own(corpus, tmp_path):
-    source = _trainer(corpus, tmp_path / "src", 5)
-    source.fit()
-    src = load_checkpoint(tmp_path / "src" / "checkpoint.safetensors")
-    tuned = _trainer(corpus, tmp_path / "ft", 5, seed=1)            # other random init
-    assert tuned.warm_start(tmp_path / "src" / "checkpoint.safetensors")
-    for k, v in tuned.model.state_dict().items():                   # starts from the source's EMA weights
-        assert torch.equal(v, src.ema[k]), k
-        assert torch.equal(tuned.ema.shadow[k], src.ema[k]), k
-    tuned.fit()
-    again = _trainer(corpus, tmp_path / "ft", 8, seed=1)             # resumes at step 5 ...
-    assert again.step == 5 and not again.warm_start(tmp_path / "src" / "checkpoint.safetensors")
-    mine = load_checkpoint(tmp_path / "ft" / "checkpoint.safetensors")
-    for k, v in again.model.state_dict().items():                   # ... with its own weights
-        assert torch.equal(v, mine.model[k]), k
 
 
 def _small_corpus(corpus, tmp_path: Path) -> Path:

@@ -1,0 +1,62 @@
+"""The core Trainer, with a tiny domain-free model: it learns, a resumed run equals an uninterrupted
+one, and a warm start copies another checkpoint's EMA weights only before the first step.
+(Domain recipes — protein batches, DDP parity, the campaign recipe — are in tests/protein/test_training.py.)"""
+
+from __future__ import annotations
+
+import torch
+
+from proteindsm.core import load_checkpoint
+
+from .tiny import SCHEDULE, batches, trainer
+
+
+def _loss(tr, sigmas=(0.1, 1.0)) -> float:
+    obj, batch, total = tr.objective, batches(0), 0.0
+    with torch.no_grad():
+        for j, s in enumerate(sigmas):
+            draw = obj.draw(batch, torch.Generator().manual_seed(j))
+            draw["sigma"] = torch.full_like(draw["sigma"], s)
+            total += float(obj(tr.model, batch, draw).loss.mean())
+    return total / len(sigmas)
+
+
+def test_loss_goes_down(tmp_path):
+    tr = trainer(tmp_path, 60, checkpoint_every=60)
+    before = _loss(tr)
+    result = tr.fit()
+    assert result.step == 60 and result.checkpoint.is_file()
+    assert _loss(tr) < 0.8 * before
+    assert SCHEDULE.sigma_min > 0
+
+
+def test_resume_continues_with_identical_ema(tmp_path):
+    """Interrupted at step 5 and resumed to 10 = 10 steps straight (weights and EMA)."""
+    trainer(tmp_path / "a", 10).fit()
+    trainer(tmp_path / "b", 5).fit()
+    resumed = trainer(tmp_path / "b", 10)
+    assert resumed.step == 5
+    resumed.fit()
+    a = load_checkpoint(tmp_path / "a" / "checkpoint.safetensors")
+    b = load_checkpoint(tmp_path / "b" / "checkpoint.safetensors")
+    assert a.step == b.step == 10
+    for k in a.model:
+        assert torch.allclose(a.model[k], b.model[k], atol=1e-6), k
+        assert torch.allclose(a.ema[k], b.ema[k], atol=1e-6), k
+
+
+def test_warm_start_copies_weights_then_resume_keeps_own(tmp_path):
+    trainer(tmp_path / "src", 5).fit()
+    src_path = tmp_path / "src" / "checkpoint.safetensors"
+    src = load_checkpoint(src_path)
+    tuned = trainer(tmp_path / "ft", 5, seed=1)                     # other random init
+    assert tuned.warm_start(src_path)
+    for k, v in tuned.model.state_dict().items():                   # starts from the source's EMA weights
+        assert torch.equal(v, src.ema[k]), k
+        assert torch.equal(tuned.ema.shadow[k], src.ema[k]), k
+    tuned.fit()
+    again = trainer(tmp_path / "ft", 8, seed=1)                      # resumes at step 5 ...
+    assert again.step == 5 and not again.warm_start(src_path)
+    mine = load_checkpoint(tmp_path / "ft" / "checkpoint.safetensors")
+    for k, v in again.model.state_dict().items():                   # ... with its own weights
+        assert torch.equal(v, mine.model[k]), k
