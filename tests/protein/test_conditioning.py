@@ -16,7 +16,9 @@ from proteindsm.protein.secondary_structure import (SS_HELIX, SS_LOOP, SS_STRAND
                                                     dssp_to_tokens, drop_labels, parse_ss_string,
                                                     tokens_to_string)
 
-from .test_network import SMALL, _build, _random_rotation, batch  # noqa: F401  (fixture)
+from tests.equivariance import assert_chiral, assert_equivariant
+
+from .test_network import SMALL, _build, batch  # noqa: F401  (fixture)
 
 NEW = dict(ss_conditioning=True, self_conditioning=True, ideal_geometry=True)
 
@@ -80,10 +82,8 @@ def test_idealise_fixes_torn_residues_and_keeps_ideal_ones() -> None:
 def test_idealise_is_se3_equivariant_and_masks() -> None:
     gen = torch.Generator().manual_seed(1)
     x = _helix().double() + 0.3 * torch.randn(1, 12, 4, 3, generator=gen, dtype=torch.float64)
-    rot = _random_rotation(torch.float64, seed=2)
-    t = torch.tensor([3.0, -1.0, 2.0], dtype=torch.float64)
     a = idealise_backbone(x)
-    assert (idealise_backbone(x @ rot.T + t) - (a @ rot.T + t)).abs().max() < 1e-9
+    assert_equivariant(idealise_backbone, x, kind="point", seed=2, rtol=1e-9)
     mask = torch.ones(1, 12, dtype=torch.bool)
     mask[0, 9:] = False
     b = idealise_backbone(x, mask)
@@ -156,17 +156,16 @@ def test_conditioned_network_is_se3_not_e3(batch) -> None:
     with torch.no_grad():
         for p in (net.ss_node.weight, net.ss_edge.weight, net.sc_node.weight, net.sc_edge.weight):
             p.normal_(0, 0.1, generator=torch.Generator().manual_seed(4))
-    rot = _random_rotation(torch.float64, seed=6)
-    t = torch.tensor([4.0, 1.0, -2.0], dtype=torch.float64)
     est = x + 0.2 * torch.randn(x.shape, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
     s = torch.tensor([0.5, 4.0], dtype=torch.float64)
+
+    def score(both):                  # x and the estimate stacked: the helper moves both together
+        return net(both[:2], s, _cond(mask, both[2:]))
+
     with torch.no_grad():
-        out = net(x, s, _cond(mask, est))
-        out_rot = net(x @ rot.T + t, s, _cond(mask, est @ rot.T + t))
-        out_mirror = net(-x, s, _cond(mask, -est))
-    assert out.abs().max() > 1e-2
-    assert (out_rot - out @ rot.T).abs().max() < 1e-6
-    assert ((out_mirror + out).norm() / out.norm()) > 1e-2
+        assert net(x, s, _cond(mask, est)).abs().max() > 1e-2
+    assert_equivariant(score, torch.cat([x, est]), seed=6)
+    assert_chiral(score, torch.cat([x, est]))
 
 
 @pytest.mark.parametrize("sigma", [0.02, 0.3, 2.0])

@@ -17,6 +17,8 @@ from proteindsm.errors import InputError
 from proteindsm.protein.domain import CA_INDEX, project_zero_ca_centroid, zero_ca_centroid_noise
 from proteindsm.protein.egnn_baseline import EGNNBaseline
 from proteindsm.protein.network import BackboneScoreNet, knn_sequence_graph
+from tests.equivariance import (assert_chiral, assert_equivariant, random_rotation, reflection_error,
+                                symmetry_error)
 
 SIGMAS = torch.tensor([0.5, 4.0])
 # Small but structurally complete network (all paths, gates, l=2 harmonics) to keep the suite fast.
@@ -66,15 +68,6 @@ def net64() -> BackboneScoreNet:
     return _build(torch.float64, **SMALL)
 
 
-def _random_rotation(dtype: torch.dtype, seed: int = 0) -> torch.Tensor:
-    gen = torch.Generator().manual_seed(seed)
-    q, r = torch.linalg.qr(torch.randn(3, 3, generator=gen, dtype=torch.float64))
-    q = q * torch.sign(torch.diagonal(r))
-    if torch.det(q) < 0:
-        q[:, 0] = -q[:, 0]
-    return q.to(dtype)
-
-
 def test_e3nn_l1_basis_is_cartesian_xyz() -> None:
     """e3nn 0.6: l=1 harmonics are ∝ (x, y, z) and D¹(R) = R, so no basis change is needed."""
     v = torch.tensor([[0.3, -1.2, 2.0]], dtype=torch.float64)
@@ -83,52 +76,40 @@ def test_e3nn_l1_basis_is_cartesian_xyz() -> None:
     sh_e = o3.SphericalHarmonics("0e+1e+2e", normalize=True, normalization="component")(v)
     sh_o = o3.spherical_harmonics([0, 1, 2], v, normalize=True, normalization="component")
     assert torch.allclose(sh_e, sh_o, atol=1e-12)  # pseudo-vector harmonics: same polynomials
-    rot = _random_rotation(torch.float64)
+    rot = random_rotation(torch.float64)
     assert torch.allclose(o3.Irrep("1e").D_from_matrix(rot), rot, atol=1e-6)
 
 
-@pytest.mark.parametrize("dtype, atol", [(torch.float64, 1e-6), (torch.float32, 1e-4)])
-def test_rotation_translation_equivariance(batch, dtype: torch.dtype, atol: float) -> None:
-    """score(R x + t) = R score(x).
+def _score(net, sigmas, mask):
+    """The network as a function of the coordinates only (for tests/equivariance.py)."""
+    return lambda y: net(y, sigmas.to(y.dtype), {"mask": mask})
 
-    Seen: ~1e-14 (float64), ~1e-5 (float32) on scores of magnitude ~2 Å⁻¹; float32 tolerance 1e-4 absolute.
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_rotation_translation_equivariance(batch, dtype: torch.dtype) -> None:
+    """score(R x + t) = R score(x), at the helper's dtype tolerance.
+
+    Seen: ~1e-14 (float64), ~1e-5 (float32) on scores of magnitude ~2 Å⁻¹.
     """
     x, mask = batch
     net = _build(dtype, **SMALL)
-    x = x.to(dtype)
-    rot = _random_rotation(dtype)
-    t = torch.tensor([12.0, -7.0, 3.0], dtype=dtype)
-    cond = {"mask": mask}
     with torch.no_grad():
-        out = net(x, SIGMAS.to(dtype), cond)
-        out_rot = net(x @ rot.T + t, SIGMAS.to(dtype), cond)
-    assert out.abs().max() > 1e-2
-    err = (out_rot - out @ rot.T).abs().max().item()
-    assert err < atol, f"equivariance error {err:.3g} ({dtype})"
+        assert net(x.to(dtype), SIGMAS.to(dtype), {"mask": mask}).abs().max() > 1e-2
+    assert_equivariant(_score(net, SIGMAS, mask), x.to(dtype))
 
 
 def test_default_network_rotation_equivariance(batch) -> None:
     """The default-size network too (float64)."""
     x, mask = batch
-    net = _build(torch.float64)
-    rot = _random_rotation(torch.float64, seed=3)
-    with torch.no_grad():
-        out = net(x, SIGMAS.double(), {"mask": mask})
-        out_rot = net(x @ rot.T, SIGMAS.double(), {"mask": mask})
-    assert (out_rot - out @ rot.T).abs().max().item() < 1e-6
+    assert_equivariant(_score(_build(torch.float64), SIGMAS, mask), x, seed=3, translate=False)
 
 
 def test_not_reflection_equivariant(batch, net64) -> None:
-    """Chirality: score(−x) must differ from −score(x) (an E(3) network would give equality)."""
+    """Chirality: the mirror check must fail — score(mirror x) differs from mirror(score(x)) at
+    every σ (an E(3) network would give equality)."""
     x, mask = batch
-    rel = []
-    with torch.no_grad():
-        for sigma in (0.1, 1.0, 10.0):
-            s = torch.full((2,), sigma, dtype=torch.float64)
-            out = net64(x, s, {"mask": mask})
-            out_mirror = net64(-x, s, {"mask": mask})
-            rel.append(((out_mirror + out).norm() / out.norm()).item())
-    assert max(rel) > 1e-2, rel
+    for sigma in (0.1, 1.0, 10.0):
+        assert_chiral(_score(net64, torch.full((2,), sigma, dtype=torch.float64), mask), x)
 
 
 @pytest.mark.parametrize("options", [dict(residue_invariants=True),
@@ -140,32 +121,26 @@ def test_local_feature_options_keep_se3(batch, options) -> None:
     net = _build(torch.float64, **SMALL, **options)
     assert all(net.config[k] == v for k, v in options.items())
     assert BackboneScoreNet(**net.config).config == net.config
-    rot = _random_rotation(torch.float64, seed=5)
-    s = SIGMAS.double()
-    with torch.no_grad():
-        out = net(x, s, {"mask": mask})
-        assert (net(x @ rot.T + 2.0, s, {"mask": mask}) - out @ rot.T).abs().max() < 1e-6
-        assert ((net(-x, s, {"mask": mask}) + out).norm() / out.norm()) > 1e-2
+    assert_equivariant(_score(net, SIGMAS, mask), x, seed=5)
+    assert_chiral(_score(net, SIGMAS, mask), x)
 
 
 def test_egnn_baseline_is_e3_equivariant(batch) -> None:
     """Contrast: the EGNN speed baseline is equivariant to rotations AND reflections."""
     x, mask = batch
     net = _build(torch.float64, EGNNBaseline, hidden_channels=16, num_layers=2, k_neighbors=8)
-    rot = _random_rotation(torch.float64)
+    assert_equivariant(_score(net, SIGMAS, mask), x, rtol=1e-9)
+    assert_equivariant(_score(net, SIGMAS, mask), x, reflect=True, rtol=1e-9)
+    assert reflection_error(_score(net, SIGMAS, mask), x) < 1e-9
     with torch.no_grad():
-        out = net(x, SIGMAS.double(), {"mask": mask})
-        assert (net(x @ rot.T + 4.0, SIGMAS.double(), {"mask": mask}) - out @ rot.T).abs().max() < 1e-9
-        assert (net(-x, SIGMAS.double(), {"mask": mask}) + out).abs().max() < 1e-9
-        assert out[1, 50:].abs().max() == 0
+        assert net(x, SIGMAS.double(), {"mask": mask})[1, 50:].abs().max() == 0
 
 
 def test_translation_invariance(batch, net64) -> None:
     x, mask = batch
-    with torch.no_grad():
-        out = net64(x, SIGMAS.double(), {"mask": mask})
-        out_t = net64(x + torch.tensor([100.0, -50.0, 25.0], dtype=torch.float64), SIGMAS.double(), {"mask": mask})
-    assert torch.allclose(out, out_t, rtol=0, atol=1e-9)
+    err = symmetry_error(_score(net64, SIGMAS, mask), x, q=torch.eye(3, dtype=torch.float64),
+                         t=torch.tensor([100.0, -50.0, 25.0], dtype=torch.float64))
+    assert err < 1e-9
 
 
 @pytest.mark.parametrize("atom_pairs", [False, True])
