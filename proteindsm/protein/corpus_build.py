@@ -21,6 +21,7 @@ from proteindsm.fileio import atomic_write_text
 from proteindsm.protein.backbone import CA
 from proteindsm.protein.corpus import Corpus, assign_split, save_corpus
 from proteindsm.protein.io import _entry_name, _read, structure_format
+from proteindsm.protein.properties import secondary_structure
 
 __all__ = ["build_corpus", "BuildReport", "report_path"]
 
@@ -47,14 +48,14 @@ def report_path(out_path: str | os.PathLike) -> Path:
 
 
 def _secondary_structure(coords: np.ndarray, seq: str) -> bytes:
-    """3-state DSSP codes (H, E, C) of one chain ``(L, 4, 3)``; ``-`` if pydssp is missing."""
+    """3-state DSSP codes (H, E, C) of one chain ``(L, 4, 3)`` (:func:`proteindsm.protein.properties.secondary_structure`
+    with prolines as non-donors); ``-`` if pydssp is missing."""
     try:
-        import pydssp
+        import pydssp  # noqa: F401
     except ImportError:
         return b"-" * len(seq)
     donor = np.array([s != "P" for s in seq])             # proline N has no H to donate
-    c3 = pydssp.assign(coords.astype(np.float64), donor_mask=donor, out_type="c3")
-    return "".join(c3.tolist()).replace("-", "C").encode("ascii")
+    return secondary_structure(coords, donor_mask=donor).encode("ascii")
 
 
 def _parse_one(path: str, *, min_length: int, max_length: int | None, dssp: bool):

@@ -75,15 +75,20 @@ def as_backbone(X, name: str = "X") -> np.ndarray:
     return arr
 
 
-def secondary_structure(X) -> str:
-    """3-state string (``H``/``E``/``C``, one per residue) from pydssp; see module docstring."""
+def secondary_structure(X, donor_mask=None) -> str:
+    """3-state string (``H``/``E``/``C``, one per residue) from pydssp; see module docstring.
+
+    ``donor_mask``: optional bool ``(L,)``, False for residues whose N has no H to donate (proline;
+    the corpus build passes it from the sequence); None: every residue donates (poly-glycine
+    backbones, the default for generated chains)."""
     arr = as_backbone(X)
     if arr.shape[0] < MIN_DSSP_LENGTH:
         return "C" * arr.shape[0]
     import pydssp  # imported lazily: it imports torch and is only needed here
 
     with np.errstate(all="ignore"):
-        c3 = pydssp.assign(arr, out_type="c3")
+        c3 = pydssp.assign(arr, out_type="c3") if donor_mask is None else \
+            pydssp.assign(arr, donor_mask=np.asarray(donor_mask, dtype=bool), out_type="c3")
     return "".join(c3).replace("-", "C")
 
 
