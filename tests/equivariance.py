@@ -11,7 +11,8 @@ A function ``fn(x)`` of 3-D coordinates ``x`` ``(..., 3)`` is checked on a rigid
 improper one (a rotation times the mirror z → −z, E(3)).  :func:`reflection_error` measures how far a
 function is from mirror equivariance: a chiral model (an SE(3) protein network, which must prefer
 right-handed helices) has to FAIL the mirror check, i.e. :func:`assert_chiral` asserts a clearly
-non-zero error.  Tolerances are dtype-aware (:func:`tolerance`), relative to the output's size.
+non-zero error.  Tolerances are dtype-aware (:func:`tolerance`), relative to the output's size;
+NaN where both sides are NaN (undefined values, e.g. the first φ) counts as equal.
 """
 
 from __future__ import annotations
@@ -62,8 +63,11 @@ def symmetry_error(fn: Callable[[Tensor], Tensor], x: Tensor, *, kind: str = "ve
         out = fn(x)
         moved = fn(x @ q.T + t)
     want = _expected(out, q.to(out), t.to(out), kind)
-    scale = max(1.0, float(out.abs().max())) if out.numel() else 1.0
-    return float((moved - want).abs().max()) / scale if out.numel() else 0.0
+    if not out.numel():
+        return 0.0
+    diff = torch.where(moved.isnan() & want.isnan(), torch.zeros_like(want), moved - want)  # undefined in both
+    scale = max(1.0, float(out.nan_to_num(0.0).abs().max()))
+    return float(diff.abs().max()) / scale
 
 
 def assert_equivariant(fn: Callable[[Tensor], Tensor], x: Tensor, *, kind: str = "vector",

@@ -11,7 +11,8 @@ import torch
 from proteindsm.errors import InputError
 from proteindsm.protein import properties as P
 from proteindsm.protein.evaluate import load_corpus_chains
-from proteindsm.protein.geometry import apply_transform, backbone_from_dihedrals, random_rotation
+from proteindsm.protein.geometry import backbone_from_dihedrals
+from tests.equivariance import assert_equivariant
 
 
 def build(phi: float, psi: float, L: int) -> np.ndarray:
@@ -83,16 +84,12 @@ def test_agrees_with_corpus_dssp(val_chains):
 
 def test_properties_rotation_invariant(val_chains):
     chains = val_chains[0][:3]
-    g = torch.Generator().manual_seed(0)
-    moved = []
-    for X in chains:
-        R = random_rotation(g, torch.float64)
-        moved.append(apply_transform(torch.from_numpy(X.astype(np.float64)), R,
-                                     torch.tensor([5.0, -3.0, 20.0], dtype=torch.float64)).numpy())
-    a, b = P.compute_properties(chains), P.compute_properties(moved)
-    assert set(a) == set(P.PROPERTIES) | {"length"}
-    for name in a:
-        np.testing.assert_allclose(a[name], b[name], atol=1e-4, err_msg=name)
+    assert set(P.compute_properties(chains)) == set(P.PROPERTIES) | {"length"}
+    for k, X in enumerate(chains):
+        def props(y):
+            values = P.compute_properties([y.numpy()])
+            return torch.tensor([float(np.asarray(values[name]).reshape(-1)[0]) for name in sorted(values)])
+        assert_equivariant(props, torch.from_numpy(X.astype(np.float64)), kind="invariant", seed=k, rtol=1e-4)
 
 
 def test_properties_table_and_ranges(val_chains):
