@@ -8,26 +8,15 @@ import torch
 
 from proteindsm.core import load_checkpoint
 
-from .tiny import SCHEDULE, batches, trainer
-
-
-def _loss(tr, sigmas=(0.1, 1.0)) -> float:
-    obj, batch, total = tr.objective, batches(0), 0.0
-    with torch.no_grad():
-        for j, s in enumerate(sigmas):
-            draw = obj.draw(batch, torch.Generator().manual_seed(j))
-            draw["sigma"] = torch.full_like(draw["sigma"], s)
-            total += float(obj(tr.model, batch, draw).loss.mean())
-    return total / len(sigmas)
+from .tiny import batches, fixed_sigma_loss, trainer
 
 
 def test_loss_goes_down(tmp_path):
     tr = trainer(tmp_path, 60, checkpoint_every=60)
-    before = _loss(tr)
+    before = fixed_sigma_loss(tr, batches(0), (0.1, 1.0))
     result = tr.fit()
     assert result.step == 60 and result.checkpoint.is_file()
-    assert _loss(tr) < 0.8 * before
-    assert SCHEDULE.sigma_min > 0
+    assert fixed_sigma_loss(tr, batches(0), (0.1, 1.0)) < 0.8 * before
 
 
 def test_resume_continues_with_identical_ema(tmp_path):

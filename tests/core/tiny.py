@@ -1,4 +1,5 @@
-"""A tiny domain-free score model and data for the core trainer / checkpoint tests (fast, CPU)."""
+"""A tiny domain-free score model and data for the core trainer / checkpoint tests (fast, CPU), and
+:func:`fixed_sigma_loss`, the loss measure of every trainer test (core and domains)."""
 
 from __future__ import annotations
 
@@ -40,3 +41,14 @@ def trainer(out: Path, steps: int, *, seed: int = 0, checkpoint_every: int = 5) 
     model = TinyScore()
     return Trainer(model, DSMObjective(SCHEDULE), batches, cfg,
                    metadata={"model_class": "TinyScore", "model_config": model.config})
+
+
+def fixed_sigma_loss(tr: Trainer, batch: Batch, sigmas=(0.1, 1.0, 5.0)) -> float:
+    """The trainer's objective on ``batch`` at fixed σ values with fixed noise (mean over σ)."""
+    obj, total = tr.objective, 0.0
+    with torch.no_grad():
+        for j, s in enumerate(sigmas):
+            draw = obj.draw(batch, torch.Generator().manual_seed(j))
+            draw["sigma"] = torch.full_like(draw["sigma"], s)
+            total += float(obj(tr.model, batch, draw).loss.mean())
+    return total / len(sigmas)
