@@ -13,8 +13,6 @@ score model's σ range) before anything is sampled.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import time
 from typing import Any
@@ -23,7 +21,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from proteindsm.core import with_guidance
 from proteindsm.errors import InputError, SamplerDivergedError
-from proteindsm.fileio import atomic_write_text
+from proteindsm.fileio import atomic_write_csv, atomic_write_text
 
 from .config import prepare_out_dir, resolve_path
 from .protein_common import design_sequences_for, prepare_sampling, sequence_settings
@@ -243,12 +241,8 @@ def run(cfg: DictConfig) -> int:
                 row.update(unguided_measured=mu, unguided_abs_error=abs_error(t, mu),
                            unguided_file=f"unguided/{base_files[i].name}")
             rows.append(row)
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=REPORT_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: (f"{v:.6f}" if isinstance(v, float) else v) for k, v in row.items()})
-    atomic_write_text(out / "design_report.csv", buf.getvalue())
+    atomic_write_csv(out / "design_report.csv", REPORT_COLUMNS,
+                     ({k: (f"{v:.6f}" if isinstance(v, float) else v) for k, v in row.items()} for row in rows))
     summary = summarise(rows, targets)
     manifest = {
         "checkpoint": str(ckpt), "checkpoint_step": loaded.metadata.get("step"),

@@ -6,8 +6,6 @@ sample`` → :func:`proteindsm.protein.diversify.diversify_backbone` → ``varia
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 import time
@@ -15,7 +13,7 @@ import time
 from omegaconf import DictConfig, OmegaConf
 
 from proteindsm.errors import InputError
-from proteindsm.fileio import atomic_write_text
+from proteindsm.fileio import atomic_write_csv, atomic_write_text
 
 from . import config
 from .config import prepare_out_dir, require, resolve_path
@@ -119,11 +117,7 @@ def run(cfg: DictConfig) -> int:
                "kept_rmsd": "" if v.kept_rmsd is None else round(v.kept_rmsd, 3), **geometry_row(v.coords),
                "seconds": round(v.seconds, 3)}
         rows.append(row)
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=REPORT_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_text(out / "report.csv", buf.getvalue())
+    atomic_write_csv(out / "report.csv", REPORT_COLUMNS, rows)
     tms = [v.tm_to_input for v in variants]
     manifest = {
         "command": config.LAST_COMMAND or "diversify", "version": version(), "input": str(path),

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 import time
@@ -12,7 +10,7 @@ from typing import Any, Optional
 from omegaconf import DictConfig, OmegaConf
 
 from proteindsm.errors import InputError
-from proteindsm.fileio import atomic_write_text
+from proteindsm.fileio import atomic_write_csv, atomic_write_text
 
 from .config import prepare_out_dir, require, resolve_path
 from .protein_common import checkpoint_path, positive_int
@@ -108,11 +106,7 @@ def run(cfg: DictConfig) -> int:
                      "layout": s.layout.describe(), "motif_positions": s.layout.positions_text(),
                      "motif_rmsd": round(s.motif_rmsd, 4), **geometry_row(s.coords, s.layout),
                      "seconds": round(s.seconds, 3)})
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=REPORT_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_text(out / "report.csv", buf.getvalue())
+    atomic_write_csv(out / "report.csv", REPORT_COLUMNS, rows)
     rmsds = [s.motif_rmsd for s in samples]
     manifest = {
         "command": "scaffold", "motif": str(motif_path), "contig": "/".join(seg.text for seg in segments),
