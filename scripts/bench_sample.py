@@ -36,7 +36,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from proteindsm.protein.generate import load_plan, sample_options  # noqa: E402
-from proteindsm.protein.sampling import sample_backbones  # noqa: E402
+from proteindsm.protein.generate.sampling import sample_backbones  # noqa: E402
 
 
 class RssPeak:

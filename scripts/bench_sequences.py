@@ -28,9 +28,9 @@ import numpy as np
 import torch
 
 from proteindsm.fileio import atomic_write_text
-from proteindsm.protein import sequences as sq
-from proteindsm.protein.corpus import load_corpus
-from proteindsm.protein.io import read_backbones, structure_format, write_structure
+from proteindsm.protein.sequences import mpnn as sq
+from proteindsm.protein.data.corpus import load_corpus
+from proteindsm.protein.data.io import read_backbones, structure_format, write_structure
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -27,9 +27,9 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from proteindsm.core import GeometricSchedule, dsm_loss  # noqa: E402
-from proteindsm.protein.domain import project_zero_ca_centroid  # noqa: E402
-from proteindsm.protein.egnn_baseline import EGNNBaseline  # noqa: E402
-from proteindsm.protein.network import BackboneScoreNet  # noqa: E402
+from proteindsm.protein.structure.domain import project_zero_ca_centroid  # noqa: E402
+from proteindsm.protein.model.egnn_baseline import EGNNBaseline  # noqa: E402
+from proteindsm.protein.model.network import BackboneScoreNet  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -3,7 +3,7 @@
     python scripts/build_ss_layouts.py [--corpus ../shared/data/backbones_pdb_nr40.npz] \
         [--out proteindsm/protein/assets/ss_layouts_train.npz]
 
-Writes the 3-state DSSP tokens of every training chain (see proteindsm.protein.ss_layouts) and prints
+Writes the 3-state DSSP tokens of every training chain (see proteindsm.protein.data.ss_layouts) and prints
 the secondary-structure make-up of what it wrote.
 """
 
@@ -14,9 +14,9 @@ import json
 
 import numpy as np
 
-from proteindsm.protein.corpus import load_corpus
-from proteindsm.protein.secondary_structure import SS_HELIX, SS_STRAND, dssp_to_tokens
-from proteindsm.protein.ss_layouts import SSLayouts
+from proteindsm.protein.data.corpus import load_corpus
+from proteindsm.protein.data.secondary_structure import SS_HELIX, SS_STRAND, dssp_to_tokens
+from proteindsm.protein.data.ss_layouts import SSLayouts
 
 
 def main() -> None:

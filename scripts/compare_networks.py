@@ -30,11 +30,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from proteindsm.core import DSMObjective, GeometricSchedule, TrainConfig, Trainer, ValidationSet  # noqa: E402
-from proteindsm.protein.batching import BackboneBatches, validation_batches  # noqa: E402
-from proteindsm.protein.corpus import load_corpus  # noqa: E402
-from proteindsm.protein.domain import project_zero_ca_centroid  # noqa: E402
-from proteindsm.protein.evaluate import geometry_summary  # noqa: E402
-from proteindsm.protein.network import BackboneScoreNet  # noqa: E402
+from proteindsm.protein.data.batching import BackboneBatches, validation_batches  # noqa: E402
+from proteindsm.protein.data.corpus import load_corpus  # noqa: E402
+from proteindsm.protein.structure.domain import project_zero_ca_centroid  # noqa: E402
+from proteindsm.protein.analysis.evaluate import geometry_summary  # noqa: E402
+from proteindsm.protein.model.network import BackboneScoreNet  # noqa: E402
 
 BASE = dict(scalar_channels=32, vector_channels=8, num_layers=3, k_neighbors=16, seq_neighbors=2, lmax=2,
             max_relative_position=32, num_rbf=16, sigma_data=10.0)

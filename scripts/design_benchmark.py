@@ -46,22 +46,22 @@ CASES = [  # (case id, property, target or ("rg", factor))
     ("rg_minus20_fn_tau0.5", "radius_of_gyration", ("rg", 0.8)),
     ("rg_plus20_fn_tau0.5", "radius_of_gyration", ("rg", 1.2)),
     # strands through the soft DSSP strand fraction of the denoised estimate (pydssp's smooth H-bond
-    # map, proteindsm.protein.soft_dssp) instead of the learned predictor; measured with DSSP
+    # map, proteindsm.protein.structure.soft_dssp) instead of the learned predictor; measured with DSSP
     ("strand_0.4_hbond", "strand_fraction", 0.4),
     # the same two strand terms plus the β-sheet blueprint of the target (design's sheet.fraction=auto,
-    # proteindsm.protein.sheet_blueprint; at scale 0 the blueprint alone): one layout per backbone
+    # proteindsm.protein.generate.sheet_blueprint; at scale 0 the blueprint alone): one layout per backbone
     # (sheet.vary=true, the design default) or one centred layout for all (SHEET_CASES below)
     ("strand_0.4_sheet", "strand_fraction", 0.4),
     ("strand_0.4_hbond_sheet", "strand_fraction", 0.4),
     ("strand_0.4_hbond_sheet_centred", "strand_fraction", 0.4),
 ]
 # case -> (differentiable property as `design function=...` takes it, tolerance τ in property units)
-_RG_FN = {"_target_": "proteindsm.protein.design.radius_of_gyration_property", "atoms": "backbone"}
+_RG_FN = {"_target_": "proteindsm.protein.generate.targets.radius_of_gyration_property", "atoms": "backbone"}
 FUNCTION_CASES = {"rg_minus20_fn": (_RG_FN, 1.0), "rg_plus20_fn": (_RG_FN, 1.0),
                   "rg_minus20_fn_tau0.5": (_RG_FN, 0.5), "rg_plus20_fn_tau0.5": (_RG_FN, 0.5),
-                  "strand_0.4_hbond": ("proteindsm.protein.soft_dssp.soft_strand_fraction", 0.1),
-                  "strand_0.4_hbond_sheet": ("proteindsm.protein.soft_dssp.soft_strand_fraction", 0.1),
-                  "strand_0.4_hbond_sheet_centred": ("proteindsm.protein.soft_dssp.soft_strand_fraction", 0.1)}
+                  "strand_0.4_hbond": ("proteindsm.protein.structure.soft_dssp.soft_strand_fraction", 0.1),
+                  "strand_0.4_hbond_sheet": ("proteindsm.protein.structure.soft_dssp.soft_strand_fraction", 0.1),
+                  "strand_0.4_hbond_sheet_centred": ("proteindsm.protein.structure.soft_dssp.soft_strand_fraction", 0.1)}
 # cases that add design's β-sheet blueprint (configs/protein/design.yaml `sheet`) -> their overrides
 SHEET_CASES = {"strand_0.4_sheet": ["sheet.vary=false"], "strand_0.4_hbond_sheet": [],
                "strand_0.4_hbond_sheet_centred": ["sheet.vary=false"]}
@@ -71,8 +71,8 @@ MARGINS = {"bond_mad": 0.005, "rama": 0.03, "clash_free": 0.125, "clash_pairs_fa
 
 def corpus_rg_average(corpus: Path, length: int, window: int = 10) -> float:
     """Mean CA radius of gyration (Å) of corpus chains with |L − length| <= window."""
-    from proteindsm.protein.corpus import load_corpus
-    from proteindsm.protein.properties import radius_of_gyration
+    from proteindsm.protein.data.corpus import load_corpus
+    from proteindsm.protein.structure.properties import radius_of_gyration
 
     c = load_corpus(corpus)
     near = np.flatnonzero(np.abs(c.lengths.astype(np.int64) - length) <= window)
@@ -92,14 +92,14 @@ def phase_sample(args) -> None:
 
     from proteindsm.cli.config import compose
     from proteindsm.cli.design import resolve_property_function, sheet_blueprints
-    from proteindsm.protein.sheet_blueprint import blueprint_guidance
+    from proteindsm.protein.generate.sheet_blueprint import blueprint_guidance
     from proteindsm.protein.generate import compactness_option, named_sampler, steric_option, with_potentials
     from proteindsm.core import GeometricSchedule, with_guidance
-    from proteindsm.protein.design import (PropertyTarget, guidance_terms, predictor_checkpoint_name,
+    from proteindsm.protein.generate.targets import (PropertyTarget, guidance_terms, predictor_checkpoint_name,
                                            resolve_targets, shipped_dir)
     from proteindsm.errors import SamplerDivergedError
-    from proteindsm.protein.models import load_model
-    from proteindsm.protein.sampling import sample_backbones
+    from proteindsm.protein.model.checkpoints import load_model
+    from proteindsm.protein.generate.sampling import sample_backbones
 
     device = torch.device(args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
     loaded = load_model(args.checkpoint, device=device)
@@ -199,7 +199,7 @@ def phase_sample(args) -> None:
 
 # ----------------------------------------------------------------------------------------------
 def _geometry(chains: list[np.ndarray], reference: list[np.ndarray]) -> tuple[dict, dict]:
-    from proteindsm.protein.evaluate import evaluate_backbones
+    from proteindsm.protein.analysis.evaluate import evaluate_backbones
 
     res = evaluate_backbones(chains, reference, max_diversity_pairs=40, seed=0)
 
@@ -229,7 +229,7 @@ def _canonical(key: str, value):
 
 
 def phase_report(args) -> None:
-    from proteindsm.protein.properties import PROPERTIES
+    from proteindsm.protein.structure.properties import PROPERTIES
 
     out = Path(args.out)
     meta, sets = _load_sets(out)

@@ -6,7 +6,7 @@ Usage:
 
 Uses the thresholds of ``configs/protein/evaluate.yaml`` (bonds.tolerance, clash.min_distance,
 clash.min_separation, short_hbond.max_distance) and the functions ``proteindsm evaluate`` uses
-(:func:`proteindsm.protein.metrics.bond_check`, :func:`~proteindsm.protein.metrics.clash_pair_count`).
+(:func:`proteindsm.protein.analysis.metrics.bond_check`, :func:`~proteindsm.protein.analysis.metrics.clash_pair_count`).
 About 15 s for the 541 val chains on one core.
 """
 
@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from omegaconf import OmegaConf  # noqa: E402
 
 from proteindsm.resources import config_root  # noqa: E402
-from proteindsm.protein import metrics as M  # noqa: E402
-from proteindsm.protein.corpus import load_corpus  # noqa: E402
+from proteindsm.protein.analysis import metrics as M  # noqa: E402
+from proteindsm.protein.data.corpus import load_corpus  # noqa: E402
 
 
 def main() -> None:

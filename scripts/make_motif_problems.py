@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from proteindsm.protein.io import write_pdb
+from proteindsm.protein.data.io import write_pdb
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -30,11 +30,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from proteindsm.protein.generate import compactness_option, named_sampler, steric_option, with_potentials  # noqa: E402
 from proteindsm.resources import checkpoint_path  # noqa: E402
 from proteindsm.core import GeometricSchedule, ReverseSDE  # noqa: E402
-from proteindsm.protein.corpus import load_corpus  # noqa: E402
-from proteindsm.protein.domain import project_zero_ca_centroid  # noqa: E402
-from proteindsm.protein.evaluate import geometry_summary  # noqa: E402
-from proteindsm.protein.models import load_model  # noqa: E402
-from proteindsm.protein.properties import strand_fraction  # noqa: E402
+from proteindsm.protein.data.corpus import load_corpus  # noqa: E402
+from proteindsm.protein.structure.domain import project_zero_ca_centroid  # noqa: E402
+from proteindsm.protein.analysis.evaluate import geometry_summary  # noqa: E402
+from proteindsm.protein.model.checkpoints import load_model  # noqa: E402
+from proteindsm.protein.structure.properties import strand_fraction  # noqa: E402
 
 
 def summary(chains: list[np.ndarray]) -> dict:

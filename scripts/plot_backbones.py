@@ -19,8 +19,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from proteindsm.protein.io import read_backbones  # noqa: E402
-from proteindsm.protein.properties import secondary_structure  # noqa: E402
+from proteindsm.protein.data.io import read_backbones  # noqa: E402
+from proteindsm.protein.structure.properties import secondary_structure  # noqa: E402
 
 COLOURS = {"H": "#d62728", "E": "#e6a800", "C": "#7f7f7f"}
 

@@ -29,9 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from proteindsm.protein.generate import compactness_option, steric_option, with_potentials  # noqa: E402
 from proteindsm.resources import checkpoint_path  # noqa: E402
 from proteindsm.core import AnnealedLangevin, GeometricSchedule, ProbabilityFlowODE, ReverseSDE  # noqa: E402
-from proteindsm.protein.evaluate import geometry_summary  # noqa: E402
-from proteindsm.protein.models import load_model  # noqa: E402
-from proteindsm.protein.sampling import sample_backbones  # noqa: E402
+from proteindsm.protein.analysis.evaluate import geometry_summary  # noqa: E402
+from proteindsm.protein.model.checkpoints import load_model  # noqa: E402
+from proteindsm.protein.generate.sampling import sample_backbones  # noqa: E402
 
 
 def parse(spec: str):

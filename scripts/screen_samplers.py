@@ -29,10 +29,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from proteindsm.core import AnnealedLangevin, EDMStochastic, GeometricSchedule, sampling_sigmas  # noqa: E402
-from proteindsm.protein.evaluate import geometry_summary  # noqa: E402
+from proteindsm.protein.analysis.evaluate import geometry_summary  # noqa: E402
 from proteindsm.protein.generate import load_plan, sample_options  # noqa: E402
 from proteindsm.protein.generate.options import preset_settings  # noqa: E402
-from proteindsm.protein.sampling import sample_backbones  # noqa: E402
+from proteindsm.protein.generate.sampling import sample_backbones  # noqa: E402
 
 
 class Hybrid:

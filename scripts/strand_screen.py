@@ -1,7 +1,7 @@
 """Quick screen of strand-guidance variants on a few backbones (docs/design.md, "Variants screened").
 
 Samples ``--num`` backbones of ``--length`` residues with the shipped score model, the chosen sampler,
-steric potential and compactness ceiling, and the soft DSSP strand fraction (:mod:`proteindsm.protein.soft_dssp`) on the
+steric potential and compactness ceiling, and the soft DSSP strand fraction (:mod:`proteindsm.protein.structure.soft_dssp`) on the
 denoised estimate pulled toward 0.4; prints one JSON line with the exact DSSP strand / helix
 fractions and the geometry figures of ``proteindsm evaluate``::
 
@@ -50,14 +50,14 @@ from proteindsm.resources import checkpoint_path, config_root  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 from proteindsm.core import (GeometricSchedule, NoiseAwareDenoisedGuidance, PotentialGuidance,  # noqa: E402
                              with_guidance)
-from proteindsm.protein.design import (PropertyTarget, guidance_terms, radius_of_gyration_property,  # noqa: E402
+from proteindsm.protein.generate.targets import (PropertyTarget, guidance_terms, radius_of_gyration_property,  # noqa: E402
                                        resolve_targets)
-from proteindsm.protein.sheet_blueprint import blueprint_guidance, meander_blueprint  # noqa: E402
-from proteindsm.protein.evaluate import evaluate_backbones  # noqa: E402
-from proteindsm.protein.models import load_model  # noqa: E402
-from proteindsm.protein.properties import helix_fraction, strand_fraction  # noqa: E402
-from proteindsm.protein.sampling import sample_backbones  # noqa: E402
-from proteindsm.protein.soft_dssp import GUIDANCE_CUTOFF, soft_strand_fraction  # noqa: E402
+from proteindsm.protein.generate.sheet_blueprint import blueprint_guidance, meander_blueprint  # noqa: E402
+from proteindsm.protein.analysis.evaluate import evaluate_backbones  # noqa: E402
+from proteindsm.protein.model.checkpoints import load_model  # noqa: E402
+from proteindsm.protein.structure.properties import helix_fraction, strand_fraction  # noqa: E402
+from proteindsm.protein.generate.sampling import sample_backbones  # noqa: E402
+from proteindsm.protein.structure.soft_dssp import GUIDANCE_CUTOFF, soft_strand_fraction  # noqa: E402
 
 
 def rigid_residues(prop):

@@ -23,8 +23,8 @@ def residues_seen(run: Path, steps: list[int], tokens_default: int) -> tuple[dic
     cfg = json.loads((run / "train_config.json").read_text())
     tokens = int(cfg["metadata"].get("data", {}).get("tokens_per_batch", tokens_default))
     try:
-        from proteindsm.protein.batching import BackboneBatches
-        from proteindsm.protein.corpus import load_corpus
+        from proteindsm.protein.data.batching import BackboneBatches
+        from proteindsm.protein.data.corpus import load_corpus
 
         data = cfg["metadata"]["data"]
         corpus = load_corpus(data["path"])

@@ -17,9 +17,9 @@ import json
 import torch
 
 from proteindsm.core import TrainConfig, Trainer
-from proteindsm.protein.batching import score_validation_sets
-from proteindsm.protein.corpus import load_corpus
-from proteindsm.protein.models import load_model
+from proteindsm.protein.data.batching import score_validation_sets
+from proteindsm.protein.data.corpus import load_corpus
+from proteindsm.protein.model.checkpoints import load_model
 
 
 def main() -> None:

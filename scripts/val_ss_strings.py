@@ -14,8 +14,8 @@ import argparse
 import numpy as np
 
 from proteindsm.fileio import atomic_write_text
-from proteindsm.protein.corpus import load_corpus
-from proteindsm.protein.secondary_structure import dssp_to_tokens, tokens_to_string
+from proteindsm.protein.data.corpus import load_corpus
+from proteindsm.protein.data.secondary_structure import dssp_to_tokens, tokens_to_string
 
 
 def main() -> None:

@@ -8,7 +8,7 @@ from .config import require, resolve_path
 
 
 def run(cfg: DictConfig) -> int:
-    from proteindsm.protein.corpus_build import build_corpus, report_path
+    from proteindsm.protein.data.corpus_build import build_corpus, report_path
 
     report = build_corpus(resolve_path(require(cfg, "input")), str(require(cfg, "out")),
                           min_length=int(cfg.min_length), max_length=int(cfg.max_length),

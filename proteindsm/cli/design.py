@@ -52,9 +52,9 @@ def resolve_property_function(value: Any, where: str):
 
 
 def parse_requests(cfg: DictConfig) -> list:
-    """:class:`~proteindsm.protein.design.PropertyTarget` requests from ``property``/``function``
+    """:class:`~proteindsm.protein.generate.targets.PropertyTarget` requests from ``property``/``function``
     (+ ``target``, ``scale``, ``tolerance``, ``predictor``) and the ``properties`` list."""
-    from proteindsm.protein.design import PropertyTarget
+    from proteindsm.protein.generate.targets import PropertyTarget
 
     requests = []
     items = cfg.get("properties") or []
@@ -121,7 +121,7 @@ def sheet_blueprints(cfg: DictConfig, targets, lengths: list[int], num: int, see
     every length (one clear error if it does not fit), ``null`` / 0 is off."""
     import math
 
-    from proteindsm.protein.sheet_blueprint import check_strand_length, meander_blueprint, varied_meanders
+    from proteindsm.protein.generate.sheet_blueprint import check_strand_length, meander_blueprint, varied_meanders
 
     st = cfg.get("sheet")
     frac = None if st is None else st.get("fraction")
@@ -171,10 +171,10 @@ def sheet_blueprints(cfg: DictConfig, targets, lengths: list[int], num: int, see
 
 
 def run(cfg: DictConfig) -> int:
-    from proteindsm.protein.design import abs_error, guidance_terms, measure, resolve_targets
-    from proteindsm.protein.sampling import sample_backbones
+    from proteindsm.protein.generate.targets import abs_error, guidance_terms, measure, resolve_targets
+    from proteindsm.protein.generate.sampling import sample_backbones
 
-    from proteindsm.protein.secondary_structure import tokens_to_string
+    from proteindsm.protein.data.secondary_structure import tokens_to_string
 
     from .sample import write_samples
 
@@ -206,7 +206,7 @@ def run(cfg: DictConfig) -> int:
     for L in lengths:
         terms = guidance_terms(targets, L)
         if blueprints[L] is not None:
-            from proteindsm.protein.sheet_blueprint import blueprint_guidance
+            from proteindsm.protein.generate.sheet_blueprint import blueprint_guidance
             terms.append(blueprint_guidance(blueprints[L], sheet["scale"], sheet["sigma_max"]))
         guided_fn = with_guidance(score_fn, terms)
         common = dict(seed=seed, batch_size=batch_size, device=device, progress=bool(cfg.progress),
@@ -262,7 +262,7 @@ def run(cfg: DictConfig) -> int:
     if seq_settings is not None:
         manifest["sequences"] = design_sequences_for(out, files, guided_all, seq_settings, seed)
     if cfg.get("view"):
-        from proteindsm.protein.view import write_view
+        from proteindsm.protein.analysis.view import write_view
         page = write_view(out / "view.html", [(f.name, f.read_text()) for f in files]
                           + [(f"unguided/{f.name}", f.read_text()) for f in base_files], fmt=fmt)
         manifest["view"] = page.name

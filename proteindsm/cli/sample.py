@@ -26,7 +26,7 @@ def run(cfg: DictConfig) -> int:
     if seq_settings is not None:
         extra["sequences"] = design_sequences_for(out, files, samples, seq_settings, options.seed)
     if cfg.view:
-        from proteindsm.protein.view import write_view
+        from proteindsm.protein.analysis.view import write_view
         page = write_view(out / "view.html", [(f.name, f.read_text()) for f in files], fmt=options.format)
         extra["view"] = page.name
     manifest = samples.writer.finish(**extra)

@@ -55,9 +55,7 @@ def _guidance_settings(cfg: DictConfig) -> dict:
 
 
 def run(cfg: DictConfig) -> int:
-    from proteindsm.protein import scaffold as S
-
-    # Everything about the input first: no model work, nothing written, until it all checks out.
+    from proteindsm.protein.generate import scaffold as S  # Everything about the input first: no model work, nothing written, until it all checks out.
     motif_path = resolve_path(str(require(cfg, "motif")))
     segments = S.parse_contig(require(cfg, "contig"))
     bounds = S.parse_length_bounds(cfg.get("length"))
@@ -147,8 +145,8 @@ def geometry_row(X, layout=None) -> dict:
     neighbours (Å; where a motif that does not fit its scaffold tears)."""
     import numpy as np
 
-    from proteindsm.protein import metrics as M
-    from proteindsm.protein.scaffold import MotifSegment
+    from proteindsm.protein.analysis import metrics as M
+    from proteindsm.protein.generate.scaffold import MotifSegment
 
     dev = M.bond_deviations(X)
     g = M.internal_geometry(X)

@@ -44,8 +44,7 @@ def scaffold_motif_positions(folder: Path) -> dict[str, list[int]]:
 
 
 def run(cfg: DictConfig) -> int:
-    from proteindsm.protein import sequences as sq
-
+    from proteindsm.protein.sequences import mpnn as sq
     samples_dir = resolve_path(require(cfg, "samples"))
     sq.require_proteinmpnn()
     num_seqs, temperature, model = sq.check_settings(cfg.num_seqs, cfg.temperature, cfg.model)

@@ -26,10 +26,10 @@ def run(cfg: DictConfig) -> int:
 
 
 def _train_score(cfg: DictConfig) -> int:
-    from proteindsm.protein.batching import BackboneBatches, score_validation_sets
-    from proteindsm.protein.corpus import load_corpus
-    from proteindsm.protein.domain import project_zero_ca_centroid
-    from proteindsm.protein.models import SCORE_MODELS, export_inference_checkpoint
+    from proteindsm.protein.data.batching import BackboneBatches, score_validation_sets
+    from proteindsm.protein.data.corpus import load_corpus
+    from proteindsm.protein.structure.domain import project_zero_ca_centroid
+    from proteindsm.protein.model.checkpoints import SCORE_MODELS, export_inference_checkpoint
 
     out = Path(str(require(cfg, "out")))
     corpus = load_corpus(resolve_path(require(cfg, "data.path")))

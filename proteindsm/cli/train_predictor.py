@@ -24,9 +24,9 @@ from .config import instantiate_checked, require, resolve_path, to_container, tr
 
 
 def train_predictor(cfg: DictConfig) -> int:
-    from proteindsm.protein.corpus import load_corpus
-    from proteindsm.protein.models import export_inference_checkpoint
-    from proteindsm.protein.predictors import (PREDICTABLE, PREDICTOR_MODELS, RESIDUE_LABELS,
+    from proteindsm.protein.data.corpus import load_corpus
+    from proteindsm.protein.model.checkpoints import export_inference_checkpoint
+    from proteindsm.protein.model.predictors import (PREDICTABLE, PREDICTOR_MODELS, RESIDUE_LABELS,
                                                LabelledBackboneBatches, PropertyObjective, evaluate_predictor,
                                                labelled_validation_batches, load_or_compute_labels)
 
@@ -95,7 +95,7 @@ def train_predictor(cfg: DictConfig) -> int:
         "residue_supervision": residue is not None,
         "schedule": to_container(cfg.schedule), "max_length": crop,
         "labels": {"mean_train": float(y[train_idx].mean()), "std_train": float(y[train_idx].std()),
-                   "function": f"proteindsm.protein.properties.{prop}"},
+                   "function": f"proteindsm.protein.structure.properties.{prop}"},
         "data": {"path": str(d.path), "train_split": d.train_split, "val_split": d.val_split,
                  "n_train_chains": int(len(train_idx)), "n_val_chains": int(len(val_idx))},
         "command": config.LAST_COMMAND,

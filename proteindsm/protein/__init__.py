@@ -1,5 +1,16 @@
 """Protein backbones: data, score network, generation and analysis.
 
+The subpackages follow the flow of the data; each imports only those above it in this list:
+
+* :mod:`.structure` — tensor conventions ``(B, L, 4, 3)`` N/CA/C/O in Å, translation invariance,
+  geometry, residue geometry by construction, exact properties, soft DSSP (used by every stage);
+* :mod:`.data` — PDB/mmCIF I/O (biotite), the corpus, training batches, secondary-structure labels;
+* :mod:`.model` — the score network, property predictors, loading checkpoints;
+* :mod:`.generate` — the typed generation layer (plans, samplers on backbones, priors, guided
+  design targets, motif scaffolding, partial diffusion, β-sheet blueprints, output files);
+* :mod:`.analysis` — metrics, the evaluation report, HTML views;
+* :mod:`.sequences` — ProteinMPNN sequences for generated backbones.
+
 ``proteindsm.protein.sample(length=..., num=..., seed=..., **options)`` samples backbones
 (:func:`proteindsm.protein.generate.sample`); imported lazily so ``import proteindsm.protein``
 stays fast.

@@ -8,11 +8,11 @@ import torch
 
 from proteindsm.core import SELF_COND_KEY
 from proteindsm.errors import InputError
-from proteindsm.protein.backbone import ANGLE_CA_C_O, ANGLE_N_CA_C, BOND_C_O, BOND_CA_C, BOND_N_CA
-from proteindsm.protein.geometry import backbone_from_dihedrals, bond_angles, bond_lengths
-from proteindsm.protein.ideal_geometry import idealise_backbone
-from proteindsm.protein.network import BackboneScoreNet
-from proteindsm.protein.secondary_structure import (SS_HELIX, SS_LOOP, SS_STRAND, SS_UNKNOWN, agreement,
+from proteindsm.protein.structure.backbone import ANGLE_CA_C_O, ANGLE_N_CA_C, BOND_C_O, BOND_CA_C, BOND_N_CA
+from proteindsm.protein.structure.geometry import backbone_from_dihedrals, bond_angles, bond_lengths
+from proteindsm.protein.structure.ideal_geometry import idealise_backbone
+from proteindsm.protein.model.network import BackboneScoreNet
+from proteindsm.protein.data.secondary_structure import (SS_HELIX, SS_LOOP, SS_STRAND, SS_UNKNOWN, agreement,
                                                     dssp_to_tokens, drop_labels, parse_ss_string,
                                                     tokens_to_string)
 
@@ -173,7 +173,7 @@ def test_denoised_output_has_ideal_residues_at_small_sigma(batch, sigma) -> None
     """Geometry by construction: D(x) = D_raw + g(σ)(idealise(D_raw) − D_raw), g = 1/(1 + (σ/σ_i)⁴):
     exact N–CA, CA–C, C=O at every residue (chain ends included) when g = 1 (σ_i huge), within
     (1 − g) of the raw deviation otherwise, and the raw denoiser where g ≈ 0; the score is (D − x)/σ²."""
-    from proteindsm.protein.domain import project_zero_ca_centroid
+    from proteindsm.protein.structure.domain import project_zero_ca_centroid
 
     x, mask = batch
     gen = torch.Generator().manual_seed(7)

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from proteindsm.errors import InputError
-from proteindsm.protein.backbone import CA
-from proteindsm.protein.corpus_build import build_corpus
-from proteindsm.protein.corpus import (Corpus, assign_split, load_corpus,
+from proteindsm.protein.structure.backbone import CA
+from proteindsm.protein.data.corpus_build import build_corpus
+from proteindsm.protein.data.corpus import (Corpus, assign_split, load_corpus,
                                        save_corpus)
 
 
@@ -45,7 +45,7 @@ def test_shared_corpus_loads(shared):
 def test_chains_of_a_split_are_the_corpus_rows(shared):
     """Corpus.chains (the one corpus reader behind evaluate.load_corpus_chains): views of the rows
     of each chain of a split, in file order, with their ids; an empty split is an input error."""
-    from proteindsm.protein.evaluate import load_corpus_chains
+    from proteindsm.protein.analysis.evaluate import load_corpus_chains
 
     chains, ids = shared.chains("val")
     va = shared.indices("val")

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from proteindsm.core import EDMPreconditioning
-from proteindsm.protein.egnn_baseline import EGNNBaseline
-from proteindsm.protein.network import BackboneScoreNet, edm_coefficients
+from proteindsm.protein.model.egnn_baseline import EGNNBaseline
+from proteindsm.protein.model.network import BackboneScoreNet, edm_coefficients
 
 SMALL = dict(scalar_channels=16, vector_channels=4, num_layers=2, k_neighbors=8, seq_neighbors=2, lmax=2)
 SIGMAS = (0.05, 1.0, 10.0, 60.0)

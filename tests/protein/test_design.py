@@ -17,14 +17,14 @@ from proteindsm.core import (ClassifierGuidance, GeometricSchedule, RegressionGu
                              with_guidance)
 from proteindsm.core.checkpoint import Checkpoint, save_checkpoint
 from proteindsm.errors import InputError
-from proteindsm.protein import properties as P
-from proteindsm.protein.corpus import load_corpus, save_corpus
-from proteindsm.protein.design import (PropertyTarget, ResolvedTarget, guidance_terms, load_predictor,
+from proteindsm.protein.structure import properties as P
+from proteindsm.protein.data.corpus import load_corpus, save_corpus
+from proteindsm.protein.generate.targets import (PropertyTarget, ResolvedTarget, guidance_terms, load_predictor,
                                        radius_of_gyration_property, resolve_targets)
-from proteindsm.protein.geometry import backbone_from_dihedrals
-from proteindsm.protein.io import read_backbones
-from proteindsm.protein.network import BackboneScoreNet
-from proteindsm.protein.predictors import (LabelledBackboneBatches, PropertyObjective, PropertyPredictor,
+from proteindsm.protein.structure.geometry import backbone_from_dihedrals
+from proteindsm.protein.data.io import read_backbones
+from proteindsm.protein.model.network import BackboneScoreNet
+from proteindsm.protein.model.predictors import (LabelledBackboneBatches, PropertyObjective, PropertyPredictor,
                                            residue_features)
 from proteindsm.toy.datasets import TwoGaussians
 from tests.equivariance import assert_equivariant
@@ -240,10 +240,10 @@ def _design(checkpoints, out: Path, *extra: str) -> int:
     (["property=contact_order", "target=0.2"], "no predictor for 'contact_order'"),
     (["property=helix_fraction", "target=0.5", "scale=-1"], "scale must be >= 0"),
     (["function=no_such_module.prop", "target=1"], "cannot import"),
-    (["property=strand_fraction", "function=proteindsm.protein.soft_dssp.soft_strand_fraction", "target=1.7"],
+    (["property=strand_fraction", "function=proteindsm.protein.structure.soft_dssp.soft_strand_fraction", "target=1.7"],
      "outside what the property can take"),
     (["property=rg_normalised", "target=3.5"], "above the compactness ceiling"),
-    (["function=proteindsm.protein.design.radius_of_gyration_property", "property=radius_of_gyration", "target=40"],
+    (["function=proteindsm.protein.generate.targets.radius_of_gyration_property", "property=radius_of_gyration", "target=40"],
      "above the compactness ceiling"),
     (["property=helix_fraction", "target=0.5", "sheet.fraction=0.95", "sheet.strand_length=4"], "does not fit 14 residues"),
     (["property=helix_fraction", "target=0.5", "sheet.fraction=0.4", "sheet.scale=1.5"], "sheet.scale must be in (0, 1]"),
@@ -288,7 +288,7 @@ def test_design_end_to_end_report_has_exact_measurements(checkpoints, tmp_path):
     rc = _design(checkpoints, out, "properties=[{property: helix_fraction, target: 0.6, scale: 2},"
                                    "{property: radius_of_gyration, target: 9.0},"
                                    "{property: fold_class, target: 0}]",
-                 "function=proteindsm.protein.design.radius_of_gyration_property", "target=8.0", "tolerance=0.5")
+                 "function=proteindsm.protein.generate.targets.radius_of_gyration_property", "target=8.0", "tolerance=0.5")
     assert rc == 0
     rows = list(csv.DictReader((out / "design_report.csv").open()))
     assert list(rows[0]) == ["file", "length", "seed", "property", "target", "measured", "unguided_measured",
@@ -298,7 +298,7 @@ def test_design_end_to_end_report_has_exact_measurements(checkpoints, tmp_path):
         (guided,) = read_backbones(out / r["file"], max_peptide_bond=1e9)      # untrained model: no splits
         (base,) = read_backbones(out / r["unguided_file"], max_peptide_bond=1e9)
         prop = r["property"]
-        if prop == "proteindsm.protein.design.radius_of_gyration_property":
+        if prop == "proteindsm.protein.generate.targets.radius_of_gyration_property":
             exact = lambda X: float(radius_of_gyration_property(torch.as_tensor(X)[None])[0])   # noqa: E731
         else:
             exact = P.PROPERTIES[prop].function
@@ -316,7 +316,7 @@ def test_function_steering_a_known_property_is_measured_exactly(checkpoints, tmp
     gives the exact DSSP strand fraction, not the soft function's value."""
     out = tmp_path / "soft"
     assert _design(checkpoints, out, "property=strand_fraction", "target=0.4", "scale=4",
-                   "function=proteindsm.protein.soft_dssp.soft_strand_fraction") == 0
+                   "function=proteindsm.protein.structure.soft_dssp.soft_strand_fraction") == 0
     rows = list(csv.DictReader((out / "design_report.csv").open()))
     assert len(rows) == 2 and {r["property"] for r in rows} == {"strand_fraction"}
     manifest = json.loads((out / "manifest.json").read_text())
@@ -362,7 +362,7 @@ def test_denoised_property_guidance_equals_autograd_gradient():
 
 def test_calibrated_regression_guidance_equals_autograd_gradient():
     from proteindsm.core import CalibratedRegressionGuidance
-    from proteindsm.protein.design import predictor_calibration
+    from proteindsm.protein.generate.targets import predictor_calibration
 
     grid, rmse = predictor_calibration({"validation_rmse_per_sigma": {"60": 0.2, "1.0": 0.04, "0.02": 0.01}})
     assert grid == (0.02, 1.0, 60.0) and rmse == (0.01, 0.04, 0.2)
@@ -389,7 +389,7 @@ def test_design_takes_the_steric_potential_and_records_it(checkpoints, tmp_path)
                    "steric.sigma_max=100", "compactness.scale=0") == 0     # the steric term alone
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["steric"] == {"scale": 1.0, "sigma_max": 100.0, "margin": 0.2}
-    from proteindsm.protein.metrics import clash_pair_count
+    from proteindsm.protein.analysis.metrics import clash_pair_count
     for f in sorted(out.glob("*.pdb")) + sorted((out / "unguided").glob("*.pdb")):   # both sets get it
         (chain,) = read_backbones(f, max_peptide_bond=1e9)
         assert clash_pair_count(chain.coords) == 0
@@ -404,7 +404,7 @@ def test_design_strand_target_lays_out_a_sheet_blueprint_and_records_it(checkpoi
     at L = 20), recorded in the manifest; too short a chain gets none, with a note; other targets and
     sheet.fraction=null get none; an explicit fraction applies to any target."""
     soft = ["property=strand_fraction", "target=0.4", "scale=4",
-            "function=proteindsm.protein.soft_dssp.soft_strand_fraction"]
+            "function=proteindsm.protein.structure.soft_dssp.soft_strand_fraction"]
     assert _design(checkpoints, tmp_path / "auto", *soft, "length=[8,20]") == 0
     sheet = _sheet(tmp_path / "auto")
     assert sheet["fraction"] == 0.4 and sheet["fraction_from"] == "strand_fraction target" and sheet["scale"] == 1.0
@@ -431,7 +431,7 @@ def test_design_blueprint_holds_the_output_on_the_sheet(checkpoints, tmp_path, v
     the untrained test network satisfy their blueprint's restraints within 0.3 Å (PDB rounding and
     the final denoising step included) — with sheet.vary each backbone its own layout, which the
     batch finds through cond["sample_index"]; the unguided twins do not."""
-    from proteindsm.protein.sheet_blueprint import blueprint_distances, meander_blueprint, varied_meanders
+    from proteindsm.protein.generate.sheet_blueprint import blueprint_distances, meander_blueprint, varied_meanders
 
     out = tmp_path / "held"
     assert _design(checkpoints, out, "property=helix_fraction", "target=0.5", "scale=0", "sheet.fraction=0.5",
@@ -456,7 +456,7 @@ def test_strand_fraction_is_steered_by_the_soft_dssp_function_unless_a_predictor
     out = tmp_path / "default"
     assert _design(checkpoints, out, "property=strand_fraction", "target=0.4", "scale=4") == 0
     (t,) = json.loads((out / "manifest.json").read_text())["targets"]
-    assert t["kind"] == "function" and t["function"] == "proteindsm.protein.soft_dssp.soft_strand_fraction"
+    assert t["kind"] == "function" and t["function"] == "proteindsm.protein.structure.soft_dssp.soft_strand_fraction"
     assert t["tolerance"] == 0.1 and t["predictor"] is None
     for r in csv.DictReader((out / "design_report.csv").open()):
         (b,) = read_backbones(out / r["file"], max_peptide_bond=1e9)

@@ -9,7 +9,7 @@ import torch
 
 from proteindsm.core import GeometricSchedule, ReverseSDE
 from proteindsm.errors import InputError
-from proteindsm.protein.diversify import diversify_backbone, keep_mask, partial_sigmas
+from proteindsm.protein.generate.diversify import diversify_backbone, keep_mask, partial_sigmas
 
 from .test_metrics import ideal_helix
 
@@ -82,7 +82,7 @@ SHARED_PDB = "../shared/data/pdb/1ubi.pdb"
 
 def _input(tmp_path):
     """A small real backbone (ubiquitin's first 40 residues) written as PDB."""
-    from proteindsm.protein.io import read_backbones, write_pdb
+    from proteindsm.protein.data.io import read_backbones, write_pdb
 
     X = read_backbones(SHARED_PDB)[0].coords[:40]
     return write_pdb(tmp_path / "in.pdb", X)
@@ -115,7 +115,7 @@ def test_diversify_writes_variants_report_and_manifest(tmp_path):
     import json
 
     from proteindsm.cli import main
-    from proteindsm.protein.io import read_backbones
+    from proteindsm.protein.data.io import read_backbones
 
     src = _input(tmp_path)
     out = tmp_path / "out"

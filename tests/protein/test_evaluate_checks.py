@@ -16,11 +16,11 @@ from proteindsm.cli import main
 from proteindsm.cli.config import compose
 from proteindsm.cli.evaluate import read_structure_dir, requested_ss_from_manifest
 from proteindsm.errors import InputError
-from proteindsm.protein import metrics as M
-from proteindsm.protein.backbone import C, N, O
-from proteindsm.protein.evaluate import evaluate_backbones, geometry_summary
-from proteindsm.protein.geometry import backbone_from_dihedrals
-from proteindsm.protein.io import write_structure
+from proteindsm.protein.analysis import metrics as M
+from proteindsm.protein.structure.backbone import C, N, O
+from proteindsm.protein.analysis.evaluate import evaluate_backbones, geometry_summary
+from proteindsm.protein.structure.geometry import backbone_from_dihedrals
+from proteindsm.protein.data.io import write_structure
 from tests.protein.test_geometry import load_backbone_pdb
 
 

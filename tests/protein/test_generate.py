@@ -12,7 +12,7 @@ from omegaconf import OmegaConf
 import proteindsm.protein as p
 from proteindsm.cli import main
 from proteindsm.errors import InputError
-from proteindsm.protein.io import read_backbones
+from proteindsm.protein.data.io import read_backbones
 from proteindsm.resources import config_root
 
 FAST = ["progress=false", "device=cpu"]
@@ -84,7 +84,7 @@ def test_pdb_files_carry_provenance_and_cif_too(tmp_path):
 
 
 def test_interrupted_run_keeps_its_first_batch_and_is_continued(tmp_path, monkeypatch, capsys):
-    import proteindsm.protein.sampling as sampling
+    import proteindsm.protein.generate.sampling as sampling
 
     args = ["length=14", "num=3", "batch_size=1", "seed=2", "steps=3", *FAST]
     full = tmp_path / "full"

@@ -1,4 +1,4 @@
-"""Tests for proteindsm.protein.geometry: Kabsch, rotations, internal coordinates, masks."""
+"""Tests for proteindsm.protein.structure.geometry: Kabsch, rotations, internal coordinates, masks."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from proteindsm.protein import geometry as G
-from proteindsm.protein.backbone import (
+from proteindsm.protein.structure import geometry as G
+from proteindsm.protein.structure.backbone import (
     ANGLE_C_N_CA, ANGLE_CA_C_N, ANGLE_N_CA_C, BOND_C_N, BOND_C_O, BOND_CA_C, BOND_N_CA,
     pad_batch,
 )
@@ -222,9 +222,9 @@ def test_rg_of_points_on_a_sphere_ca_and_backbone():
 def test_every_rg_in_the_package_is_the_geometry_one(ubi):
     """The exact property, the design property and the predictors' features all use
     geometry.radius_of_gyration (with eps 0, 1e-6, 1e-6): same values to the bit."""
-    from proteindsm.protein import predictors
-    from proteindsm.protein.design import radius_of_gyration_property
-    from proteindsm.protein.properties import radius_of_gyration as exact_rg
+    from proteindsm.protein.model import predictors
+    from proteindsm.protein.generate.targets import radius_of_gyration_property
+    from proteindsm.protein.structure.properties import radius_of_gyration as exact_rg
 
     X = torch.from_numpy(ubi[0])
     assert exact_rg(X.numpy()) == float(G.radius_of_gyration(X, eps=0.0))

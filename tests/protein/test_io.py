@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from proteindsm.errors import InputError
-from proteindsm.protein import backbone as bb
-from proteindsm.protein.io import (Chain, read_backbones, write_cif, write_pdb,
+from proteindsm.protein.structure import backbone as bb
+from proteindsm.protein.data.io import (Chain, read_backbones, write_cif, write_pdb,
                                    write_structure)
 
 GOOD = ["1ard.pdb", "1ejg.pdb", "1r19.pdb", "1ubi.pdb", "1zaa1.pdb", "2k39_nmr_truncated.pdb",

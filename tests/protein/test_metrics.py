@@ -1,4 +1,4 @@
-"""Tests for proteindsm.protein.metrics and proteindsm.protein.evaluate.
+"""Tests for proteindsm.protein.analysis.metrics and proteindsm.protein.analysis.evaluate.
 
 Real chains must look real (near-ideal geometry, allowed Ramachandran, right-handed helices, no
 clashes) and deliberately broken backbones must be flagged by the metric meant to catch them.
@@ -13,11 +13,11 @@ import pytest
 import torch
 
 from proteindsm.errors import InputError
-from proteindsm.protein import metrics as M
-from proteindsm.protein.evaluate import (
+from proteindsm.protein.analysis import metrics as M
+from proteindsm.protein.analysis.evaluate import (
     evaluate_backbones, geometry_summary, load_corpus_chains, reference_from_corpus, write_evaluation,
 )
-from proteindsm.protein.geometry import backbone_from_dihedrals
+from proteindsm.protein.structure.geometry import backbone_from_dihedrals
 from tests.protein.test_geometry import load_backbone_pdb
 
 

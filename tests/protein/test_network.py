@@ -14,9 +14,9 @@ import torch
 from e3nn import o3
 
 from proteindsm.errors import InputError
-from proteindsm.protein.domain import CA_INDEX, project_zero_ca_centroid, zero_ca_centroid_noise
-from proteindsm.protein.egnn_baseline import EGNNBaseline
-from proteindsm.protein.network import BackboneScoreNet, knn_sequence_graph
+from proteindsm.protein.structure.domain import CA_INDEX, project_zero_ca_centroid, zero_ca_centroid_noise
+from proteindsm.protein.model.egnn_baseline import EGNNBaseline
+from proteindsm.protein.model.network import BackboneScoreNet, knn_sequence_graph
 from tests.equivariance import (assert_chiral, assert_equivariant, random_rotation, reflection_error,
                                 symmetry_error)
 
@@ -205,7 +205,7 @@ def test_residue_index_and_config_roundtrip(batch, net64) -> None:
 
 def test_pruned_tensor_products_match_e3nn_reference(batch, net64, monkeypatch) -> None:
     """The dead-einsum pruning of e3nn's generated code (fast path) changes no result."""
-    import proteindsm.protein.network as network_module
+    import proteindsm.protein.model.network as network_module
 
     x, mask = batch
     monkeypatch.setattr(network_module, "_drop_dead_einsums", lambda module: None)

@@ -1,4 +1,4 @@
-"""Tests for proteindsm.protein.properties: exact labels of clean backbones."""
+"""Tests for proteindsm.protein.structure.properties: exact labels of clean backbones."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from proteindsm.errors import InputError
-from proteindsm.protein import properties as P
-from proteindsm.protein.evaluate import load_corpus_chains
-from proteindsm.protein.geometry import backbone_from_dihedrals
+from proteindsm.protein.structure import properties as P
+from proteindsm.protein.analysis.evaluate import load_corpus_chains
+from proteindsm.protein.structure.geometry import backbone_from_dihedrals
 from tests.equivariance import assert_equivariant
 
 

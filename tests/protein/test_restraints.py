@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from proteindsm.errors import InputError
-from proteindsm.protein.evaluate import load_corpus_chains
-from proteindsm.protein.metrics import clash_pair_count
-from proteindsm.protein.restraints import compactness_energy, steric_clash_energy
+from proteindsm.protein.analysis.evaluate import load_corpus_chains
+from proteindsm.protein.analysis.metrics import clash_pair_count
+from proteindsm.protein.generate.restraints import compactness_energy, steric_clash_energy
 from tests.equivariance import assert_equivariant
 
 
@@ -38,7 +38,7 @@ def test_energy_is_positive_exactly_where_the_clash_rule_flags(real_chains):
 
 def test_energy_matches_a_pairwise_loop():
     x = _random_chains(1, 12, seed=1)[0]
-    from proteindsm.protein.metrics import clash_thresholds
+    from proteindsm.protein.analysis.metrics import clash_thresholds
     t = clash_thresholds() + 0.2
     want = 0.0
     for i in range(12):
@@ -82,7 +82,7 @@ def test_bad_input():
 
 def _dense_energy(x: torch.Tensor, mask: torch.Tensor, margin: float) -> torch.Tensor:
     """All (4L)² atom pairs, no pruning: the reference for the neighbour-pruned energy."""
-    from proteindsm.protein.metrics import clash_thresholds
+    from proteindsm.protein.analysis.metrics import clash_thresholds
     B, L = x.shape[:2]
     d = torch.cdist(x.reshape(B, 4 * L, 3), x.reshape(B, 4 * L, 3)).reshape(B, L, 4, L, 4)
     t = torch.as_tensor(clash_thresholds(), dtype=x.dtype) + margin

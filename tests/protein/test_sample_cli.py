@@ -11,7 +11,7 @@ import torch
 from proteindsm.cli import main
 from proteindsm.cli.protein_common import SHIPPED_SCORE_CHECKPOINT, shipped_checkpoint
 from proteindsm.core import Checkpoint, save_checkpoint
-from proteindsm.protein.io import read_backbones
+from proteindsm.protein.data.io import read_backbones
 
 FAST = ["steps=4", "progress=false", "device=cpu"]
 
@@ -20,7 +20,7 @@ FAST = ["steps=4", "progress=false", "device=cpu"]
 def test_shipped_checkpoint_is_small_and_loads_safely(name):
     path = shipped_checkpoint(name)
     assert path.is_file() and path.stat().st_size < 20 * 2**20
-    from proteindsm.protein.models import load_model
+    from proteindsm.protein.model.checkpoints import load_model
     loaded = load_model(path)
     assert loaded.schedule.sigma_max > loaded.schedule.sigma_min > 0
     x = torch.randn(1, 10, 4, 3) * 3.0
@@ -66,7 +66,7 @@ def test_sample_writes_backbones_biotite_reads(tmp_path):
 def test_steric_potential_removes_clashes(tmp_path):
     """Same seed with and without the steric potential (on by default at σ ≤ 1 Å; at every level
     here): no clashing pairs with it, and the manifest records its settings."""
-    from proteindsm.protein.metrics import clash_pair_count
+    from proteindsm.protein.analysis.metrics import clash_pair_count
 
     def clashes(out):
         return sum(clash_pair_count(read_backbones(f, max_peptide_bond=float("inf"))[0].coords)

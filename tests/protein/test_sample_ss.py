@@ -12,9 +12,9 @@ from proteindsm.cli import main
 from proteindsm.core import Checkpoint, save_checkpoint
 from proteindsm.core.checkpoint import read_metadata
 from proteindsm.cli.protein_common import shipped_checkpoint
-from proteindsm.protein.network import BackboneScoreNet
-from proteindsm.protein.secondary_structure import SS_HELIX, SS_STRAND, parse_ss_string
-from proteindsm.protein.ss_layouts import draw_layout, shipped_layouts
+from proteindsm.protein.model.network import BackboneScoreNet
+from proteindsm.protein.data.secondary_structure import SS_HELIX, SS_STRAND, parse_ss_string
+from proteindsm.protein.data.ss_layouts import draw_layout, shipped_layouts
 
 FAST = ["steps=3", "progress=false", "device=cpu", "sampler=langevin_fast"]
 TINY = dict(scalar_channels=8, vector_channels=2, num_layers=1, k_neighbors=4, seq_neighbors=1, lmax=1,
@@ -129,9 +129,9 @@ def test_ss_file_gives_each_string_its_backbones(tmp_path, conditioned_checkpoin
 
 
 def test_ideal_output_rebuilds_residues(tmp_path):
-    from proteindsm.protein.backbone import BOND_C_O, BOND_CA_C, BOND_N_CA
-    from proteindsm.protein.geometry import bond_lengths
-    from proteindsm.protein.io import read_backbones
+    from proteindsm.protein.structure.backbone import BOND_C_O, BOND_CA_C, BOND_N_CA
+    from proteindsm.protein.structure.geometry import bond_lengths
+    from proteindsm.protein.data.io import read_backbones
 
     for flag in ("false", "true"):
         out = tmp_path / flag

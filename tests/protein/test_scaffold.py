@@ -13,9 +13,9 @@ import torch
 from proteindsm.cli import main
 from proteindsm.core import ReconstructionGuidance, Replacement
 from proteindsm.errors import InputError
-from proteindsm.protein.geometry import apply_transform, random_rotation
-from proteindsm.protein.io import read_backbones, write_cif
-from proteindsm.protein.scaffold import (Layout, MotifSegment, NewSegment, check_fit, draw_layout, known_part,
+from proteindsm.protein.structure.geometry import apply_transform, random_rotation
+from proteindsm.protein.data.io import read_backbones, write_cif
+from proteindsm.protein.generate.scaffold import (Layout, MotifSegment, NewSegment, check_fit, draw_layout, known_part,
                                          motif_rmsd, parse_contig, parse_length_bounds, read_motif,
                                          scaffold_remarks, write_scaffold_pdb)
 from tests.equivariance import assert_equivariant
@@ -180,7 +180,7 @@ def test_motif_rmsd_is_invariant_and_zero_on_the_motif(pdb_dir):
     assert_equivariant(lambda y: torch.tensor(motif_rmsd(y.numpy(), motif, lay)), torch.from_numpy(Y),
                        kind="invariant", seed=2, rtol=1e-6)
     # noise 0.5 Å per coordinate: 0.87 Å per atom as placed; the superposition can only lower it
-    from proteindsm.protein.geometry import rmsd
+    from proteindsm.protein.structure.geometry import rmsd
     as_placed = float(rmsd(torch.as_tensor(Y[3:15]), torch.as_tensor(motif.coords, dtype=torch.float64), align=False))
     assert 0.7 < as_placed < 0.95 and 0.5 < motif_rmsd(Y, motif, lay) < as_placed
 

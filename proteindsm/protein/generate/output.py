@@ -45,7 +45,7 @@ def base_manifest(plan: SamplingPlan, command: Optional[str] = None) -> dict:
 class RunWriter:
     """Writes the backbones of ``plan`` into ``out`` batch by batch and keeps ``manifest.json``
     current.  Use :meth:`skip` and :meth:`on_batch` as the hooks of
-    :func:`proteindsm.protein.sampling.sample_backbones`; :meth:`finish` marks the set complete."""
+    :func:`proteindsm.protein.generate.sampling.sample_backbones`; :meth:`finish` marks the set complete."""
 
     def __init__(self, plan: SamplingPlan, out: Path, command: Optional[str] = None) -> None:
         self.plan, self.out = plan, Path(out)
@@ -131,9 +131,9 @@ class RunWriter:
 
     def written_backbones(self) -> list:
         """The backbones a continued run had already written, read back from their files."""
-        from proteindsm.protein.io import read_backbones
-        from proteindsm.protein.sampling import SampledBackbone
-        from proteindsm.protein.secondary_structure import parse_ss_string
+        from proteindsm.protein.data.io import read_backbones
+        from proteindsm.protein.generate.sampling import SampledBackbone
+        from proteindsm.protein.data.secondary_structure import parse_ss_string
 
         out = []
         for name, e in self.previous.items():

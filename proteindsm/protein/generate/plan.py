@@ -138,7 +138,7 @@ class SamplingPlan:
     secondary structure of each backbone (None: unconditional)."""
 
     options: SampleOptions
-    loaded: Any  # proteindsm.protein.models.LoadedModel
+    loaded: Any  # proteindsm.protein.model.checkpoints.LoadedModel
     counts: dict[int, int]
     sigmas: torch.Tensor
     score_fn: Any
@@ -191,7 +191,7 @@ class SamplingPlan:
 
     def remarks(self, backbone: Any) -> list[str]:
         """The ``REMARK`` lines of one backbone's PDB file (generator, checkpoint, sampler, seed, ss)."""
-        from proteindsm.protein.secondary_structure import tokens_to_string
+        from proteindsm.protein.data.secondary_structure import tokens_to_string
 
         o = self.options
         step = self.loaded.metadata.get("step")
@@ -215,7 +215,7 @@ def _fields(sampler: Any) -> dict:
 
 
 def _ss_settings(o: SampleOptions) -> Any:
-    from proteindsm.protein.secondary_structure import tokens_to_string
+    from proteindsm.protein.data.secondary_structure import tokens_to_string
 
     if o.ss_mode == "string":
         return tokens_to_string(o.ss_tokens)
@@ -228,7 +228,7 @@ def load_plan(o: SampleOptions, composition: Optional[dict] = None) -> SamplingP
     """Load the checkpoint of ``o`` and build the plan: lengths checked against the model, the σ
     grid, the score with its potentials and the ss layout (``composition``: optional
     ``{"helix": f, "strand": f}`` targets for ``ss=auto``)."""
-    from proteindsm.protein.models import load_model
+    from proteindsm.protein.model.checkpoints import load_model
 
     loaded = load_model(o.checkpoint, device=o.device)
     length = o.length

@@ -12,7 +12,7 @@ from .plan import SamplingPlan, load_plan, sample_options
 
 
 class Samples(list):
-    """The backbones of a run (:class:`proteindsm.protein.sampling.SampledBackbone`: ``.coords``
+    """The backbones of a run (:class:`proteindsm.protein.generate.sampling.SampledBackbone`: ``.coords``
     float32 ``(L, 4, 3)`` Å, ``.metadata``, ``.write(path)``), in order of length then index, with
     the run's ``manifest`` (dict, as ``manifest.json``), its ``plan`` and ``out`` folder (or None)."""
 
@@ -36,7 +36,7 @@ def run_plan(plan: SamplingPlan, out: Optional[str | Path] = None, *, command: O
     :class:`~proteindsm.protein.generate.output.RunWriter`), and a partial run in ``out`` with the
     same settings is continued.  ``finish=False`` leaves the manifest ``complete: false`` for the
     caller to add entries and call ``samples.writer.finish(...)``."""
-    from proteindsm.protein.sampling import sample_backbones
+    from proteindsm.protein.generate.sampling import sample_backbones
 
     o = plan.options
     writer = None if out is None else RunWriter(plan, Path(out), command)

@@ -1,6 +1,6 @@
 """Backbone geometry in torch: rigid superposition, random rotations, internal coordinates.
 
-Conventions (see :mod:`proteindsm.protein.backbone`)
+Conventions (see :mod:`proteindsm.protein.structure.backbone`)
 ----------------------------------------------------
 ``X``     float ``(..., L, 4, 3)`` in Å, atom order N, CA, C, O; any number of leading batch dims.
 ``mask``  bool ``(..., L)``, True for real residues; ``None`` means every residue is real.
@@ -23,7 +23,7 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
-from proteindsm.protein.backbone import (
+from proteindsm.protein.structure.backbone import (
     ANGLE_C_N_CA, ANGLE_CA_C_N, ANGLE_CA_C_O, ANGLE_N_CA_C,
     BOND_C_N, BOND_C_O, BOND_CA_C, BOND_N_CA, C, CA, N, O,
 )
@@ -272,8 +272,8 @@ def radius_of_gyration(X: Tensor, mask: Tensor | None = None, atoms: str = "CA",
     backbone atoms N, CA, C, O (``atoms="backbone"``: its gradient moves whole residues, so guidance
     or a restraint on it does not stretch N-CA-C bonds).  ``eps`` (Å²) keeps the gradient finite
     for a single point (Rg = sqrt(eps) there): 1e-12 by default, 1e-6 in the predictors' features
-    and the differentiable design property (:func:`proteindsm.protein.design.radius_of_gyration_property`),
-    0 for the exact measurement (:func:`proteindsm.protein.properties.radius_of_gyration`).
+    and the differentiable design property (:func:`proteindsm.protein.generate.targets.radius_of_gyration_property`),
+    0 for the exact measurement (:func:`proteindsm.protein.structure.properties.radius_of_gyration`).
 
     Args:
         X: ``(..., L, 4, 3)`` backbone in Å.

@@ -35,7 +35,7 @@ from torch import Tensor
 from proteindsm.core import ProjectionGuidance
 from proteindsm.errors import InputError
 
-from .backbone import CA, N, O
+from proteindsm.protein.structure.backbone import CA, N, O
 
 __all__ = ["SheetBlueprint", "BlueprintTable", "meander_blueprint", "varied_meanders", "blueprint_energy",
            "blueprint_distances", "blueprint_guidance", "check_strand_length", "HAIRPIN_LOOP", "BLUEPRINT_STEP", "BLUEPRINT_ITERATIONS"]
@@ -196,7 +196,7 @@ class BlueprintTable:
     """The restraints of one blueprint, or of one blueprint per backbone, as padded tensors.
 
     With several blueprints, row ``n`` holds the restraints of backbone ``n`` (the ``index`` of
-    :func:`proteindsm.protein.sampling.sample_backbones`, passed as ``cond["sample_index"]``); padding
+    :func:`proteindsm.protein.generate.sampling.sample_backbones`, passed as ``cond["sample_index"]``); padding
     restraints have the range [0, ∞) and add nothing.  Built once per sampling run.
     """
 

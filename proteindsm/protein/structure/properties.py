@@ -39,7 +39,7 @@ from typing import Callable, Iterable, NamedTuple, Sequence
 import numpy as np
 
 from proteindsm.errors import InputError
-from proteindsm.protein.backbone import CA
+from proteindsm.protein.structure.backbone import CA
 
 __all__ = [
     "as_backbone", "secondary_structure", "ss_fractions", "helix_fraction", "strand_fraction",
@@ -115,10 +115,10 @@ def coil_fraction(X) -> float:
 
 def radius_of_gyration(X) -> float:
     """Radius of gyration of the CA atoms, Å (exact: float64,
-    :func:`proteindsm.protein.geometry.radius_of_gyration` with ``eps=0``)."""
+    :func:`proteindsm.protein.structure.geometry.radius_of_gyration` with ``eps=0``)."""
     import torch
 
-    from proteindsm.protein.geometry import radius_of_gyration as rg
+    from proteindsm.protein.structure.geometry import radius_of_gyration as rg
     return float(rg(torch.from_numpy(as_backbone(X)), eps=0.0))
 
 

@@ -1,8 +1,8 @@
 """Build a corpus .npz from a folder of PDB/mmCIF files (``proteindsm data build``).
 
-Files are parsed in parallel with :func:`proteindsm.protein.io.read_backbones` rules; a bad file is
+Files are parsed in parallel with :func:`proteindsm.protein.data.io.read_backbones` rules; a bad file is
 skipped and listed with its reason in ``<out>.report.json``, never aborting the build.  The output has
-the arrays of :mod:`proteindsm.protein.corpus` (the shared corpus format).
+the arrays of :mod:`proteindsm.protein.data.corpus` (the shared corpus format).
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ import numpy as np
 
 from proteindsm.errors import InputError
 from proteindsm.fileio import atomic_write_text
-from proteindsm.protein.backbone import CA
-from proteindsm.protein.corpus import Corpus, assign_split, save_corpus
-from proteindsm.protein.io import _entry_name, _read, structure_format
-from proteindsm.protein.properties import secondary_structure
+from proteindsm.protein.structure.backbone import CA
+from proteindsm.protein.data.corpus import Corpus, assign_split, save_corpus
+from proteindsm.protein.data.io import _entry_name, _read, structure_format
+from proteindsm.protein.structure.properties import secondary_structure
 
 __all__ = ["build_corpus", "BuildReport", "report_path"]
 
@@ -48,7 +48,7 @@ def report_path(out_path: str | os.PathLike) -> Path:
 
 
 def _secondary_structure(coords: np.ndarray, seq: str) -> bytes:
-    """3-state DSSP codes (H, E, C) of one chain ``(L, 4, 3)`` (:func:`proteindsm.protein.properties.secondary_structure`
+    """3-state DSSP codes (H, E, C) of one chain ``(L, 4, 3)`` (:func:`proteindsm.protein.structure.properties.secondary_structure`
     with prolines as non-donors); ``-`` if pydssp is missing."""
     try:
         import pydssp  # noqa: F401

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from proteindsm.errors import InputError
-from proteindsm.protein.backbone import ATOM_NAMES
+from proteindsm.protein.structure.backbone import ATOM_NAMES
 
 __all__ = ["MotifSegment", "NewSegment", "parse_contig", "parse_length_bounds", "check_fit", "Motif",
            "read_motif", "contig_span", "Layout", "draw_layout", "superpose_onto", "known_part", "motif_rmsd",
@@ -192,12 +192,12 @@ class Motif:
 def read_motif(path: str | Path, segments: Sequence[Segment]) -> Motif:
     """The residues the contig names, from a PDB/mmCIF file (first model, altlocs by occupancy,
     author chain ids and residue numbers; only L-amino acids, modified ones included, as
-    :func:`proteindsm.protein.io.read_backbones`; residues with insertion codes are not addressable).
+    :func:`proteindsm.protein.data.io.read_backbones`; residues with insertion codes are not addressable).
     :class:`InputError` naming the segment for a missing file, chain or residue, or a residue
     without all of N, CA, C, O."""
     import biotite.structure as struc
 
-    from proteindsm.protein.io import _load_atoms, _residue_kind
+    from proteindsm.protein.data.io import _load_atoms, _residue_kind
 
     path = Path(path)
     if not path.is_file():
@@ -333,7 +333,7 @@ def superpose_onto(target: torch.Tensor, estimate: torch.Tensor, mask: torch.Ten
     """``target`` ``(B, L, 4, 3)`` moved by the proper rigid motion that best fits its ``mask``ed
     residues (bool ``(B, L)``) onto ``estimate``'s (Kabsch on N, CA, C, O): the aligner of the motif
     condition."""
-    from proteindsm.protein.geometry import kabsch_align
+    from proteindsm.protein.structure.geometry import kabsch_align
 
     return kabsch_align(target, estimate, mask)[0]
 
@@ -361,7 +361,7 @@ def known_part(motif: Motif, layouts: Sequence[Layout], device: torch.device | s
 def motif_rmsd(X: np.ndarray | torch.Tensor, motif: Motif, layout: Layout) -> float:
     """RMSD (Å) over N, CA, C, O of the motif residues of backbone ``X`` ``(L, 4, 3)`` and the motif,
     after optimal superposition."""
-    from proteindsm.protein.geometry import rmsd
+    from proteindsm.protein.structure.geometry import rmsd
 
     X = torch.as_tensor(np.asarray(X, dtype=np.float64))
     ref = torch.as_tensor(motif.coords.astype(np.float64))
@@ -407,14 +407,14 @@ def scaffold_backbones(score_for: Callable[[object], object], motif: Motif, layo
     (:class:`proteindsm.core.KnownPart`), e.g. the model conditioned by :func:`conditioning` with
     the sampling potentials on top.  Backbones of the same total length are sampled together, in
     batches of ``batch_size``; batch ``b`` of length ``L`` starts from the noise of
-    :func:`proteindsm.protein.sampling.batch_generator` ``(seed, L, b)``, so the same seed and contig
+    :func:`proteindsm.protein.generate.sampling.batch_generator` ``(seed, L, b)``, so the same seed and contig
     give the same starting noise whatever the mechanism.
     """
     from tqdm.auto import tqdm
 
     from proteindsm.core import prior_sample
-    from proteindsm.protein.domain import project_zero_ca_centroid
-    from proteindsm.protein.sampling import batch_generator
+    from proteindsm.protein.structure.domain import project_zero_ca_centroid
+    from proteindsm.protein.generate.sampling import batch_generator
 
     device = torch.device(device)
     sigmas = sigmas.to(device)
@@ -437,7 +437,7 @@ def scaffold_backbones(score_for: Callable[[object], object], motif: Motif, layo
                              project=project_zero_ca_centroid, generator=g, progress=False)
         x = res.x.detach()
         if ideal_output:
-            from proteindsm.protein.ideal_geometry import idealise_backbone
+            from proteindsm.protein.structure.ideal_geometry import idealise_backbone
             x = idealise_backbone(x, mask)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
@@ -469,7 +469,7 @@ def write_scaffold_pdb(path: str | Path, X: np.ndarray, motif: Motif, layout: La
     from biotite.structure.io import pdb
 
     from proteindsm.fileio import atomic_write_with
-    from proteindsm.protein.io import _atom_stack
+    from proteindsm.protein.data.io import _atom_stack
 
     L = layout.total
     pos = layout.motif_positions()

@@ -1,7 +1,7 @@
 """Per-chain and pairwise quality metrics of backbones (numpy in, numpy/float out).
 
 Backbones are ``(L, 4, 3)`` arrays in Å (atom order N, CA, C, O), numpy or torch.  The set-level
-evaluation that aggregates these lives in :mod:`proteindsm.protein.evaluate`.
+evaluation that aggregates these lives in :mod:`proteindsm.protein.analysis.evaluate`.
 
 Definitions (all calibrated on the corpus ``backbones_pdb_nr40.npz``)
 --------------------------------------------------------------------
@@ -27,7 +27,7 @@ Clash
     minimum distances were: N···O 2.0 Å (0.1 % quantile) / 2.68 Å (median), O···O 2.0 / 3.1,
     carbon-containing pairs ≥ 2.35 Å (0.1 %), CA···CA ≥ 3.15 Å; this rule flags 0.65 % of real
     chains (a single 2.5 Å threshold for all pairs would flag 7.9 %).  This rule is also the
-    steric sampling potential's (:func:`proteindsm.protein.restraints.steric_clash_energy`) and is
+    steric sampling potential's (:func:`proteindsm.protein.generate.restraints.steric_clash_energy`) and is
     what :func:`clash_pair_count` applies by default.
 Evaluation clash rule
     ``proteindsm evaluate`` counts a clash with one distance for every backbone atom pair
@@ -56,12 +56,12 @@ import numpy as np
 import torch
 
 from proteindsm.errors import InputError
-from proteindsm.protein import geometry
-from proteindsm.protein.backbone import (
+from proteindsm.protein.structure import geometry
+from proteindsm.protein.structure.backbone import (
     ANGLE_C_N_CA, ANGLE_CA_C_N, ANGLE_N_CA_C, ATOM_NAMES, BOND_C_N, BOND_C_O, BOND_CA_C, BOND_N_CA,
     CA,
 )
-from proteindsm.protein.properties import as_backbone
+from proteindsm.protein.structure.properties import as_backbone
 
 __all__ = [
     "IDEAL_BOND_LENGTHS", "IDEAL_BOND_ANGLES", "CLASH_RULE", "EVAL_CLASH_RULE", "RAMACHANDRAN_ASSET",
@@ -85,7 +85,7 @@ CLASH_RULE: dict[str, float] = {
 #: evaluate config (``clash.min_distance``, ``clash.min_separation``) overrides it.
 EVAL_CLASH_RULE: dict[str, float] = {"min_distance": 2.5, "min_separation": 3}
 
-RAMACHANDRAN_ASSET = Path(__file__).resolve().parent / "assets" / "ramachandran_allowed.json"
+RAMACHANDRAN_ASSET = Path(__file__).resolve().parents[1] / "assets" / "ramachandran_allowed.json"
 
 # helix-handedness boxes, degrees: (phi_lo, phi_hi, psi_lo, psi_hi)
 _RIGHT_HELIX_BOX = (-180.0, 0.0, -120.0, 60.0)

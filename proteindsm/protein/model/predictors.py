@@ -18,7 +18,7 @@ Per residue ``i``:
 * ``log(|CA_i − CA_{i+k}| / 5 Å)`` for k = 1..8 and a flag that ``i + k`` exists (local
   geometry: 3-4 Å steps in a strand, 5-6 Å at k = 3-4 in a helix);
 * ``log(|O_i − N_{i+k}| / 3 Å)`` for k = 2..5;
-* a differentiable DSSP (:func:`proteindsm.protein.soft_dssp.soft_hbond_map`, ``ramp="sigmoid"``:
+* a differentiable DSSP (:func:`proteindsm.protein.structure.soft_dssp.soft_hbond_map`, ``ramp="sigmoid"``:
   Kabsch–Sander electrostatic H-bond energy with pydssp's hydrogen placement,
   ``sigmoid((−0.5 − E) / 0.25)``): the n-turns C=O(i)···H-N(i+n) for
   n = 3, 4, 5 and two consecutive turns (DSSP's minimal helix), non-local (|i − j| ≥ 6) H-bond counts
@@ -42,7 +42,7 @@ the global features → MLP → output.  Padding residues never influence real o
 Training: :class:`PropertyObjective` (noise drawn log-uniformly on the score model's σ range,
 projected onto the zero-CA-centroid slice like the score model's noise; MSE or cross-entropy) with
 the core :class:`~proteindsm.core.Trainer`; labels are exact properties of the clean corpus chains
-(:mod:`proteindsm.protein.properties`), computed once and cached (:func:`load_or_compute_labels`).
+(:mod:`proteindsm.protein.structure.properties`), computed once and cached (:func:`load_or_compute_labels`).
 """
 
 from __future__ import annotations
@@ -63,12 +63,12 @@ from proteindsm.core.schedules import GeometricSchedule
 from proteindsm.core.types import Batch, LossOutput, apply_mask
 from proteindsm.errors import InputError
 
-from .backbone import CA, N, O
-from .batching import BackboneBatches
-from .corpus import Corpus
-from .domain import project_zero_ca_centroid
-from .geometry import distances_to_centroid, radius_of_gyration
-from .soft_dssp import smooth_distance, soft_hbond_map
+from proteindsm.protein.structure.backbone import CA, N, O
+from proteindsm.protein.data.batching import BackboneBatches
+from proteindsm.protein.data.corpus import Corpus
+from proteindsm.protein.structure.domain import project_zero_ca_centroid
+from proteindsm.protein.structure.geometry import distances_to_centroid, radius_of_gyration
+from proteindsm.protein.structure.soft_dssp import smooth_distance, soft_hbond_map
 
 __all__ = [
     "PropertyPredictor", "PREDICTOR_MODELS", "PREDICTABLE", "PredictableProperty", "PropertyObjective",
@@ -279,7 +279,7 @@ class PropertyPredictor(nn.Module):
         return out
 
 
-#: Allow-list of predictor classes a checkpoint may name (see :func:`proteindsm.protein.models.load_model`).
+#: Allow-list of predictor classes a checkpoint may name (see :func:`proteindsm.protein.model.checkpoints.load_model`).
 PREDICTOR_MODELS: dict[str, Callable[..., nn.Module]] = {"PropertyPredictor": PropertyPredictor}
 
 
@@ -370,7 +370,7 @@ def evaluate_predictor(model: nn.Module, objective: PropertyObjective, batches: 
 # data
 @dataclass
 class LabelledBackboneBatches(BackboneBatches):
-    """:class:`~proteindsm.protein.batching.BackboneBatches` whose batches carry ``target =
+    """:class:`~proteindsm.protein.data.batching.BackboneBatches` whose batches carry ``target =
     labels[chain]`` (``labels`` indexed by corpus chain).  Labels are properties of the *whole*
     chain, so chains longer than ``crop_length`` are refused (nothing may be cropped).  With
     ``residue_labels`` (one value per corpus residue, aligned with ``corpus.coords``) the batch also
@@ -438,8 +438,8 @@ def load_or_compute_labels(corpus: Corpus, cache: Optional[str | os.PathLike] = 
     property, ``length`` ``(C,)`` and ``residue_ss`` ``S1 (R,)`` (pydssp 3-state letter of every
     corpus residue, aligned with ``corpus.coords``).
 
-    One pydssp pass per chain (:func:`proteindsm.protein.properties.secondary_structure`; the same
-    definitions as :func:`~proteindsm.protein.properties.compute_properties`), ~90 s for the 10,543
+    One pydssp pass per chain (:func:`proteindsm.protein.structure.properties.secondary_structure`; the same
+    definitions as :func:`~proteindsm.protein.structure.properties.compute_properties`), ~90 s for the 10,543
     shared chains on one core; cached in ``cache`` (.npz with the corpus fingerprint, so a cache of
     another corpus is recomputed, never silently reused).
     """
@@ -447,7 +447,7 @@ def load_or_compute_labels(corpus: Corpus, cache: Optional[str | os.PathLike] = 
 
     from proteindsm.fileio import atomic_write_with
 
-    from .properties import property_value, secondary_structure, ss_fractions
+    from proteindsm.protein.structure.properties import property_value, secondary_structure, ss_fractions
 
     names = list(PREDICTABLE)
     keys = names + ["length", "residue_ss"]

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from proteindsm.core.samplers import Sampler, prior_sample
 from proteindsm.core.types import ScoreFn
 
-from .domain import project_zero_ca_centroid
+from proteindsm.protein.structure.domain import project_zero_ca_centroid
 
 
 @dataclass
@@ -46,7 +46,7 @@ class SampledBackbone:
         """The conditioning secondary structure as a string over H/E/L (``-`` unspecified), or None."""
         if self.ss is None:
             return None
-        from .secondary_structure import tokens_to_string
+        from proteindsm.protein.data.secondary_structure import tokens_to_string
         return tokens_to_string(self.ss)
 
     @property
@@ -64,7 +64,7 @@ class SampledBackbone:
         """Write the backbone as PDB (``.pdb``) or mmCIF (``.cif``) by the suffix, with its
         ``remarks`` (HEADER/REMARK records, TER, END); ``trajectory``: the denoising path instead
         (multi-model).  Returns the path."""
-        from .io import write_structure
+        from proteindsm.protein.data.io import write_structure
 
         if trajectory:
             if self.trajectory is None:
@@ -121,10 +121,10 @@ def sample_backbones(score_fn: ScoreFn, lengths: Sequence[int], num_per_length: 
         sigmas: descending σ grid in Å; ``sigmas[0]`` scales the initial noise.
         progress: one bar over the network evaluations of the whole run (with its ETA).
         ss_layout: optional ``(length, index) -> tokens (length,) | None``: the secondary-structure
-            labels of each backbone (:mod:`proteindsm.protein.secondary_structure`), passed to the
+            labels of each backbone (:mod:`proteindsm.protein.data.secondary_structure`), passed to the
             score function as ``cond["ss"]`` long ``(B, L)``.
         ideal_output: rebuild each final backbone from its residue frames with ideal geometry
-            (:func:`proteindsm.protein.ideal_geometry.idealise_backbone`: exact N–CA, CA–C, C=O and
+            (:func:`proteindsm.protein.structure.ideal_geometry.idealise_backbone`: exact N–CA, CA–C, C=O and
             the N–CA–C / CA–C=O angles in every residue, chain ends included; CA kept).
         on_batch: called with the backbones of each batch as soon as it is done (e.g. to write them).
         skip: ``(length, batch index) -> bool``: batches to leave out (already written by an
@@ -173,7 +173,7 @@ def _sample_batch(score_fn: ScoreFn, sampler: Sampler, sigmas: torch.Tensor, L: 
     if ss_layout is not None:
         layouts = [ss_layout(L, start + i) for i in range(n)]
         if any(t is not None for t in layouts):
-            from .secondary_structure import SS_UNKNOWN
+            from proteindsm.protein.data.secondary_structure import SS_UNKNOWN
             ss = np.full((n, L), SS_UNKNOWN, dtype=np.int64)
             for i, t in enumerate(layouts):
                 if t is not None:
@@ -187,7 +187,7 @@ def _sample_batch(score_fn: ScoreFn, sampler: Sampler, sigmas: torch.Tensor, L: 
     per = (time.perf_counter() - t0) / n
     x = res.x.detach()
     if ideal_output:
-        from .ideal_geometry import idealise_backbone
+        from proteindsm.protein.structure.ideal_geometry import idealise_backbone
         x = idealise_backbone(x, mask)
     x = x.float().cpu().numpy()
     traj = torch.stack(res.trajectory, 1).float().cpu().numpy() if res.trajectory is not None else None

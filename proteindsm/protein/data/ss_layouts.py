@@ -23,7 +23,7 @@ import numpy as np
 
 from proteindsm.errors import InputError
 
-from .secondary_structure import SS_HELIX, SS_LOOP, SS_STRAND
+from proteindsm.protein.data.secondary_structure import SS_HELIX, SS_LOOP, SS_STRAND
 
 __all__ = ["LAYOUTS_FILE", "SSLayouts", "shipped_layouts", "draw_layout"]
 

@@ -1,6 +1,6 @@
 """Translation invariance for protein backbones: CA-centroid centring, projection and noise.
 
-Tensor conventions (see ``proteindsm.protein.backbone``): a backbone ``x`` is ``(B, L, 4, 3)`` in Å
+Tensor conventions (see ``proteindsm.protein.structure.backbone``): a backbone ``x`` is ``(B, L, 4, 3)`` in Å
 with atom order N, CA, C, O; ``mask`` is bool ``(B, L)``, True for real residues.  Padding
 positions carry no information: every function here returns exactly 0 there.
 
@@ -33,7 +33,7 @@ __all__ = [
     "zero_ca_centroid_noise",
 ]
 
-#: Index of the CA atom in the N, CA, C, O atom axis (matches ``proteindsm.protein.backbone``).
+#: Index of the CA atom in the N, CA, C, O atom axis (matches ``proteindsm.protein.structure.backbone``).
 CA_INDEX = 1
 
 

@@ -37,7 +37,7 @@ import numpy as np
 
 from proteindsm.errors import InputError
 from proteindsm.fileio import atomic_write_with
-from proteindsm.protein.backbone import ATOM_NAMES, C, N
+from proteindsm.protein.structure.backbone import ATOM_NAMES, C, N
 
 __all__ = ["Chain", "read_backbones", "write_pdb", "write_cif", "write_structure",
            "STRUCTURE_SUFFIXES", "structure_format"]

@@ -9,7 +9,7 @@ Contract
 * ``cond``: ``None`` or a dict with optional ``"mask"`` bool ``(B, L)`` (True = real residue; absent →
   all real) and optional ``"residue_index"`` long ``(B, L)`` (absent → ``arange(L)``);
 * returns the score ``∇_x log p_σ(x)`` ``(B, L, 4, 3)`` in Å⁻¹, exactly 0 at padding positions and
-  projected with :func:`proteindsm.protein.domain.project_zero_ca_centroid` (zero mean CA score over
+  projected with :func:`proteindsm.protein.structure.domain.project_zero_ca_centroid` (zero mean CA score over
   valid residues).  Padding positions never influence real residues (their coordinates may be any
   finite or non-finite value).
 
@@ -103,9 +103,9 @@ from torch import Tensor
 
 from proteindsm.core.denoiser import EDMPreconditioning, edm_coefficients
 from proteindsm.errors import InputError
-from proteindsm.protein.domain import CA_INDEX, center_on_ca_centroid, project_zero_ca_centroid
-from proteindsm.protein.ideal_geometry import idealise_backbone
-from proteindsm.protein.secondary_structure import NUM_SS_TOKENS, SS_UNKNOWN
+from proteindsm.protein.structure.domain import CA_INDEX, center_on_ca_centroid, project_zero_ca_centroid
+from proteindsm.protein.structure.ideal_geometry import idealise_backbone
+from proteindsm.protein.data.secondary_structure import NUM_SS_TOKENS, SS_UNKNOWN
 
 __all__ = [
     "BackboneScoreNet",
@@ -359,7 +359,7 @@ class EDMScoreModel(torch.nn.Module):
 
     With ``self.ideal_geometry`` True the denoiser is
     ``D = D_raw + g(σ) (idealise(D_raw) − D_raw)`` with ``D_raw = c_skip x_c + c_out F``,
-    :func:`proteindsm.protein.ideal_geometry.idealise_backbone` (exact N–CA, CA–C, C=O bonds and
+    :func:`proteindsm.protein.structure.ideal_geometry.idealise_backbone` (exact N–CA, CA–C, C=O bonds and
     N–CA–C / CA–C=O angles in every residue) and ``g(σ) = 1 / (1 + (σ/σ_i)⁴)``, ``σ_i =
     self.ideal_sigma`` (Å): ideal residues at small σ (g = 0.9984 at σ = 0.02 Å with σ_i = 0.1 Å)
     and the unconstrained posterior mean at large σ (g < 0.01 above 0.32 Å), where the L2-optimal
@@ -432,7 +432,7 @@ class EDMScoreModel(torch.nn.Module):
             x: ``(B, L, 4, 3)`` backbone in Å (N, CA, C, O).
             sigma: ``(B,)`` noise level in Å.
             cond: None or dict with optional ``"mask"`` bool ``(B, L)``, ``"residue_index"`` long
-                ``(B, L)``, ``"ss"`` long ``(B, L)`` (tokens of :mod:`proteindsm.protein.secondary_structure`)
+                ``(B, L)``, ``"ss"`` long ``(B, L)`` (tokens of :mod:`proteindsm.protein.data.secondary_structure`)
                 and ``"self_cond"`` ``(B, L, 4, 3)`` (the previous denoised estimate, Å).
 
         Returns:
@@ -481,7 +481,7 @@ class BackboneScoreNet(EDMScoreModel):
             must reconstruct from CA–CA geometry.  Off in the shipped checkpoint.
         num_pair_rbf: RBFs per atom-pair distance (with ``atom_pair_features``).
         ss_conditioning: accept ``cond["ss"]`` (long ``(B, L)``, tokens L/H/E/unknown of
-            :mod:`proteindsm.protein.secondary_structure`): an embedding added to each residue's
+            :mod:`proteindsm.protein.data.secondary_structure`): an embedding added to each residue's
             scalars and an embedding of the token pair (i, j) added to every edge.  Absent labels =
             all unknown.  Zero-initialised, so a model warm-started from a checkpoint without it
             starts as that checkpoint.

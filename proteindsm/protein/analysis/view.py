@@ -15,7 +15,7 @@ from typing import Sequence
 
 from proteindsm.fileio import atomic_write_text
 
-ASSET_JS = Path(__file__).resolve().parents[1] / "assets" / "3Dmol-min.js"
+ASSET_JS = Path(__file__).resolve().parents[2] / "assets" / "3Dmol-min.js"
 JS_NAME = "3Dmol-min.js"
 
 

@@ -4,7 +4,7 @@ Classifier guidance (Song et al. 2021, §5; Dhariwal & Nichol 2021) samples from
 
     ∇_x log p_σ(x | y) ≈ ∇_x log p_σ(x) + w · ∇_x log p(y | x, σ),
 
-the second part coming from a noise-conditional predictor (:mod:`proteindsm.protein.predictors`)
+the second part coming from a noise-conditional predictor (:mod:`proteindsm.protein.model.predictors`)
 evaluated with autograd at every sampler step, or — for a user's differentiable property g of a
 *clean* backbone — from g evaluated on the Tweedie denoised estimate x̂₀ = x + σ² s(x, σ)
 (:class:`~proteindsm.core.NoiseAwareDenoisedGuidance`: the core's DenoisedPropertyGuidance with the
@@ -38,8 +38,8 @@ from proteindsm.core.guidance import (CalibratedRegressionGuidance, ClassifierGu
 from proteindsm.core.schedules import GeometricSchedule
 from proteindsm.errors import CheckpointError, InputError
 
-from .geometry import radius_of_gyration
-from .properties import FOLD_CLASS_NAMES, PROPERTIES, RG_EXPONENT
+from proteindsm.protein.structure.geometry import radius_of_gyration
+from proteindsm.protein.structure.properties import FOLD_CLASS_NAMES, PROPERTIES, RG_EXPONENT
 
 __all__ = [
     "PropertyTarget", "ResolvedTarget", "DESIGNABLE", "DEFAULT_TOLERANCE", "DEFAULT_FUNCTION", "shipped_dir", "predictor_checkpoint_name",
@@ -70,7 +70,7 @@ DEFAULT_FUNCTION_TOLERANCE = 1.0
 #: of their learned predictor (``predictor=PATH`` still picks a predictor): the soft DSSP strand
 #: fraction, which with the β-sheet blueprint meets strand 0.4 within the geometry margins where the
 #: predictor does not (docs/design.md, "β-rich designs").
-DEFAULT_FUNCTION: dict[str, str] = {"strand_fraction": "proteindsm.protein.soft_dssp.soft_strand_fraction"}
+DEFAULT_FUNCTION: dict[str, str] = {"strand_fraction": "proteindsm.protein.structure.soft_dssp.soft_strand_fraction"}
 
 
 def predictor_checkpoint_name(prop: str) -> str:
@@ -157,8 +157,8 @@ def _check_target(name: str, target: Any) -> float:
 
 def load_predictor(path: str | Path, prop: str, device: torch.device | str = "cpu"):
     """Load the predictor checkpoint of ``prop`` (allow-listed classes only) in eval mode."""
-    from .models import load_model
-    from .predictors import PREDICTOR_MODELS
+    from proteindsm.protein.model.checkpoints import load_model
+    from proteindsm.protein.model.predictors import PREDICTOR_MODELS
 
     p = Path(path)
     if not p.is_file():
@@ -285,7 +285,7 @@ def predictor_calibration(metadata: dict) -> Optional[tuple[tuple[float, ...], t
 
 def measure(target: ResolvedTarget, coords: np.ndarray | Tensor) -> float:
     """The property measured exactly on one clean backbone ``(L, 4, 3)`` (not the predictor's guess):
-    the :data:`~proteindsm.protein.properties.PROPERTIES` function — also when a differentiable
+    the :data:`~proteindsm.protein.structure.properties.PROPERTIES` function — also when a differentiable
     function steered it (``property=strand_fraction function=...soft_strand_fraction``) — or, for a
     property of the user's own name, the user's function."""
     if target.kind == "function" and target.name not in PROPERTIES:
@@ -306,11 +306,11 @@ def abs_error(target: ResolvedTarget, measured: float) -> float:
 
 def radius_of_gyration_property(x: Tensor, cond: Optional[Mapping[str, Any]] = None, atoms: str = "CA") -> Tensor:
     """Differentiable radius of gyration, Å, ``(B,)`` — an example of a user property for
-    ``function=proteindsm.protein.design.radius_of_gyration_property``.  ``atoms="CA"`` (the
-    definition of :func:`proteindsm.protein.properties.radius_of_gyration`) or ``"backbone"`` (all
+    ``function=proteindsm.protein.generate.targets.radius_of_gyration_property``.  ``atoms="CA"`` (the
+    definition of :func:`proteindsm.protein.structure.properties.radius_of_gyration`) or ``"backbone"`` (all
     four atoms: its gradient moves whole residues, so guidance by it does not stretch N–CA–C bonds;
-    select it with ``function={_target_: proteindsm.protein.design.radius_of_gyration_property,
-    atoms: backbone}``).  :func:`proteindsm.protein.geometry.radius_of_gyration` with ``eps`` 1e-6 Å²."""
+    select it with ``function={_target_: proteindsm.protein.generate.targets.radius_of_gyration_property,
+    atoms: backbone}``).  :func:`proteindsm.protein.structure.geometry.radius_of_gyration` with ``eps`` 1e-6 Å²."""
     if atoms not in ("CA", "backbone"):
         raise InputError(f"radius_of_gyration_property: atoms must be 'CA' or 'backbone', got {atoms!r}")
     mask = None if cond is None else cond.get("mask")

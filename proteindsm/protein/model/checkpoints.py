@@ -1,7 +1,7 @@
 """Loading protein models from checkpoints (untrusted input).
 
 A checkpoint names its model class in metadata; only classes in :data:`SCORE_MODELS` (and the
-predictor classes registered by :mod:`proteindsm.protein.predictors`) can be rebuilt, with keyword
+predictor classes registered by :mod:`proteindsm.protein.model.predictors`) can be rebuilt, with keyword
 arguments checked against the class signature — a checkpoint can never make us import or run
 arbitrary code.  Weights are read with safetensors.
 """
@@ -20,7 +20,7 @@ from proteindsm.core.checkpoint import load_checkpoint, load_weights_into, read_
 from proteindsm.core.schedules import GeometricSchedule
 from proteindsm.errors import CheckpointError
 
-from .network import BackboneScoreNet
+from proteindsm.protein.model.network import BackboneScoreNet
 
 SCORE_MODELS: dict[str, Callable[..., torch.nn.Module]] = {"BackboneScoreNet": BackboneScoreNet}
 

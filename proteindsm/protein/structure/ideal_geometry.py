@@ -31,7 +31,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from .backbone import ANGLE_CA_C_O, ANGLE_N_CA_C, BOND_C_O, BOND_CA_C, BOND_N_CA, C, CA, N, O
+from proteindsm.protein.structure.backbone import ANGLE_CA_C_O, ANGLE_N_CA_C, BOND_C_O, BOND_CA_C, BOND_N_CA, C, CA, N, O
 
 __all__ = ["residue_frames", "idealise_backbone"]
 

@@ -10,9 +10,9 @@ small batches and short ones in large batches at about the same cost.  Chains lo
 centroid (float32 Å); the batch is padded: ``x (B, L, 4, 3)``, ``mask (B, L)``.
 
 With ``ss_labels`` the batch also carries ``cond["ss"]`` long ``(B, L)``: the 3-state tokens of the
-corpus's DSSP codes (:mod:`proteindsm.protein.secondary_structure`), with training-time label dropout
+corpus's DSSP codes (:mod:`proteindsm.protein.data.secondary_structure`), with training-time label dropout
 (``ss_dropout``: the keyword arguments of
-:func:`~proteindsm.protein.secondary_structure.drop_labels`) when the batch is random; padding is
+:func:`~proteindsm.protein.data.secondary_structure.drop_labels`) when the batch is random; padding is
 unknown.
 """
 
@@ -27,9 +27,9 @@ import torch
 from proteindsm.core.types import Batch
 from proteindsm.errors import InputError
 
-from .backbone import CA
-from .corpus import Corpus
-from .secondary_structure import SS_UNKNOWN, dssp_to_tokens, drop_labels
+from proteindsm.protein.structure.backbone import CA
+from proteindsm.protein.data.corpus import Corpus
+from proteindsm.protein.data.secondary_structure import SS_UNKNOWN, dssp_to_tokens, drop_labels
 
 
 @dataclass
@@ -46,7 +46,7 @@ class BackboneBatches:
         seed: base seed.
         ss_labels: add ``cond["ss"]`` (secondary-structure tokens) to every batch.
         ss_dropout: label-dropout rates for random batches (see the module docstring); None = the
-            defaults of :func:`~proteindsm.protein.secondary_structure.drop_labels`.
+            defaults of :func:`~proteindsm.protein.data.secondary_structure.drop_labels`.
     """
 
     corpus: Corpus
@@ -142,7 +142,7 @@ def score_validation_sets(corpus: Corpus, indices: np.ndarray, schedule, *, num_
     """
     from proteindsm.core import DSMObjective, ValidationSet
 
-    from .domain import project_zero_ca_centroid
+    from proteindsm.protein.structure.domain import project_zero_ca_centroid
 
     sigmas = schedule.validation_sigmas(num_sigmas)
     sets = [ValidationSet(validation_batches(corpus, indices, num_chains=num_chains, crop_length=crop_length),

@@ -1,6 +1,6 @@
 """Plain-torch EGNN (Satorras et al. 2021) score network — a SPEED BASELINE only.
 
-Used in benchmarks to put the cost of :class:`proteindsm.protein.network.BackboneScoreNet` in
+Used in benchmarks to put the cost of :class:`proteindsm.protein.model.network.BackboneScoreNet` in
 context: same forward signature and EDM parametrisation (centring on the CA centroid, ``c_in`` /
 ``c_out`` / ``c_skip``, score projected with ``project_zero_ca_centroid``), same hidden width, layer
 count and residue graph (sequence neighbours + k nearest by CA, :func:`knn_sequence_graph`).
@@ -32,8 +32,8 @@ import torch
 from torch import Tensor
 
 from proteindsm.errors import InputError
-from proteindsm.protein.domain import CA_INDEX
-from proteindsm.protein.network import EDMScoreModel, knn_sequence_graph, sigma_fourier_features
+from proteindsm.protein.structure.domain import CA_INDEX
+from proteindsm.protein.model.network import EDMScoreModel, knn_sequence_graph, sigma_fourier_features
 
 __all__ = ["EGNNBaseline"]
 

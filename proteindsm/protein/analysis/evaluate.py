@@ -3,8 +3,8 @@
 Inputs are lists of backbones ``(L, 4, 3)`` in Å (numpy or torch; atom order N, CA, C, O).  Every
 metric is computed for the generated AND the reference set with the same code, so each number has
 a real-protein baseline next to it.  Definitions (ideal values, Ramachandran map, clash rules,
-bond check, TM-score) are in :mod:`proteindsm.protein.metrics`; secondary structure, Rg and contact
-order in :mod:`proteindsm.protein.properties`.  When the generated backbones came with requested
+bond check, TM-score) are in :mod:`proteindsm.protein.analysis.metrics`; secondary structure, Rg and contact
+order in :mod:`proteindsm.protein.structure.properties`.  When the generated backbones came with requested
 secondary-structure strings (``requested_ss``; the ``ss`` key of a samples folder's
 ``manifest.json``), the result also holds their per-residue 3-state agreement with DSSP.
 
@@ -28,14 +28,14 @@ import numpy as np
 
 from proteindsm.errors import InputError
 from proteindsm.fileio import atomic_write_text, atomic_write_with
-from proteindsm.protein import metrics as M
-from proteindsm.protein.backbone import CA
-from proteindsm.protein.corpus import load_corpus
-from proteindsm.protein.properties import (
+from proteindsm.protein.analysis import metrics as M
+from proteindsm.protein.structure.backbone import CA
+from proteindsm.protein.data.corpus import load_corpus
+from proteindsm.protein.structure.properties import (
     RG_EXPONENT, as_backbone, contact_order, radius_of_gyration, secondary_structure,
     ss_fractions,
 )
-from proteindsm.protein.secondary_structure import SS_UNKNOWN, agreement, dssp_to_tokens, parse_ss_string
+from proteindsm.protein.data.secondary_structure import SS_UNKNOWN, agreement, dssp_to_tokens, parse_ss_string
 
 __all__ = ["load_corpus_chains", "reference_from_corpus", "evaluate_backbones", "geometry_summary",
            "check_requested_ss", "write_evaluation"]
@@ -48,7 +48,7 @@ _CA_PAIR_EDGES = np.linspace(0.0, 20.0, 81)
 # corpus
 def load_corpus_chains(npz_path: str | Path, split: str | None = None
                        ) -> tuple[list[np.ndarray], np.ndarray]:
-    """Chains of a corpus ``.npz`` (read and validated by :func:`proteindsm.protein.corpus.load_corpus`).
+    """Chains of a corpus ``.npz`` (read and validated by :func:`proteindsm.protein.data.corpus.load_corpus`).
 
     Args:
         npz_path: the corpus file, e.g. ``backbones_pdb_nr40.npz``.
@@ -149,7 +149,7 @@ def check_requested_ss(requested_ss: Sequence[str | None] | None, backbones: Seq
 
     Returns:
         None if ``requested_ss`` is None or holds no string, else a list of ``int64`` token arrays
-        (:mod:`proteindsm.protein.secondary_structure`) or None per backbone.
+        (:mod:`proteindsm.protein.data.secondary_structure`) or None per backbone.
     """
     if requested_ss is None:
         return None

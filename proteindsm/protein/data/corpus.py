@@ -1,6 +1,6 @@
 """Backbone corpus: many chains in flat arrays (.npz), loading, saving and splitting.
 
-(Building a corpus from structure files is :mod:`proteindsm.protein.corpus_build`; this module
+(Building a corpus from structure files is :mod:`proteindsm.protein.data.corpus_build`; this module
 needs only numpy, so training does not import biotite.)
 
 File format (the one of ``shared/data/backbones_pdb_nr40.npz``; ``R`` residues, ``C`` chains):

@@ -14,9 +14,9 @@ from torch import Tensor
 
 from proteindsm.errors import InputError
 
-from .backbone import CA
-from .geometry import radius_of_gyration
-from .metrics import CLASH_RULE, clash_thresholds
+from proteindsm.protein.structure.backbone import CA
+from proteindsm.protein.structure.geometry import radius_of_gyration
+from proteindsm.protein.analysis.metrics import CLASH_RULE, clash_thresholds
 
 __all__ = ["compactness_energy", "steric_clash_energy"]
 
@@ -25,9 +25,9 @@ def steric_clash_energy(x: Tensor, cond: Optional[Mapping[str, Any]] = None, mar
     """Σ relu(t_ab + margin − d)² over atom pairs of residues ``|i − j| ≥ 2`` (Å², ``(B,)``).
 
     ``t_ab`` are the per-atom-type minimum distances of
-    :data:`proteindsm.protein.metrics.CLASH_RULE` (N···O and O···O 2.2 Å, CA···CA 3.0 Å, any other
+    :data:`proteindsm.protein.analysis.metrics.CLASH_RULE` (N···O and O···O 2.2 Å, CA···CA 3.0 Å, any other
     pair 2.5 Å; ``proteindsm evaluate`` reports clashes under this rule as ``steric_rule_clashes``,
-    its ``clash_free_fraction`` uses the stricter :data:`~proteindsm.protein.metrics.EVAL_CLASH_RULE`);
+    its ``clash_free_fraction`` uses the stricter :data:`~proteindsm.protein.analysis.metrics.EVAL_CLASH_RULE`);
     ``margin`` (Å) starts the repulsion a little before a pair would count as a clash.
     Zero for every backbone that is clash-free by ``t + margin``, so as a sampling potential it only
     pushes apart atoms that collide.  Residues outside ``cond["mask"]`` are ignored.

@@ -1,0 +1,1 @@
+"""Sequences for generated backbones with ProteinMPNN (:mod:`.mpnn`)."""
