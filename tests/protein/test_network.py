@@ -16,7 +16,8 @@ from e3nn import o3
 from proteindsm.errors import InputError
 from proteindsm.protein.structure.domain import CA_INDEX, project_zero_ca_centroid, zero_ca_centroid_noise
 from proteindsm.protein.model.egnn_baseline import EGNNBaseline
-from proteindsm.protein.model.network import BackboneScoreNet, knn_sequence_graph
+from proteindsm.protein.model.graph_inputs import knn_sequence_graph
+from proteindsm.protein.model.network import BackboneScoreNet
 from tests.equivariance import (assert_chiral, assert_equivariant, random_rotation, reflection_error,
                                 symmetry_error)
 
@@ -208,7 +209,7 @@ def test_pruned_tensor_products_match_e3nn_reference(batch, net64, monkeypatch) 
     import proteindsm.protein.model.network as network_module
 
     x, mask = batch
-    monkeypatch.setattr(network_module, "_drop_dead_einsums", lambda module: None)
+    monkeypatch.setattr(network_module, "drop_dead_einsums", lambda module: None)  # looked up in network.py
     reference = _build(torch.float64, **net64.config)
     reference.load_state_dict(net64.state_dict())
     with torch.no_grad():

@@ -3,7 +3,8 @@
 Used in benchmarks to put the cost of :class:`proteindsm.protein.model.network.BackboneScoreNet` in
 context: same forward signature and EDM parametrisation (centring on the CA centroid, ``c_in`` /
 ``c_out`` / ``c_skip``, score projected with ``project_zero_ca_centroid``), same hidden width, layer
-count and residue graph (sequence neighbours + k nearest by CA, :func:`knn_sequence_graph`).
+count and residue graph (sequence neighbours + k nearest by CA,
+:func:`proteindsm.protein.model.graph_inputs.knn_sequence_graph`).
 
 Do not train it for generation: an EGNN is built only from distances and difference vectors, so it
 is E(3)-equivariant — equivariant to reflections too.  It maps a mirror image to the mirror of its
@@ -33,7 +34,8 @@ from torch import Tensor
 
 from proteindsm.errors import InputError
 from proteindsm.protein.structure.domain import CA_INDEX
-from proteindsm.protein.model.network import EDMScoreModel, knn_sequence_graph, sigma_fourier_features
+from proteindsm.protein.model.edm_model import EDMScoreModel
+from proteindsm.protein.model.graph_inputs import knn_sequence_graph, sigma_fourier_features
 
 __all__ = ["EGNNBaseline"]
 

@@ -26,12 +26,14 @@ translation-invariant).  With ``σ_d = sigma_data``::
 The last line is the same expression with the cancellation ``c_skip − 1`` done analytically, so the
 score is accurate in float32 even at σ = 0.01 Å.  :meth:`BackboneScoreNet.denoise` returns ``D``.
 All four coefficients, ``D`` and the score come from the core contract
-:class:`proteindsm.core.denoiser.EDMPreconditioning` (``EDMScoreModel.preconditioning``);
+:class:`proteindsm.core.denoiser.EDMPreconditioning` (``EDMScoreModel.preconditioning``, in
+:mod:`proteindsm.protein.model.edm_model`);
 ``edm_coefficients`` is re-exported from :mod:`proteindsm.core.denoiser`.
 
 The network F
 -------------
-A NequIP-style message-passing network over residues built from e3nn tensor products:
+A NequIP-style message-passing network over residues built from e3nn tensor products (inputs computed
+in :mod:`proteindsm.protein.model.graph_inputs`, layers in :mod:`proteindsm.protein.model.equivariant_layers`):
 
 * nodes = residues; node input vectors: N−CA, C−CA, O−CA scaled by ``σ_d c_in`` (≈ Å at low σ,
   compressed at high σ) and the CA position relative to the centroid scaled by ``c_in`` (unit
@@ -96,364 +98,23 @@ import math
 from typing import Any
 
 import torch
-import torch.fx
-from e3nn import nn as e3nn_nn
 from e3nn import o3
 from torch import Tensor
 
-from proteindsm.core.denoiser import EDMPreconditioning, edm_coefficients
+from proteindsm.core.denoiser import edm_coefficients
 from proteindsm.errors import InputError
-from proteindsm.protein.structure.domain import CA_INDEX, center_on_ca_centroid, project_zero_ca_centroid
-from proteindsm.protein.structure.ideal_geometry import idealise_backbone
+from proteindsm.protein.structure.domain import CA_INDEX
 from proteindsm.protein.data.secondary_structure import NUM_SS_TOKENS, SS_UNKNOWN
+from proteindsm.protein.model.edm_model import EDMScoreModel
+from proteindsm.protein.model.equivariant_layers import ConvLayer, NodeNorm, drop_dead_einsums, hidden_irreps
+from proteindsm.protein.model.graph_inputs import (NUM_RESIDUE_INVARIANTS, knn_sequence_graph, residue_invariants,
+                                                   sigma_fourier_features)
 
-__all__ = [
-    "BackboneScoreNet",
-    "EDMScoreModel",
-    "edm_coefficients",
-    "knn_sequence_graph",
-    "parse_cond",
-    "sigma_fourier_features",
-]
+__all__ = ["BackboneScoreNet", "edm_coefficients"]
 
 _NUM_FOURIER = 8  # frequencies for the c_noise embedding (→ 16 sin/cos features)
-_NUM_NODE_INVARIANTS = 7  # Gram matrix of the 3 local vectors (6) + their triple product (1)
 _RBF_MAX = 20.0  # Å, last RBF centre of the effective distance
 _PAIR_RBF_MAX = 12.0  # Å, last RBF centre of the atom-pair distances (atom_pair_features)
-
-
-def sigma_fourier_features(c_noise: Tensor, freqs: Tensor) -> Tensor:
-    """Sinusoidal features of ``c_noise``: ``(B,)`` → ``(B, 2 F)`` (sin then cos)."""
-    arg = c_noise[:, None] * freqs[None, :]
-    return torch.cat([torch.sin(arg), torch.cos(arg)], dim=-1)
-
-
-def parse_cond(x: Tensor, cond: dict | None) -> tuple[Tensor, Tensor]:
-    """Mask and residue index from ``cond``.
-
-    Args:
-        x: ``(B, L, 4, 3)`` backbone (gives B, L and the device).
-        cond: None or dict with optional ``"mask"`` bool ``(B, L)`` and ``"residue_index"`` long ``(B, L)``.
-
-    Returns:
-        ``(mask, residue_index)``: bool ``(B, L)`` (absent → all True) and long ``(B, L)`` (absent → arange).
-    """
-    batch, length = x.shape[:2]
-    mask = None if cond is None else cond.get("mask")
-    res_idx = None if cond is None else cond.get("residue_index")
-    if mask is None:
-        mask = torch.ones(batch, length, dtype=torch.bool, device=x.device)
-    elif tuple(mask.shape) != (batch, length):
-        raise InputError(f"cond['mask'] must have shape (B, L) = {(batch, length)}, got {tuple(mask.shape)}")
-    if res_idx is None:
-        res_idx = torch.arange(length, device=x.device).expand(batch, length)
-    elif tuple(res_idx.shape) != (batch, length):
-        raise InputError(
-            f"cond['residue_index'] must have shape (B, L) = {(batch, length)}, got {tuple(res_idx.shape)}"
-        )
-    return mask.to(device=x.device, dtype=torch.bool), res_idx.to(device=x.device, dtype=torch.long)
-
-
-def knn_sequence_graph(
-    ca: Tensor, mask: Tensor, residue_index: Tensor, k_neighbors: int, seq_neighbors: int
-) -> tuple[Tensor, Tensor]:
-    """Residue graph: sequence neighbours plus the k nearest other residues, as fixed slots.
-
-    Each residue i gets ``K = min(k + 2 s, L − 1)`` slots, filled with the residues j ≠ i with
-    ``|residue_index_i − residue_index_j| ≤ s`` first, then the nearest remaining residues by CA
-    distance; this contains the union "k nearest ∪ sequence neighbours".  Padding residues and self
-    are never neighbours; slots that cannot be filled (short chains, padding rows) are masked out.
-    Selection is done per batch element with ``torch.cdist`` + ``topk`` (no gradient: only the
-    indices are used).
-
-    Args:
-        ca: ``(B, L, 3)`` CA coordinates (any common scale).
-        mask: bool ``(B, L)``.
-        residue_index: long ``(B, L)``.
-        k_neighbors, seq_neighbors: k and s above.
-
-    Returns:
-        ``(nbr, edge_mask)``: long ``(B, L, K)`` neighbour indices into L and bool ``(B, L, K)``.
-    """
-    batch, length, _ = ca.shape
-    num_slots = min(k_neighbors + 2 * seq_neighbors, max(length - 1, 0))
-    with torch.no_grad():
-        dist = torch.cdist(ca, ca, compute_mode="donot_use_mm_for_euclid_dist")  # (B, L, L)
-        pair_ok = mask[:, :, None] & mask[:, None, :]
-        pair_ok = pair_ok & ~torch.eye(length, dtype=torch.bool, device=ca.device)[None]
-        seq_sep = (residue_index[:, :, None] - residue_index[:, None, :]).abs()
-        key = torch.where(pair_ok & (seq_sep <= seq_neighbors), torch.full_like(dist, -1.0), dist)
-        key = torch.where(pair_ok, key, torch.full_like(dist, float("inf")))
-        key, nbr = torch.topk(key, num_slots, dim=-1, largest=False, sorted=False)
-        edge_mask = torch.isfinite(key)  # False: padding / empty slot of a short chain
-    return nbr, edge_mask
-
-
-def _residue_invariants(local: Tensor) -> Tensor:
-    """Rotation invariants of a residue's local vectors ``(B, L, 3, 3)`` (N−CA, C−CA, O−CA) → ``(B, L, 7)``.
-
-    The 6 dot products ``u_a · u_b`` (a ≤ b) and the triple product ``(N−CA) · ((C−CA) × (O−CA))`` — a
-    pseudoscalar, i.e. local handedness, which is allowed as a plain "0e" input here because the
-    network is SE(3)- and deliberately not E(3)-equivariant (see the module docstring).
-    """
-    gram = torch.einsum("blad,blcd->blac", local, local)
-    iu = torch.triu_indices(3, 3, device=local.device)
-    triple = (local[:, :, 0] * torch.linalg.cross(local[:, :, 1], local[:, :, 2], dim=-1)).sum(-1, keepdim=True)
-    return torch.cat([gram[:, :, iu[0], iu[1]], triple], dim=-1)
-
-
-def _hidden_irreps(scalar_channels: int, vector_channels: int, lmax: int) -> o3.Irreps:
-    """Node feature irreps: scalars and vectors (all parity-even, see the module docstring).
-
-    Hidden features stop at l = 1; l = 2 appears in the edge spherical harmonics (``lmax``), whose
-    ``1e ⊗ 2e → 1e`` path is cheap, while l = 2 node features would roughly double the cost.
-    """
-    del lmax
-    return o3.Irreps(f"{scalar_channels}x0e + {vector_channels}x1e")
-
-
-_PURE_DEAD_TARGETS = {torch.einsum, torch.functional.einsum, torch.tensordot, torch.functional.tensordot}
-
-
-def _drop_dead_einsums(module: torch.nn.Module) -> None:
-    """Prune discarded einsums from the fx code e3nn generates for its tensor products (in place).
-
-    e3nn 0.6 under torch >= 2.10 runs its generated fx code eagerly (no TorchScript), and the
-    ``TensorProduct`` code computes einsums whose results it discards (``einsum = ...; einsum =
-    None``) — TorchScript used to prune them.  Only unused ``einsum``/``tensordot`` calls are removed
-    (pure functions; a generic ``eliminate_dead_code`` is NOT safe: e3nn's ``Extract`` fills its
-    outputs with in-place ``copy_`` calls that have no users).  ~10 % faster tensor products on CPU,
-    identical results; modules without such code (other e3nn versions) are left alone.
-    """
-    for sub in module.modules():
-        if not isinstance(sub, o3.TensorProduct):
-            continue
-        for name in ("_compiled_main_left_right", "_compiled_main_right"):
-            graph_module = getattr(sub, name, None)
-            if not isinstance(graph_module, torch.fx.GraphModule):
-                continue
-            dead = [
-                node
-                for node in graph_module.graph.nodes
-                if node.op == "call_function" and node.target in _PURE_DEAD_TARGETS and not node.users
-            ]
-            for node in dead:
-                graph_module.graph.erase_node(node)
-            if dead:
-                graph_module.recompile()
-
-
-class _NodeNorm(torch.nn.Module):
-    """Per-residue equivariant normalisation of ``S x 0e + V x 1e`` features ``(..., S + 3 V)``.
-
-    Scalars: layer norm (with affine).  Vectors: divided by the RMS norm of the residue's V vectors,
-    times a learned per-channel gain (a rotation-invariant rescaling, so equivariance and the
-    parity-even bookkeeping are untouched).  Acts on each residue separately, so padding cannot leak.
-    Keeps the pre-norm residual stack at unit scale whatever the input size (e.g. long extended
-    chains, whose centroid-relative positions reach ~15 in ``c_in`` units).
-    """
-
-    def __init__(self, num_scalars: int, num_vectors: int, eps: float = 1e-5) -> None:
-        super().__init__()
-        self.num_scalars = num_scalars
-        self.num_vectors = num_vectors
-        self.eps = eps
-        self.scalar_norm = torch.nn.LayerNorm(num_scalars, eps=eps)
-        self.vector_gain = torch.nn.Parameter(torch.ones(num_vectors))
-
-    def forward(self, h: Tensor) -> Tensor:
-        scalars = self.scalar_norm(h[..., : self.num_scalars])
-        vec = h[..., self.num_scalars :].unflatten(-1, (self.num_vectors, 3))
-        rms = torch.sqrt((vec * vec).sum(-1).mean(-1, keepdim=True) + self.eps)  # (..., 1)
-        vec = vec * (self.vector_gain / rms)[..., None]
-        return torch.cat([scalars, vec.flatten(-2)], dim=-1)
-
-
-class _ConvLayer(torch.nn.Module):
-    """One NequIP-style interaction: linear → edge tensor product → aggregate → linear → gate → residual.
-
-    The per-edge tensor-product weights are ``Linear(SiLU(e_ij + A s_i + B s_j))`` with ``e_ij`` the
-    shared edge embedding and ``s_i``, ``s_j`` the scalar (0e) features of the receiving and sending
-    residue, so a message depends on the invariants of both ends, not only on their distance.
-
-    Shapes: node features ``(B, L, irreps_hidden.dim)``; edge sh ``(E, irreps_sh.dim)`` and edge
-    scalars ``(E, edge_dim)`` with ``E = B L K`` in (b, i, slot) order; neighbour flat indices
-    ``(E,)``; edge mask ``(E, 1)``.
-    """
-
-    def __init__(self, irreps_hidden: o3.Irreps, irreps_sh: o3.Irreps, edge_dim: int, num_slots: int) -> None:
-        super().__init__()
-        num_vectors = irreps_hidden.count(o3.Irrep("1e"))
-        if irreps_hidden != o3.Irreps(f"{irreps_hidden.count(o3.Irrep('0e'))}x0e + {num_vectors}x1e"):
-            raise ValueError(f"_ConvLayer expects hidden irreps 'Sx0e + Vx1e', got {irreps_hidden}")
-        self.norm = _NodeNorm(irreps_hidden.count(o3.Irrep("0e")), num_vectors)
-        self.linear_in = o3.Linear(irreps_hidden, irreps_hidden)
-
-        # 'uvu' instructions: every (hidden irrep) ⊗ (sh irrep) → output irrep present in hidden.
-        allowed = {ir for _, ir in irreps_hidden}
-        mid: list[tuple[int, o3.Irrep]] = []
-        instructions: list[tuple[int, int, int, str, bool]] = []
-        for i1, (mul, ir1) in enumerate(irreps_hidden):
-            for i2, (_, ir2) in enumerate(irreps_sh):
-                for ir_out in ir1 * ir2:
-                    if ir_out in allowed:
-                        instructions.append((i1, i2, len(mid), "uvu", True))
-                        mid.append((mul, ir_out))
-        irreps_mid = o3.Irreps(mid)
-        irreps_mid_sorted, perm, _ = irreps_mid.sort()
-        instructions = [(i1, i2, perm[i_out], mode, w) for i1, i2, i_out, mode, w in instructions]
-        self.tp = o3.TensorProduct(
-            irreps_hidden,
-            irreps_sh,
-            irreps_mid_sorted,
-            instructions,
-            shared_weights=False,
-            internal_weights=False,
-        )
-        # Tensor-product weights from the edge scalars and the invariants of both end residues.
-        self.num_scalars = irreps_hidden.count(o3.Irrep("0e"))
-        self.edge_recv = torch.nn.Linear(self.num_scalars, edge_dim, bias=False)
-        self.edge_send = torch.nn.Linear(self.num_scalars, edge_dim, bias=False)
-        self.weight_net = torch.nn.Linear(edge_dim, self.tp.weight_numel)
-
-        scalars = o3.Irreps([(mul, ir) for mul, ir in irreps_hidden if ir.l == 0])
-        gated = o3.Irreps([(mul, ir) for mul, ir in irreps_hidden if ir.l > 0])
-        gates = o3.Irreps(f"{gated.num_irreps}x0e")
-        self.gate = e3nn_nn.Gate(
-            scalars, [torch.nn.functional.silu], gates, [torch.sigmoid], gated
-        )
-        self.linear_out = o3.Linear(self.tp.irreps_out.simplify(), self.gate.irreps_in)
-        self.self_interaction = o3.Linear(irreps_hidden, self.gate.irreps_in)
-        self._msg_norm = 1.0 / math.sqrt(num_slots)
-
-    def forward(
-        self, h: Tensor, sh: Tensor, edge_feat: Tensor, nbr_flat: Tensor, edge_mask: Tensor, num_slots: int
-    ) -> Tensor:
-        batch, length, dim = h.shape
-        hn = self.norm(h)  # pre-norm residual block
-        hl = self.linear_in(hn).reshape(batch * length, dim)
-        h_j = hl.index_select(0, nbr_flat)  # (E, dim)
-        scalars = hn[..., : self.num_scalars]  # hidden irreps are sorted: the 0e block comes first
-        recv = self.edge_recv(scalars)[:, :, None, :]  # (B, L, 1, De)
-        send = self.edge_send(scalars).reshape(batch * length, -1).index_select(0, nbr_flat)
-        pre = edge_feat.reshape(batch, length, num_slots, -1) + recv + send.reshape(batch, length, num_slots, -1)
-        weight = self.weight_net(torch.nn.functional.silu(pre)).reshape(batch * length * num_slots, -1)
-        weight = weight * edge_mask  # masked edges carry no message
-        msg = self.tp(h_j, sh, weight)  # (E, mid)
-        agg = msg.reshape(batch, length, num_slots, -1).sum(dim=2) * self._msg_norm
-        z = self.linear_out(agg) + self.self_interaction(hn)
-        return h + self.gate(z)
-
-
-class EDMScoreModel(torch.nn.Module):
-    """EDM wrapper shared by the score networks: centring, preconditioning, score, projection.
-
-    Subclasses set ``self.sigma_data`` (Å) and implement
-    ``network(x_c, sigma, mask, residue_index, cond) -> F`` on the centred backbone ``x_c``
-    ``(B, L, 4, 3)`` (0 at padding), ``sigma`` ``(B,)``, ``mask`` bool ``(B, L)``,
-    ``residue_index`` long ``(B, L)`` and the conditioning inputs ``cond`` (a dict, possibly empty:
-    ``"ss"`` long ``(B, L)`` secondary-structure tokens, ``"self_cond"`` ``(B, L, 4, 3)`` the previous
-    denoised estimate, centred with ``x``'s own CA centroid), returning ``F`` ``(B, L, 4, 3)`` (the
-    raw network output of the EDM parametrisation, unit scale).  Inputs are cast to the dtype/device
-    of the parameters and the output back to the dtype of ``x``.
-
-    With ``self.ideal_geometry`` True the denoiser is
-    ``D = D_raw + g(σ) (idealise(D_raw) − D_raw)`` with ``D_raw = c_skip x_c + c_out F``,
-    :func:`proteindsm.protein.structure.ideal_geometry.idealise_backbone` (exact N–CA, CA–C, C=O bonds and
-    N–CA–C / CA–C=O angles in every residue) and ``g(σ) = 1 / (1 + (σ/σ_i)⁴)``, ``σ_i =
-    self.ideal_sigma`` (Å): ideal residues at small σ (g = 0.9984 at σ = 0.02 Å with σ_i = 0.1 Å)
-    and the unconstrained posterior mean at large σ (g < 0.01 above 0.32 Å), where the L2-optimal
-    denoiser has shrunken, non-ideal residues (forcing ideal ones there raised the validation loss at
-    every σ ≤ 6 Å in a first campaign run).  The score is ``(D − x_c)/σ²``.
-
-    Denoiser contract: the whole EDM parametrisation of
-    :class:`proteindsm.core.denoiser.EDMPreconditioning` (:attr:`preconditioning`, at
-    ``self.sigma_data``): ``c_in`` and ``c_noise`` feed ``network``, ``D_raw`` is its ``denoise``
-    (``c_skip x_c + c_out F``) and the score its ``score`` (``(D_raw − x_c)/σ²`` written from ``F``)
-    plus ``correction/σ²``.
-    """
-
-    sigma_data: float
-    ideal_geometry: bool = False
-    ideal_sigma: float = 0.1
-
-    @property
-    def preconditioning(self) -> EDMPreconditioning:
-        """The core EDM preconditioning at ``self.sigma_data`` (c_skip, c_out, c_in, c_noise, D, score)."""
-        return EDMPreconditioning(self.sigma_data)
-
-    def network(self, x_c: Tensor, sigma: Tensor, mask: Tensor, residue_index: Tensor,
-                cond: dict | None = None) -> Tensor:
-        raise NotImplementedError
-
-    def _prepare(self, x: Tensor, sigma: Tensor | float, cond: dict | None
-                 ) -> tuple[Tensor, Tensor, Tensor, Tensor, dict]:
-        if x.ndim != 4 or tuple(x.shape[-2:]) != (4, 3):
-            raise InputError(f"x must be a backbone of shape (B, L, 4, 3) in Å (N, CA, C, O), got {tuple(x.shape)}")
-        param = next(self.parameters())
-        x = x.to(device=param.device, dtype=param.dtype)
-        sigma = torch.as_tensor(sigma, device=x.device, dtype=x.dtype)
-        if sigma.ndim == 0:
-            sigma = sigma.expand(x.shape[0])
-        if tuple(sigma.shape) != (x.shape[0],):
-            raise InputError(f"sigma must have shape (B,) = ({x.shape[0]},) in Å, got {tuple(sigma.shape)}")
-        mask, res_idx = parse_cond(x, cond)
-        zero = torch.zeros((), dtype=x.dtype, device=x.device)
-        x = torch.where(mask[..., None, None], x, zero)
-        x_c, centroid = center_on_ca_centroid(x, mask)
-        extras: dict = {}
-        if cond is not None and cond.get("ss") is not None:
-            ss = cond["ss"]
-            if tuple(ss.shape) != tuple(x.shape[:2]):
-                raise InputError(f"cond['ss'] must have shape (B, L) = {tuple(x.shape[:2])}, got {tuple(ss.shape)}")
-            extras["ss"] = ss.to(device=x.device, dtype=torch.long)
-        if cond is not None and cond.get("self_cond") is not None:
-            sc = cond["self_cond"]
-            if tuple(sc.shape) != tuple(x.shape):
-                raise InputError(f"cond['self_cond'] must have the shape of x {tuple(x.shape)}, got {tuple(sc.shape)}")
-            sc = sc.to(device=x.device, dtype=x.dtype)
-            extras["self_cond"] = torch.where(mask[..., None, None], sc - centroid, zero)
-        return x_c, sigma, mask, res_idx, extras
-
-    def _denoise_centred(self, x_c: Tensor, sigma: Tensor, mask: Tensor, res_idx: Tensor,
-                         extras: dict) -> tuple[Tensor, Tensor]:
-        """``(F, correction)``: the raw output and ``idealise(D_raw) − D_raw`` (0 without ideal geometry)."""
-        f = self.network(x_c, sigma, mask, res_idx, extras)
-        if not self.ideal_geometry:
-            return f, torch.zeros((), dtype=f.dtype, device=f.device)
-        d_raw = self.preconditioning.denoise(x_c, sigma, f)
-        gate = 1.0 / (1.0 + (sigma / self.ideal_sigma) ** 4)
-        return f, gate[:, None, None, None] * (idealise_backbone(d_raw, mask, res_idx) - d_raw)
-
-    def forward(self, x: Tensor, sigma: Tensor | float, cond: dict | None = None) -> Tensor:
-        """Score ``∇_x log p_σ(x)``.
-
-        Args:
-            x: ``(B, L, 4, 3)`` backbone in Å (N, CA, C, O).
-            sigma: ``(B,)`` noise level in Å.
-            cond: None or dict with optional ``"mask"`` bool ``(B, L)``, ``"residue_index"`` long
-                ``(B, L)``, ``"ss"`` long ``(B, L)`` (tokens of :mod:`proteindsm.protein.data.secondary_structure`)
-                and ``"self_cond"`` ``(B, L, 4, 3)`` (the previous denoised estimate, Å).
-
-        Returns:
-            ``(B, L, 4, 3)`` score in Å⁻¹ (dtype of ``x``), 0 at padding, zero mean CA score.
-        """
-        x_c, sigma, mask, res_idx, extras = self._prepare(x, sigma, cond)
-        f, correction = self._denoise_centred(x_c, sigma, mask, res_idx, extras)
-        s = sigma[:, None, None, None]
-        score = self.preconditioning.score(x_c, sigma, f) + correction / (s * s)
-        return project_zero_ca_centroid(score, mask).to(device=x.device, dtype=x.dtype)
-
-    def denoise(self, x: Tensor, sigma: Tensor | float, cond: dict | None = None) -> Tensor:
-        """Denoiser ``D(x)`` in Å on the centred backbone (0 at padding): ``c_skip x_c + c_out F``,
-        idealised when ``ideal_geometry``.
-
-        Shapes as in :meth:`forward`; the result is projected onto the zero-CA-centroid slice.
-        """
-        x_c, sigma, mask, res_idx, extras = self._prepare(x, sigma, cond)
-        f, correction = self._denoise_centred(x_c, sigma, mask, res_idx, extras)
-        d = self.preconditioning.denoise(x_c, sigma, f) + correction
-        return project_zero_ca_centroid(d, mask).to(device=x.device, dtype=x.dtype)
 
 
 class BackboneScoreNet(EDMScoreModel):
@@ -572,7 +233,7 @@ class BackboneScoreNet(EDMScoreModel):
 
         s_ch = int(scalar_channels)
         edge_dim = s_ch
-        self.irreps_hidden = _hidden_irreps(s_ch, int(vector_channels), int(lmax))
+        self.irreps_hidden = hidden_irreps(s_ch, int(vector_channels), int(lmax))
         self.irreps_sh = o3.Irreps([(1, (l, 1)) for l in range(int(lmax) + 1)])  # 0e + 1e + 2e ...
         self.spherical_harmonics = o3.SphericalHarmonics(self.irreps_sh, normalize=True, normalization="component")
 
@@ -585,7 +246,7 @@ class BackboneScoreNet(EDMScoreModel):
         )
 
         # Node embedding: σ embedding + 7 residue invariants (0e) and 4 input vectors (1e) → hidden irreps.
-        n_inv = _NUM_NODE_INVARIANTS if self.residue_invariants else 0
+        n_inv = NUM_RESIDUE_INVARIANTS if self.residue_invariants else 0
         self.irreps_node_in = o3.Irreps(f"{s_ch + n_inv}x0e + 4x1e")
         self.node_embed = o3.Linear(self.irreps_node_in, self.irreps_hidden)
 
@@ -603,7 +264,7 @@ class BackboneScoreNet(EDMScoreModel):
         self.edge_mlp = torch.nn.Sequential(torch.nn.SiLU(), torch.nn.Linear(edge_dim, edge_dim))
 
         self.layers = torch.nn.ModuleList(
-            [_ConvLayer(self.irreps_hidden, self.irreps_sh, edge_dim, self.num_slots) for _ in range(int(num_layers))]
+            [ConvLayer(self.irreps_hidden, self.irreps_sh, edge_dim, self.num_slots) for _ in range(int(num_layers))]
         )
         if self.ss_conditioning:
             self.ss_node = torch.nn.Embedding(NUM_SS_TOKENS, s_ch)
@@ -616,9 +277,9 @@ class BackboneScoreNet(EDMScoreModel):
             with torch.no_grad():
                 self.sc_node.weight.zero_()
                 self.sc_edge.weight.zero_()
-        self.readout_norm = _NodeNorm(s_ch, int(vector_channels))
+        self.readout_norm = NodeNorm(s_ch, int(vector_channels))
         self.readout = o3.Linear(self.irreps_hidden, o3.Irreps("4x1e"))
-        _drop_dead_einsums(self)
+        drop_dead_einsums(self)
 
     #: Options that add zero-initialised inputs (or no parameters): a checkpoint trained without
     #: them warm-starts a model with them (``proteindsm train init_from=...``).
@@ -654,7 +315,7 @@ class BackboneScoreNet(EDMScoreModel):
         vecs = torch.cat([local, glob[:, :, None, :]], dim=2).reshape(batch, length, 12)
         scalars = [s_emb[:, None, :].expand(batch, length, -1)]
         if self.residue_invariants:
-            scalars.append(_residue_invariants(local))
+            scalars.append(residue_invariants(local))
         node_in = torch.cat([*scalars, vecs], dim=-1)
         h = self.node_embed(node_in)
         ss = None
