@@ -25,6 +25,28 @@ def test_experiment_composes_and_builds(experiment: str) -> None:
             assert net.config["atom_pair_features"] and net.config["residue_invariants"]
 
 
+NETWORKS = sorted(p.stem for p in (config_root() / "protein" / "network").glob("e3nn_*.yaml"))
+
+
+@pytest.mark.parametrize("network", NETWORKS)
+def test_network_sigma_data_is_the_schedule_s(network: str) -> None:
+    """σ_d is written once, in the schedule group: every score network reads it by interpolation, so
+    the composed network (and an override of ``schedule.sigma_data``) always agrees with the schedule."""
+    from omegaconf import OmegaConf
+
+    raw = OmegaConf.load(config_root() / "protein" / "network" / f"{network}.yaml")
+    assert OmegaConf.to_container(raw)["sigma_data"] == "${schedule.sigma_data}"   # no literal copy
+    cfg = compose("protein", "train", [f"network={network}"])
+    assert cfg.network.sigma_data == cfg.schedule.sigma_data == 10.0
+    moved = compose("protein", "train", [f"network={network}", "schedule.sigma_data=7.5"])
+    assert moved.network.sigma_data == 7.5
+    assert instantiate_checked(moved.network, "network").config["sigma_data"] == 7.5
+    text = (config_root() / "protein" / "schedule" / "protein_ve.yaml").read_text()
+    literal = [p for p in (config_root() / "protein").rglob("*.yaml")
+               if any(line.split("#")[0].strip().startswith("sigma_data: 10") for line in p.read_text().splitlines())]
+    assert literal == [config_root() / "protein" / "schedule" / "protein_ve.yaml"] and "sigma_data: 10.0" in text
+
+
 def test_design_samples_like_sample_by_default() -> None:
     """`design` uses `sample`'s default sampler and steric potential (its benchmark in docs/design.md
     was measured with them), so a guided backbone is as clean as a sampled one."""
