@@ -49,7 +49,7 @@ def requested_ss_from_manifest(folder: Path, names: list[str], chains: list[np.n
     unspecified, one letter per residue).  None when there is no manifest or no entry has ``ss``.
     A string of the wrong length or with other letters is an :class:`InputError` naming the file
     (checked here, before any heavy work)."""
-    from proteindsm.protein.analysis.evaluate import check_requested_ss
+    from proteindsm.protein.analysis.chain_statistics import check_requested_ss
 
     path = folder / "manifest.json"
     if not path.is_file():
@@ -75,8 +75,8 @@ def requested_ss_from_manifest(folder: Path, names: list[str], chains: list[np.n
 
 
 def run(cfg: DictConfig) -> int:
-    from proteindsm.protein.analysis.evaluate import (evaluate_backbones, load_corpus_chains, reference_from_corpus,
-                                             write_evaluation)
+    from proteindsm.protein.analysis.evaluate import evaluate_backbones, write_evaluation
+    from proteindsm.protein.analysis.reference_chains import load_corpus_chains, reference_from_corpus
 
     samples_dir = resolve_path(require(cfg, "samples"))
     samples, names = read_structure_dir(samples_dir, "samples")

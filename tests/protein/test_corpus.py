@@ -43,9 +43,9 @@ def test_shared_corpus_loads(shared):
 
 
 def test_chains_of_a_split_are_the_corpus_rows(shared):
-    """Corpus.chains (the one corpus reader behind evaluate.load_corpus_chains): views of the rows
+    """Corpus.chains (the one corpus reader behind reference_chains.load_corpus_chains): views of the rows
     of each chain of a split, in file order, with their ids; an empty split is an input error."""
-    from proteindsm.protein.analysis.evaluate import load_corpus_chains
+    from proteindsm.protein.analysis.reference_chains import load_corpus_chains
 
     chains, ids = shared.chains("val")
     va = shared.indices("val")

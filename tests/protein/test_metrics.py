@@ -14,9 +14,8 @@ import torch
 
 from proteindsm.errors import InputError
 from proteindsm.protein.analysis import metrics as M
-from proteindsm.protein.analysis.evaluate import (
-    evaluate_backbones, geometry_summary, load_corpus_chains, reference_from_corpus, write_evaluation,
-)
+from proteindsm.protein.analysis.evaluate import evaluate_backbones, geometry_summary, write_evaluation
+from proteindsm.protein.analysis.reference_chains import load_corpus_chains, reference_from_corpus
 from proteindsm.protein.structure.geometry import backbone_from_dihedrals
 from tests.protein.test_geometry import load_backbone_pdb
 

@@ -10,7 +10,7 @@ import torch
 
 from proteindsm.errors import InputError
 from proteindsm.protein.structure import properties as P
-from proteindsm.protein.analysis.evaluate import load_corpus_chains
+from proteindsm.protein.analysis.reference_chains import load_corpus_chains
 from proteindsm.protein.structure.geometry import backbone_from_dihedrals
 from tests.equivariance import assert_equivariant
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from proteindsm.errors import InputError
-from proteindsm.protein.analysis.evaluate import load_corpus_chains
+from proteindsm.protein.analysis.reference_chains import load_corpus_chains
 from proteindsm.protein.analysis.metrics import clash_pair_count
 from proteindsm.protein.generate.restraints import compactness_energy, steric_clash_energy
 from tests.equivariance import assert_equivariant

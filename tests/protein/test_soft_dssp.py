@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from proteindsm.errors import InputError
-from proteindsm.protein.analysis.evaluate import load_corpus_chains
+from proteindsm.protein.analysis.reference_chains import load_corpus_chains
 from proteindsm.protein.structure.properties import helix_fraction, secondary_structure, strand_fraction
 from proteindsm.protein.structure.soft_dssp import (DSSP_CUTOFF, soft_helix_fraction, soft_helix_membership,
                                           soft_strand_fraction, soft_strand_membership)
