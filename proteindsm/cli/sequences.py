@@ -44,21 +44,22 @@ def scaffold_motif_positions(folder: Path) -> dict[str, list[int]]:
 
 
 def run(cfg: DictConfig) -> int:
+    from proteindsm.protein.sequences import design_reports, fixed_residues, mpnn_model
     from proteindsm.protein.sequences import mpnn as sq
     samples_dir = resolve_path(require(cfg, "samples"))
-    sq.require_proteinmpnn()
+    mpnn_model.require_proteinmpnn()
     num_seqs, temperature, model = sq.check_settings(cfg.num_seqs, cfg.temperature, cfg.model)
     seed = int(cfg.seed)
     backbones = read_backbone_inputs(samples_dir)
     fixed_spec = cfg.get("fixed")
     if OmegaConf.is_config(fixed_spec):
         fixed_spec = OmegaConf.to_container(fixed_spec, resolve=True)
-    fixed = sq.parse_fixed(fixed_spec, [b[0] for b in backbones])
+    fixed = fixed_residues.parse_fixed(fixed_spec, [b[0] for b in backbones])
     for name, positions in scaffold_motif_positions(samples_dir).items():  # scaffold outputs: motif kept
         if name in {b[0] for b in backbones}:
             fixed[name] = sorted(set(fixed.get(name, [])) | set(positions))
     for name, X, seq in backbones:
-        sq.check_fixed(fixed.get(name, []), seq, name)
+        fixed_residues.check_fixed(fixed.get(name, []), seq, name)
     out = Path(str(cfg.out)) if cfg.get("out") else samples_dir / "sequences.fasta"
 
     def progress(k: int, n: int) -> None:
@@ -69,8 +70,8 @@ def run(cfg: DictConfig) -> int:
     results = sq.design_backbones(backbones, num_seqs, temperature=temperature, model=model, seed=seed,
                                   fixed=fixed, progress=progress)
     seconds = time.perf_counter() - t0
-    fasta, csv_path = sq.write_designs(out, results, temperature=temperature, model=model, seed=seed)
-    s = sq.summarise(results)
+    fasta, csv_path = design_reports.write_designs(out, results, temperature=temperature, model=model, seed=seed)
+    s = design_reports.summarise(results)
     passing = s["backbones_passing"]
     print(f"wrote {s['n_designs']} sequences for {s['n_backbones']} backbones to {fasta} and {csv_path} "
           f"({seconds:.1f} s, {seconds / len(results):.2f} s per backbone)")

