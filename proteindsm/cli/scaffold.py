@@ -55,22 +55,25 @@ def _guidance_settings(cfg: DictConfig) -> dict:
 
 
 def run(cfg: DictConfig) -> int:
-    from proteindsm.protein.generate import scaffold as S  # Everything about the input first: no model work, nothing written, until it all checks out.
+    from proteindsm.protein.generate import contig
+    from proteindsm.protein.generate import scaffold as S
+    from proteindsm.protein.generate.motif import read_motif
+    # Everything about the input first: no model work, nothing written, until it all checks out.
     motif_path = resolve_path(str(require(cfg, "motif")))
-    segments = S.parse_contig(require(cfg, "contig"))
-    bounds = S.parse_length_bounds(cfg.get("length"))
+    segments = contig.parse_contig(require(cfg, "contig"))
+    bounds = contig.parse_length_bounds(cfg.get("length"))
     mechanism = str(cfg.get("mechanism", "replacement")).lower()
     if mechanism not in S.MECHANISMS:
         raise InputError(f"mechanism must be one of {', '.join(S.MECHANISMS)}, got {cfg.get('mechanism')!r}")
     guidance = _guidance_settings(cfg)
     num = positive_int("num", cfg.num)
     max_length = _max_length(cfg)
-    lo, hi = S.check_fit(segments, bounds, max_length)
-    if max_length is not None and bounds is None and S.contig_span(segments)[1] > hi:
+    lo, hi = contig.check_fit(segments, bounds, max_length)
+    if max_length is not None and bounds is None and contig.contig_span(segments)[1] > hi:
         bounds = (lo, hi)                         # keep every drawn layout within the model's reach
-    motif = S.read_motif(motif_path, segments)
+    motif = read_motif(motif_path, segments)
     seed = int(cfg.seed)
-    layouts = [S.draw_layout(segments, bounds, seed, i) for i in range(num)]
+    layouts = [contig.draw_layout(segments, bounds, seed, i) for i in range(num)]
 
     from .protein_common import model_score_fn, prepare_sampling, with_potentials
 
@@ -146,7 +149,7 @@ def geometry_row(X, layout=None) -> dict:
     import numpy as np
 
     from proteindsm.protein.analysis import metrics as M
-    from proteindsm.protein.generate.scaffold import MotifSegment
+    from proteindsm.protein.generate.contig import MotifSegment
 
     dev = M.bond_deviations(X)
     g = M.internal_geometry(X)

@@ -15,9 +15,10 @@ from proteindsm.core import ReconstructionGuidance, Replacement
 from proteindsm.errors import InputError
 from proteindsm.protein.structure.geometry import apply_transform, random_rotation
 from proteindsm.protein.data.io import read_backbones, write_cif
-from proteindsm.protein.generate.scaffold import (Layout, MotifSegment, NewSegment, check_fit, draw_layout, known_part,
-                                         motif_rmsd, parse_contig, parse_length_bounds, read_motif,
-                                         scaffold_remarks, write_scaffold_pdb)
+from proteindsm.protein.generate.contig import (Layout, MotifSegment, NewSegment, check_fit, draw_layout, parse_contig,
+                                               parse_length_bounds)
+from proteindsm.protein.generate.motif import read_motif
+from proteindsm.protein.generate.scaffold import known_part, motif_rmsd, scaffold_remarks, write_scaffold_pdb
 from tests.equivariance import assert_equivariant
 
 EXAMPLE = "10-20/A16-30/5-15/A50-60/10-20"
