@@ -56,17 +56,29 @@ CASES = [  # (case id, property, target or ("rg", factor))
     ("strand_0.4_hbond_sheet_centred", "strand_fraction", 0.4),
 ]
 # case -> (differentiable property as `design function=...` takes it, tolerance τ in property units)
-_RG_FN = {"_target_": "proteindsm.protein.generate.targets.radius_of_gyration_property", "atoms": "backbone"}
+_RG_FN = "proteindsm.protein.generate.targets.radius_of_gyration_property(atoms=backbone)"
 FUNCTION_CASES = {"rg_minus20_fn": (_RG_FN, 1.0), "rg_plus20_fn": (_RG_FN, 1.0),
                   "rg_minus20_fn_tau0.5": (_RG_FN, 0.5), "rg_plus20_fn_tau0.5": (_RG_FN, 0.5),
                   "strand_0.4_hbond": ("proteindsm.protein.structure.soft_dssp.soft_strand_fraction", 0.1),
                   "strand_0.4_hbond_sheet": ("proteindsm.protein.structure.soft_dssp.soft_strand_fraction", 0.1),
                   "strand_0.4_hbond_sheet_centred": ("proteindsm.protein.structure.soft_dssp.soft_strand_fraction", 0.1)}
 # cases that add design's β-sheet blueprint (configs/protein/design.yaml `sheet`) -> their overrides
-SHEET_CASES = {"strand_0.4_sheet": ["sheet.vary=false"], "strand_0.4_hbond_sheet": [],
-               "strand_0.4_hbond_sheet_centred": ["sheet.vary=false"]}
+SHEET_CASES = {"strand_0.4_sheet": {"vary": False}, "strand_0.4_hbond_sheet": {},
+               "strand_0.4_hbond_sheet_centred": {"vary": False}}
 # geometry may move this far from the unguided set before a guided set is called "off"
 MARGINS = {"bond_mad": 0.005, "rama": 0.03, "clash_free": 0.125, "clash_pairs_factor": 1.5}
+
+
+def _function(spec: str):
+    """``pkg.mod.fn`` or ``pkg.mod.fn(key=value)`` (keyword arguments partially applied)."""
+    import functools
+    import importlib
+
+    path, _, args = spec.partition("(")
+    module, _, name = path.rpartition(".")
+    fn = getattr(importlib.import_module(module), name)
+    kwargs = dict(kv.split("=") for kv in args.rstrip(")").split(",") if kv)
+    return functools.partial(fn, **kwargs) if kwargs else fn
 
 
 def corpus_rg_average(corpus: Path, length: int, window: int = 10) -> float:
@@ -90,8 +102,7 @@ def case_targets(rg_average: float) -> list[tuple[str, str, float]]:
 def phase_sample(args) -> None:
     import torch
 
-    from proteindsm.cli.config import compose
-    from proteindsm.cli.design import resolve_property_function, sheet_blueprints
+    from proteindsm.protein.generate.guided import SHEET_DEFAULTS, sheet_blueprints
     from proteindsm.protein.generate.sheet_blueprint import blueprint_guidance
     from proteindsm.protein.generate import compactness_option, named_sampler, steric_option, with_potentials
     from proteindsm.core import GeometricSchedule, with_guidance
@@ -147,24 +158,23 @@ def phase_sample(args) -> None:
         print(f"{key}: {meta['seconds'][key]} s", flush=True)
 
     grid = GeometricSchedule(sigma_min=float(sigmas[-1]), sigma_max=float(sigmas[0]))
-    sheet = compose("protein", "design", []).sheet          # the design CLI's blueprint settings
+    sheet = SHEET_DEFAULTS                                  # the design command's blueprint settings
     meta["sheet"] = {**{k: sheet[k] for k in ("strand_length", "vary", "scale", "sigma_max")},
                      "case_overrides": SHEET_CASES}
 
     def guided(prop: str, target: float, scale: float, length: int, cid: str = ""):
         if cid in FUNCTION_CASES:
             spec, tol = FUNCTION_CASES[cid]
-            req = PropertyTarget(cid, target, scale=scale, tolerance=tol,
-                                 function=resolve_property_function(spec, cid))
+            req = PropertyTarget(cid, target, scale=scale, tolerance=tol, function=_function(spec))
         else:   # the learned predictor, named explicitly (strand_fraction's default is the soft DSSP function)
             req = PropertyTarget(prop, target, scale=scale,
                                  predictor=(pdir or shipped_dir()) / predictor_checkpoint_name(prop))
         (rt,) = resolve_targets([req], score_schedule=grid, predictor_dir=pdir, device=device)
         terms = guidance_terms([rt], length)
         if cid in SHEET_CASES:        # exactly what `design ... sheet.fraction=<target>` lays out
-            cfg = compose("protein", "design", [f"sheet.fraction={target}"] + SHEET_CASES[cid])
-            bps, _ = sheet_blueprints(cfg, [], [length], args.num, args.seed)
-            terms.append(blueprint_guidance(bps[length], float(cfg.sheet.scale), float(cfg.sheet.sigma_max)))
+            st = {**sheet, "fraction": target, **SHEET_CASES[cid]}
+            bps, _ = sheet_blueprints(st, [], [length], args.num, args.seed)
+            terms.append(blueprint_guidance(bps[length], float(st["scale"]), float(st["sigma_max"])))
         return rt, with_guidance(base, terms)
 
     try:

@@ -12,19 +12,20 @@ The subpackages follow the flow of the data; each imports only those above it in
 * :mod:`.sequences` — ProteinMPNN sequences for generated backbones.
 
 ``proteindsm.protein.sample(length=..., num=..., seed=..., **options)`` samples backbones
-(:func:`proteindsm.protein.generate.sample`); imported lazily so ``import proteindsm.protein``
-stays fast.
+(:func:`proteindsm.protein.generate.sample`) and ``proteindsm.protein.design(property, target,
+...)`` steers them toward target properties (:func:`proteindsm.protein.generate.design`); both are
+imported lazily so ``import proteindsm.protein`` stays fast.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["sample"]
+__all__ = ["sample", "design"]
 
 
 def __getattr__(name: str) -> Any:
-    if name == "sample":
-        from .generate import sample
-        return sample
+    if name in ("sample", "design"):
+        from . import generate
+        return getattr(generate, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

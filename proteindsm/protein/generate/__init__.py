@@ -4,9 +4,15 @@
 * :mod:`.plan` — :class:`SampleOptions` (checked, nothing loaded) → :class:`SamplingPlan` (model,
   sampler, σ grid, priors, ss layout, device, batch size, seed);
 * :mod:`.output` — files batch by batch, ``manifest.json``, continuing interrupted runs;
-* :mod:`.run` — :func:`run_plan` and the one-call :func:`sample`.
+* :mod:`.run` — :func:`run_plan` and the one-call :func:`sample`;
+* :mod:`.targets` — design targets (one :class:`~.targets.DesignProperty` object per property) and
+  their guidance terms; :mod:`.guided` — guided design runs and the one-call :func:`design`;
+* :mod:`.scaffold`, :mod:`.diversify`, :mod:`.sheet_blueprint`, :mod:`.restraints`,
+  :mod:`.sampling` — motif scaffolding, partial diffusion, β-sheet blueprints, sampling potentials
+  and the sampling loop on backbones.
 
-``proteindsm sample`` maps its config onto :func:`sample_options` and calls :func:`run_plan`;
+``proteindsm sample`` maps its config onto :func:`sample_options` and calls :func:`run_plan`
+(``proteindsm design``: :func:`~.guided.load_design` and :func:`~.guided.run_design`);
 scripts and notebooks use the same functions (never ``proteindsm.cli``).
 """
 
@@ -16,8 +22,9 @@ from .options import (build_sampler, compactness_option, model_score_fn, named_s
 from .output import RunWriter
 from .plan import DEFAULT_SAMPLER, SampleOptions, SamplingPlan, load_plan, sample_options
 from .run import Samples, run_plan, sample
+from .guided import Designs, design, load_design, run_design
 
-__all__ = ["sample", "run_plan", "Samples", "sample_options", "load_plan", "SampleOptions", "SamplingPlan",
+__all__ = ["sample", "design", "Designs", "load_design", "run_design", "run_plan", "Samples", "sample_options", "load_plan", "SampleOptions", "SamplingPlan",
            "RunWriter", "DEFAULT_SAMPLER", "named_sampler", "build_sampler", "sampler_presets", "sigma_grid",
            "with_potentials", "steric_option", "compactness_option", "model_score_fn", "ss_layout_for",
            "parse_lengths", "positive_int", "seed_value"]

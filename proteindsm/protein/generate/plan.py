@@ -134,8 +134,11 @@ class SamplingPlan:
     """Everything a sampling run needs, loaded and checked.
 
     ``counts``: backbones per length (``{L: n}``, in sampling order); ``sigmas``: descending σ grid
-    (Å); ``score_fn``: the model's score with the potentials that are on; ``ss_layout``: the
-    secondary structure of each backbone (None: unconditional)."""
+    (Å); ``score_fn``: the model's score with the potentials that are on (and, for a design run,
+    the guidance terms); ``ss_layout``: the secondary structure of each backbone (None:
+    unconditional); ``extra_remarks``: REMARK lines added to every file; ``extra_settings``: settings
+    beyond the sampler's that determine the backbones (e.g. design targets), recorded in the manifest
+    and compared when a partial run is continued."""
 
     options: SampleOptions
     loaded: Any  # proteindsm.protein.model.checkpoints.LoadedModel
@@ -144,7 +147,8 @@ class SamplingPlan:
     score_fn: Any
     ss_layout: Any = None
     ss_mode: str = "none"
-    info: dict = field(default_factory=dict)
+    extra_remarks: tuple[str, ...] = ()
+    extra_settings: dict = field(default_factory=dict)
 
     @property
     def lengths(self) -> list[int]:
@@ -186,7 +190,7 @@ class SamplingPlan:
             "steric": o.steric, "compactness": o.compactness, "seed": o.seed, "batch_size": o.batch_size,
             "counts": {str(L): n for L, n in self.counts.items()}, "ss_mode": self.ss_mode,
             "ss": _ss_settings(o), "format": o.format, "ideal_output": o.ideal_output,
-            "save_trajectory": o.save_trajectory,
+            "save_trajectory": o.save_trajectory, **self.extra_settings,
         }
 
     def remarks(self, backbone: Any) -> list[str]:
@@ -204,7 +208,7 @@ class SamplingPlan:
             lines.append(f"SECONDARY STRUCTURE {tokens_to_string(backbone.ss)}")
         lines.append("RESIDUES ARE GLYCINE PLACEHOLDERS: A BACKBONE ONLY (DESIGN A SEQUENCE NEXT, "
                      "E.G. proteindsm sequences)")
-        return lines
+        return lines + list(self.extra_remarks)
 
 
 def _fields(sampler: Any) -> dict:

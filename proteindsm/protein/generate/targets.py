@@ -18,8 +18,11 @@ Tensor conventions: backbones ``(B, L, 4, 3)`` in Å (N, CA, C, O), ``mask`` boo
 tolerance τ (property units) sets how sharply the target is asked for, the scale w how strongly the
 term pulls; only w/τ² matters for the gradient.
 
-Everything a request needs (known property, target inside the property's range, predictor file
-of the right property and σ range) is checked by :func:`resolve_targets` *before* sampling.
+Each built-in property is one :class:`DesignProperty` object in :data:`DESIGN_PROPERTIES` (its
+target range check, per-length target, exact measurement and error of a result; the fold class and a
+user's own function property are subclasses), so no code branches on property names.  Everything a
+request needs (known property, target inside the property's range, predictor file of the right
+property and σ range) is checked by :func:`resolve_targets` *before* sampling.
 """
 
 from __future__ import annotations
@@ -42,40 +45,130 @@ from proteindsm.protein.structure.geometry import radius_of_gyration
 from proteindsm.protein.structure.properties import FOLD_CLASS_NAMES, PROPERTIES, RG_EXPONENT
 
 __all__ = [
-    "PropertyTarget", "ResolvedTarget", "DESIGNABLE", "DEFAULT_TOLERANCE", "DEFAULT_FUNCTION", "shipped_dir", "predictor_checkpoint_name",
-    "resolve_targets", "guidance_terms", "measure", "abs_error", "radius_of_gyration_property",
-    "load_predictor", "predictor_calibration",
+    "DesignProperty", "FoldClassProperty", "UserProperty", "DESIGN_PROPERTIES", "DEFAULT_FUNCTION_TOLERANCE",
+    "PropertyTarget", "ResolvedTarget", "shipped_dir", "predictor_checkpoint_name", "resolve_targets",
+    "guidance_terms", "radius_of_gyration_property", "load_predictor", "predictor_calibration",
 ]
 
-#: Properties with a shipped predictor (``proteindsm/checkpoints/predictor_<name>.safetensors``), and
-#: the predictor each uses: ``radius_of_gyration`` (Å) is steered with the Rg / L^0.4 predictor at
-#: target / L^0.4 for the length being sampled.
-DESIGNABLE: dict[str, str] = {
-    "helix_fraction": "helix_fraction",
-    "strand_fraction": "strand_fraction",
-    "rg_normalised": "rg_normalised",
-    "radius_of_gyration": "rg_normalised",
-    "contact_order": "contact_order",
-    "fold_class": "fold_class",
-}
 
-#: Default tolerance τ (property units) of the Gaussian log-likelihood of a regression term.
-DEFAULT_TOLERANCE: dict[str, float] = {
-    "helix_fraction": 0.1, "strand_fraction": 0.1, "rg_normalised": 0.1, "radius_of_gyration": 1.0,
-    "contact_order": 0.02,
-}
+@dataclass(frozen=True)
+class DesignProperty:
+    """What a design target on one built-in property needs, in one object: the range check of a
+    target, the target and tolerance in the predictor's units for a chain of L residues, the exact
+    measurement of a clean backbone and the error of a result.
+
+    Attributes:
+        name: the property (a key of :data:`~proteindsm.protein.structure.properties.PROPERTIES`).
+        predictor: the property the shipped predictor predicts (``predictor_<predictor>.safetensors``).
+        tolerance: default τ of the Gaussian log-likelihood (property units), None: the predictor's.
+        function: dotted path of the differentiable function that steers it by default instead of
+            the predictor (``predictor=PATH`` still picks a predictor), or None.
+        length_exponent: the predictor's value is this property / L^exponent (Rg in Å is steered with
+            the Rg / L^0.4 predictor at target / L^0.4).
+        ss_state: ``"helix"`` / ``"strand"`` when the property is the fraction of residues in that
+            state (it then also sets the ``ss=auto`` make-up and the β-sheet blueprint), else None.
+    """
+
+    name: str
+    predictor: str
+    tolerance: Optional[float] = None
+    function: Optional[str] = None
+    length_exponent: float = 0.0
+    ss_state: Optional[str] = None
+
+    def check(self, target: Any) -> float:
+        """The target as a float, inside what the property can take (one InputError otherwise)."""
+        if target is None:
+            raise InputError(f"{self.name}: no target given (pass target=...)")
+        t = _number(self.name, "target", target)
+        lo, hi = PROPERTIES[self.name].valid_range
+        if not lo <= t <= hi:
+            raise InputError(f"{self.name}: target {t:g} is outside what the property can take "
+                             f"[{lo:g}, {hi:g}] ({PROPERTIES[self.name].description})")
+        return t
+
+    def for_length(self, target: float, tolerance: Optional[float], length: int) -> tuple[float, Optional[float]]:
+        """(target, tolerance) in the predictor's units for chains of ``length`` residues."""
+        f = float(length) ** self.length_exponent if self.length_exponent else 1.0
+        return target / f, (None if tolerance is None else tolerance / f)
+
+    def normalised_rg(self, target: float, length: int) -> Optional[float]:
+        """The Rg / L^0.4 (Å) that a target on this property asks for at ``length``, or None when the
+        property is not a radius of gyration (for the compactness-ceiling check)."""
+        return self.for_length(target, None, length)[0] if self.predictor == "rg_normalised" else None
+
+    def measure(self, coords: np.ndarray | Tensor) -> float:
+        """The property measured exactly on one clean backbone ``(L, 4, 3)`` Å."""
+        return float(PROPERTIES[self.name].function(coords))
+
+    def error(self, measured: float, target: float) -> float:
+        """|measured − target| (property units)."""
+        return abs(measured - target)
+
+
+@dataclass(frozen=True)
+class FoldClassProperty(DesignProperty):
+    """The fold class (0 mainly-α, 1 mainly-β, 2 α+β/other): a target is a class (number or
+    name) and the error of a result is 0 (hit) or 1 (miss)."""
+
+    def check(self, target: Any) -> float:
+        if isinstance(target, str) and target in FOLD_CLASS_NAMES:
+            return float(FOLD_CLASS_NAMES.index(target))
+        if target is None:
+            raise InputError(f"{self.name}: no target given (pass target=...)")
+        t = _number(self.name, "target", target)
+        if t not in (0.0, 1.0, 2.0):
+            raise InputError(f"fold_class: target must be a class, 0 {FOLD_CLASS_NAMES[0]}, 1 "
+                             f"{FOLD_CLASS_NAMES[1]} or 2 {FOLD_CLASS_NAMES[2]}, got {target!r}")
+        return t
+
+    def error(self, measured: float, target: float) -> float:
+        return float(int(round(measured)) != int(round(target)))
+
+
+@dataclass(frozen=True)
+class UserProperty(DesignProperty):
+    """A property of the user's own name, defined by their differentiable function ``g(x (B, L, 4, 3),
+    cond) -> (B,)``: any finite target; measured by the same function on the clean backbone."""
+
+    measure_fn: Optional[Callable[[Tensor, Any], Tensor]] = None
+
+    def check(self, target: Any) -> float:
+        if target is None:
+            raise InputError(f"{self.name}: no target given (pass target=...)")
+        return _number(self.name, "target", target)
+
+    def measure(self, coords: np.ndarray | Tensor) -> float:
+        x = torch.as_tensor(np.asarray(coords), dtype=torch.float32)[None]
+        mask = torch.ones(x.shape[:2], dtype=torch.bool)
+        with torch.no_grad():
+            v = self.measure_fn(x, {"mask": mask})
+        return float(torch.as_tensor(v).reshape(-1)[0])
+
+
+#: The built-in design properties (each with a shipped predictor,
+#: ``proteindsm/checkpoints/predictor_<predictor>.safetensors``).  The strand fraction is steered by
+#: default through the soft DSSP strand fraction on the denoised estimate, which with the β-sheet
+#: blueprint meets strand 0.4 within the geometry margins where the predictor does not
+#: (docs/design.md, "β-rich designs").
+DESIGN_PROPERTIES: dict[str, DesignProperty] = {p.name: p for p in (
+    DesignProperty("helix_fraction", "helix_fraction", 0.1, ss_state="helix"),
+    DesignProperty("strand_fraction", "strand_fraction", 0.1, ss_state="strand",
+                   function="proteindsm.protein.structure.soft_dssp.soft_strand_fraction"),
+    DesignProperty("rg_normalised", "rg_normalised", 0.1),
+    DesignProperty("radius_of_gyration", "rg_normalised", 1.0, length_exponent=RG_EXPONENT),
+    DesignProperty("contact_order", "contact_order", 0.02),
+    FoldClassProperty("fold_class", "fold_class"),
+)}
+
+#: Default τ of a user's own function property (its units).
 DEFAULT_FUNCTION_TOLERANCE = 1.0
-
-#: Properties steered by default through a differentiable function on the denoised estimate instead
-#: of their learned predictor (``predictor=PATH`` still picks a predictor): the soft DSSP strand
-#: fraction, which with the β-sheet blueprint meets strand 0.4 within the geometry margins where the
-#: predictor does not (docs/design.md, "β-rich designs").
-DEFAULT_FUNCTION: dict[str, str] = {"strand_fraction": "proteindsm.protein.structure.soft_dssp.soft_strand_fraction"}
 
 
 def predictor_checkpoint_name(prop: str) -> str:
     """File name of the shipped predictor of ``prop`` (in ``proteindsm/checkpoints/``)."""
-    return f"predictor_{DESIGNABLE.get(prop, prop)}.safetensors"
+    spec = DESIGN_PROPERTIES.get(prop)
+    return f"predictor_{spec.predictor if spec is not None else prop}.safetensors"
 
 
 @dataclass
@@ -83,14 +176,14 @@ class PropertyTarget:
     """A request "make property ``name`` equal ``target``".
 
     Args:
-        name: a key of :data:`DESIGNABLE` (built-in property with a learned predictor) or, with
-            ``function``, any label for the user's property.
+        name: a key of :data:`DESIGN_PROPERTIES` (built-in property with a learned predictor) or,
+            with ``function``, any label for the user's property.
         target: wanted value in the property's units (fold_class: 0 mainly-α, 1 mainly-β,
             2 α+β/other, or the class name).
         scale: guidance weight w >= 0 (0 = no guidance).
         tolerance: τ in property units (regression and function terms); None: the default.
-        predictor: checkpoint of the predictor (None: the shipped one, or for a property in
-            :data:`DEFAULT_FUNCTION` that function); ignored for functions.
+        predictor: checkpoint of the predictor (None: the shipped one, or for a property with a
+            default function that function); ignored for functions.
         function: a differentiable property ``g(x̂₀ (B, L, 4, 3), cond) -> (B,)`` of a clean
             backbone; it is guided through the denoised estimate and also measures the result.
     """
@@ -105,13 +198,16 @@ class PropertyTarget:
 
 @dataclass
 class ResolvedTarget:
-    """A checked :class:`PropertyTarget` with its loaded predictor (None for functions)."""
+    """A checked :class:`PropertyTarget`: its :class:`DesignProperty` ``spec``, the steering
+    mechanism (``kind``: ``"regression"`` | ``"classification"`` predictor, or ``"function"``) and
+    the loaded predictor (None for functions)."""
 
     name: str
     target: float
     scale: float
     tolerance: Optional[float]
-    kind: str                                   # "regression" | "classification" | "function"
+    kind: str
+    spec: DesignProperty
     model: Optional[torch.nn.Module] = None
     function: Optional[Callable[[Tensor, Any], Tensor]] = None
     predictor_path: Optional[Path] = None
@@ -119,11 +215,33 @@ class ResolvedTarget:
     calibration: Optional[tuple[tuple[float, ...], tuple[float, ...]]] = None
 
     def target_for_length(self, length: int) -> tuple[float, Optional[float]]:
-        """(target, tolerance) in the predictor's units for chains of ``length`` residues."""
-        if self.name == "radius_of_gyration":
-            f = float(length) ** RG_EXPONENT
-            return self.target / f, (None if self.tolerance is None else self.tolerance / f)
-        return self.target, self.tolerance
+        """(target, tolerance) in the steering function's units for chains of ``length`` residues
+        (a function steers the property itself; a predictor its own units)."""
+        if self.kind == "function":
+            return self.target, self.tolerance
+        return self.spec.for_length(self.target, self.tolerance, length)
+
+    def measure(self, coords: np.ndarray | Tensor) -> float:
+        """The property measured exactly on one clean backbone ``(L, 4, 3)`` (not the predictor's
+        guess; also when a differentiable function steered a built-in property)."""
+        return self.spec.measure(coords)
+
+    def error(self, measured: float) -> float:
+        """The error of a measured result (fold_class: 0 hit, 1 miss)."""
+        return self.spec.error(measured, self.target)
+
+    def guidance_term(self, length: int) -> Optional[GuidanceTerm]:
+        """The guidance term for chains of ``length`` residues (None when ``scale`` is 0)."""
+        if self.scale == 0:
+            return None
+        target, tol = self.target_for_length(length)
+        if self.kind == "function":
+            return NoiseAwareDenoisedGuidance(self.function, target, tol, self.scale)
+        if self.kind == "classification":
+            return ClassifierGuidance(self.model, int(round(target)), self.scale)
+        if self.calibration is not None:
+            return CalibratedRegressionGuidance(self.model, target, tol, self.scale, *self.calibration)
+        return RegressionGuidance(self.model, target, tol, self.scale)
 
 
 def _number(name: str, key: str, value: Any) -> float:
@@ -136,41 +254,28 @@ def _number(name: str, key: str, value: Any) -> float:
     return v
 
 
-def _check_target(name: str, target: Any) -> float:
-    if target is None:
-        raise InputError(f"{name}: no target given (pass target=...)")
-    if name == "fold_class":
-        if isinstance(target, str) and target in FOLD_CLASS_NAMES:
-            return float(FOLD_CLASS_NAMES.index(target))
-        t = _number(name, "target", target)
-        if t not in (0.0, 1.0, 2.0):
-            raise InputError(f"fold_class: target must be a class, 0 {FOLD_CLASS_NAMES[0]}, 1 "
-                             f"{FOLD_CLASS_NAMES[1]} or 2 {FOLD_CLASS_NAMES[2]}, got {target!r}")
-        return t
-    t = _number(name, "target", target)
-    lo, hi = PROPERTIES[name].valid_range
-    if not lo <= t <= hi:
-        raise InputError(f"{name}: target {t:g} is outside what the property can take "
-                         f"[{lo:g}, {hi:g}] ({PROPERTIES[name].description})")
-    return t
-
-
 def load_predictor(path: str | Path, prop: str, device: torch.device | str = "cpu"):
     """Load the predictor checkpoint of ``prop`` (allow-listed classes only) in eval mode."""
     from proteindsm.protein.model.checkpoints import load_model
     from proteindsm.protein.model.predictors import PREDICTOR_MODELS
 
     p = Path(path)
+    spec = DESIGN_PROPERTIES.get(prop)
+    want = spec.predictor if spec is not None else prop
     if not p.is_file():
         raise CheckpointError(f"no predictor for {prop!r}: checkpoint {p} not found (train one with "
-                              f"`proteindsm train experiment=predictor_{DESIGNABLE.get(prop, prop)} "
-                              f"export=...` and pass predictor=PATH)")
+                              f"`proteindsm train experiment=predictor_{want} export=...` and pass predictor=PATH)")
     loaded = load_model(p, PREDICTOR_MODELS, device=device)
-    want = DESIGNABLE.get(prop, prop)
     if loaded.metadata.get("property") != want:
         raise CheckpointError(f"predictor checkpoint {p} predicts {loaded.metadata.get('property')!r}, "
                               f"not {want!r}")
     return loaded
+
+
+def _import_function(path: str) -> Callable:
+    import importlib
+    module, _, attr = path.rpartition(".")
+    return getattr(importlib.import_module(module), attr)
 
 
 def resolve_targets(requests: Sequence[PropertyTarget], *, score_schedule: Optional[GeometricSchedule] = None,
@@ -195,11 +300,10 @@ def resolve_targets(requests: Sequence[PropertyTarget], *, score_schedule: Optio
         tol = None if r.tolerance is None else _number(name, "tolerance", r.tolerance)
         if tol is not None and tol <= 0:
             raise InputError(f"{name}: tolerance must be > 0, got {tol:g}")
+        spec = DESIGN_PROPERTIES.get(name)
         function = r.function
-        if function is None and r.predictor in (None, "", "null") and name in DEFAULT_FUNCTION:
-            import importlib
-            module, _, attr = DEFAULT_FUNCTION[name].rpartition(".")
-            function = getattr(importlib.import_module(module), attr)
+        if function is None and r.predictor in (None, "", "null") and spec is not None and spec.function:
+            function = _import_function(spec.function)
         if function is not None:
             if not callable(function):
                 raise InputError(f"{name}: function must be callable, got {type(function).__name__}")
@@ -207,16 +311,19 @@ def resolve_targets(requests: Sequence[PropertyTarget], *, score_schedule: Optio
             # DSSP fraction): the target must lie in the property's range, τ defaults to the
             # property's, and the report measures the exact property; any other name is the user's
             # own property, measured by the function
-            target = _check_target(name, r.target) if name in PROPERTIES else _number(name, "target", r.target)
+            if spec is None:
+                spec = (DesignProperty(name, name) if name in PROPERTIES
+                        else UserProperty(name, name, measure_fn=function))
+            target = spec.check(r.target)
             if tol is None:
-                tol = DEFAULT_TOLERANCE.get(name, DEFAULT_FUNCTION_TOLERANCE)
-            out.append(ResolvedTarget(name, target, scale, tol, "function", function=function))
+                tol = spec.tolerance if spec.tolerance is not None else DEFAULT_FUNCTION_TOLERANCE
+            out.append(ResolvedTarget(name, target, scale, tol, "function", spec, function=function))
             continue
-        if name not in DESIGNABLE:
+        if spec is None:
             extra = (f" ({name} is an exact property without a predictor)" if name in PROPERTIES else "")
-            raise InputError(f"unknown property {name!r}{extra}; choose one of {sorted(DESIGNABLE)}, or "
+            raise InputError(f"unknown property {name!r}{extra}; choose one of {sorted(DESIGN_PROPERTIES)}, or "
                              f"give function=your.module.property for your own differentiable property")
-        target = _check_target(name, r.target)
+        target = spec.check(r.target)
         if r.predictor not in (None, "", "null"):
             path = Path(str(r.predictor))
         else:
@@ -227,8 +334,8 @@ def resolve_targets(requests: Sequence[PropertyTarget], *, score_schedule: Optio
         if score_schedule is not None:
             _check_sigma_range(name, path, loaded.metadata, score_schedule)
         if kind == "regression" and tol is None:
-            tol = DEFAULT_TOLERANCE.get(name, 0.1)
-        out.append(ResolvedTarget(name, target, scale, tol, kind, model=loaded.model, predictor_path=path,
+            tol = spec.tolerance if spec.tolerance is not None else 0.1
+        out.append(ResolvedTarget(name, target, scale, tol, kind, spec, model=loaded.model, predictor_path=path,
                                   metadata=loaded.metadata, calibration=predictor_calibration(loaded.metadata)))
     return out
 
@@ -251,21 +358,9 @@ def _check_sigma_range(name: str, path: Path, meta: dict, score: GeometricSchedu
 
 
 def guidance_terms(targets: Sequence[ResolvedTarget], length: int) -> list[GuidanceTerm]:
-    """The guidance terms for chains of ``length`` residues (summed by ``with_guidance``)."""
-    terms: list[GuidanceTerm] = []
-    for t in targets:
-        if t.scale == 0:
-            continue
-        target, tol = t.target_for_length(length)
-        if t.kind == "function":
-            terms.append(NoiseAwareDenoisedGuidance(t.function, target, tol, t.scale))
-        elif t.kind == "classification":
-            terms.append(ClassifierGuidance(t.model, int(round(target)), t.scale))
-        elif t.calibration is not None:
-            terms.append(CalibratedRegressionGuidance(t.model, target, tol, t.scale, *t.calibration))
-        else:
-            terms.append(RegressionGuidance(t.model, target, tol, t.scale))
-    return terms
+    """The guidance terms of ``targets`` for chains of ``length`` residues (summed by
+    ``with_guidance``; targets with scale 0 give none)."""
+    return [term for term in (t.guidance_term(length) for t in targets) if term is not None]
 
 
 def predictor_calibration(metadata: dict) -> Optional[tuple[tuple[float, ...], tuple[float, ...]]]:
@@ -281,27 +376,6 @@ def predictor_calibration(metadata: dict) -> Optional[tuple[tuple[float, ...], t
     if not all(math.isfinite(s) and s > 0 and math.isfinite(r) and r >= 0 for s, r in pairs):
         return None
     return tuple(p[0] for p in pairs), tuple(p[1] for p in pairs)
-
-
-def measure(target: ResolvedTarget, coords: np.ndarray | Tensor) -> float:
-    """The property measured exactly on one clean backbone ``(L, 4, 3)`` (not the predictor's guess):
-    the :data:`~proteindsm.protein.structure.properties.PROPERTIES` function — also when a differentiable
-    function steered it (``property=strand_fraction function=...soft_strand_fraction``) — or, for a
-    property of the user's own name, the user's function."""
-    if target.kind == "function" and target.name not in PROPERTIES:
-        x = torch.as_tensor(np.asarray(coords), dtype=torch.float32)[None]
-        mask = torch.ones(x.shape[:2], dtype=torch.bool)
-        with torch.no_grad():
-            v = target.function(x, {"mask": mask})
-        return float(torch.as_tensor(v).reshape(-1)[0])
-    return float(PROPERTIES[target.name].function(coords))
-
-
-def abs_error(target: ResolvedTarget, measured: float) -> float:
-    """|measured − target|; for fold_class 0 (hit) or 1 (miss)."""
-    if target.name == "fold_class":
-        return float(int(round(measured)) != int(round(target.target)))
-    return abs(measured - target.target)
 
 
 def radius_of_gyration_property(x: Tensor, cond: Optional[Mapping[str, Any]] = None, atoms: str = "CA") -> Tensor:
