@@ -173,8 +173,10 @@ def test_readme_python_example_runs(tmp_path, monkeypatch):
     section = readme.split("## Python API", 1)[1]
     code = section.split("```python", 1)[1].split("```", 1)[0]
     monkeypatch.chdir(tmp_path)
-    exec(compile(code, "README.md", "exec"), {})
+    ns: dict = {}
+    exec(compile(code, "README.md", "exec"), ns)
     assert (tmp_path / "len40_000.pdb").is_file()
+    assert "unguided_measured_mean" in ns["d"].summary[0]
 
 
 def test_sampler_preset_rho_sets_the_sigma_grid():
