@@ -70,11 +70,11 @@ def rigid_residues(prop):
 
 def sigma_window(term, sigma_min: float):
     """``term`` switched off at levels σ < ``sigma_min`` (Å)."""
-    def windowed(x, sigma, cond, base_score):
-        on = (sigma >= sigma_min).to(x.dtype)
+    def windowed(ev):
+        on = (ev.sigma >= sigma_min).to(ev.x.dtype)
         if not bool(on.any()):
-            return torch.zeros_like(x)
-        return term(x, sigma, cond, base_score) * on[:, None, None, None]
+            return torch.zeros_like(ev.x)
+        return term(ev) * on[:, None, None, None]
     return windowed
 
 

@@ -9,17 +9,17 @@ Imports torch only — never protein, image or toy code.  Quick tour::
 
 from .checkpoint import Checkpoint, load_checkpoint, load_weights_into, read_metadata, save_checkpoint
 from .denoiser import (DenoiserScore, EDMCoefficients, EDMPreconditioning, NoisePredictionPreconditioning,
-                       edm_coefficients, score_from_denoised)
+                       denoised_estimate, edm_coefficients, score_from_denoised)
 from .ema import EMA
 from .conditioning import KnownPart, ReconstructionGuidance, Replacement, with_conditioning
-from .guidance import (CalibratedRegressionGuidance, ClassifierGuidance, DenoisedPropertyGuidance, GuidanceTerm,
+from .guidance import (CalibratedRegressionGuidance, ClassifierGuidance, DenoisedPropertyGuidance, Evaluation, GuidanceTerm,
                        NoiseAwareDenoisedGuidance, PotentialGuidance, ProjectionGuidance, RegressionGuidance,
                        grad_of_log_likelihood, with_guidance)
 from .loss import DSMObjective, SlicedScoreMatchingObjective, dsm_loss, sliced_score_matching_loss
 from .samplers import (AnnealedLangevin, EDMStochastic, ProbabilityFlowODE, ReverseSDE, SampleResult, Sampler, check_sigmas,
                        prior_sample)
 from .schedules import GeometricSchedule, sampling_sigmas
-from .self_conditioning import SELF_COND_KEY, SelfConditioning, self_conditioned_cond, tweedie_denoised
+from .self_conditioning import SELF_COND_KEY, SelfConditioning, self_conditioned_cond
 from .training import TrainConfig, Trainer, TrainResult, ValidationSet, resolve_device
 from .types import Batch, LossOutput, Objective, ProjectFn, ScoreFn, apply_mask, expand_like, identity_project
 

@@ -14,7 +14,8 @@ unchanged (samplers never branch on "is conditioned"):
 
       s_c(x, σ)_k = (ỹ − x_k)/σ²,      s_c(x, σ)_u = s(x, σ)_u,      ỹ = align(y, x̂₀) or y,
 
-  with x̂₀ = x + σ² s(x, σ).  The known part is thereby *pulled* to its noised value at each level
+  with x̂₀ = x + σ² s(x, σ) (:func:`~proteindsm.core.denoiser.denoised_estimate`, as everywhere in
+  the core; a mechanism wraps the score function, so x̂₀ is that of the function it wraps).  The known part is thereby *pulled* to its noised value at each level
   by the sampler's own step (an Euler ODE step keeps x_k − ỹ ∝ σ exactly; the final denoising step
   lands on ỹ), instead of being overwritten, which keeps the samplers untouched.  One model
   evaluation per call.
@@ -54,6 +55,7 @@ from torch import Tensor
 
 from proteindsm.errors import InputError
 
+from .denoiser import denoised_estimate
 from .types import Cond, ScoreFn, expand_like
 
 __all__ = ["Aligner", "KnownPart", "Replacement", "ReconstructionGuidance", "with_conditioning"]
@@ -124,7 +126,7 @@ class Replacement:
             known._check(x)
             s = score_fn(x, sigma, cond)
             s2 = _sigma_factor(sigma, x) ** 2
-            ref = x + s2 * s if self.align_to == "denoised" else x
+            ref = denoised_estimate(x, sigma, s) if self.align_to == "denoised" else x
             target = known.target(ref)
             m = known.weights(x)
             return m * (target - x) / s2 + (1 - m) * s
@@ -178,16 +180,15 @@ class ReconstructionGuidance:
             on = torch.ones_like(sigma, dtype=torch.bool) if self.sigma_max is None else sigma <= self.sigma_max
             if self.scale == 0 or not bool(on.any()):
                 return score_fn(x, sigma, cond)
-            s2 = _sigma_factor(sigma, x) ** 2
             coef = known.weights(x) * _sigma_factor(on.to(x.dtype) / self.variance(sigma.to(x.dtype)), x)
             if not self.through_model:
                 s = score_fn(x, sigma, cond)
-                x0 = x + s2 * s
+                x0 = denoised_estimate(x, sigma, s)
                 return s + self.scale * coef * (known.target(x0) - x0)
             with torch.enable_grad():
                 xg = x.detach().requires_grad_(True)
                 s = score_fn(xg, sigma, cond)
-                x0 = xg + s2 * s
+                x0 = denoised_estimate(xg, sigma, s)   # differentiable: J = ∂x̂₀/∂x through the model
                 residual = coef * (known.target(x0) - x0.detach())
                 (vjp,) = torch.autograd.grad(x0, xg, grad_outputs=residual)
             return s.detach() + self.scale * vjp

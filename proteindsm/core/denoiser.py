@@ -21,7 +21,9 @@ same input scaling ``c_in`` with the VE (NCSN) output ``c_skip = 1``, ``c_out = 
 (no ``c_noise``).
 
 Any denoiser becomes a score with :func:`score_from_denoised` (``(D − x)/σ²``, the one place that
-conversion is written) or :class:`DenoiserScore`.
+conversion is written) or :class:`DenoiserScore`; the way back, Tweedie's denoised estimate
+x̂₀ = x + σ² s, is :func:`denoised_estimate` — the one place *that* is written (guidance terms,
+conditioning and self-conditioning all call it).
 
 Float expressions are kept exactly as the networks wrote them before they moved here, so shipped
 checkpoints reproduce bitwise: the EDM class computes ``σ·σ + σ_d·σ_d`` and ``1/√·``, the
@@ -44,6 +46,7 @@ __all__ = [
     "EDMCoefficients",
     "EDMPreconditioning",
     "NoisePredictionPreconditioning",
+    "denoised_estimate",
     "edm_coefficients",
     "score_from_denoised",
 ]
@@ -52,6 +55,13 @@ __all__ = [
 def score_from_denoised(x: Tensor, sigma: Tensor, denoised: Tensor) -> Tensor:
     """Score of a denoiser, ``(D − x)/σ²``: ``x``, ``denoised`` ``(B, ...)``, ``sigma`` ``(B,)``."""
     return (denoised - x) / expand_like(sigma, x) ** 2
+
+
+def denoised_estimate(x: Tensor, sigma: Tensor, score: Tensor) -> Tensor:
+    """Tweedie's denoised estimate x̂₀ = x + σ² s(x, σ) = E[x₀ | x_σ = x]: ``x``, ``score`` ``(B, ...)``,
+    ``sigma`` ``(B,)``; σ is cast to ``x``'s dtype, so x̂₀ has the dtype of ``x``.  Differentiable in
+    ``x`` and ``score`` (callers detach where s is held fixed)."""
+    return x + expand_like(sigma.to(x.dtype), x) ** 2 * score
 
 
 class DenoiserScore:

@@ -4,10 +4,18 @@ Classifier guidance (Song et al. 2021, §5; Dhariwal & Nichol 2021) uses Bayes' 
 marginals:  ∇_x log p_σ(x | y) = ∇_x log p_σ(x) + ∇_x log p(y | x, σ).  A guidance term returns the
 second part (times a scale w); :func:`with_guidance` returns a new score function
 
-    s_guided(x, σ, c) = s(x, σ, c) + Σ_k term_k(x, σ, c, s(x, σ, c)),
+    s_guided(x, σ, c) = s(x, σ, c) + Σ_k term_k(Evaluation(x, σ, c, s(x, σ, c), x̂₀)),
 
 so samplers never branch on "is guided".  Every term is differentiated by autograd, also inside a
 sampler's ``no_grad`` block.
+
+The term protocol (:class:`GuidanceTerm`) is one argument, an :class:`Evaluation`: the state, σ,
+cond, the base score s and the denoised estimate x̂₀ = x + σ² s (Tweedie), which
+:func:`with_guidance` computes ONCE per evaluation with
+:func:`~proteindsm.core.denoiser.denoised_estimate` and hands to every term (detached: terms hold s
+fixed), so no term recomputes it and all terms see the same tensor.  A term reads only the fields
+it needs; one record rather than a growing argument list keeps the call the same when a shared
+quantity is added.
 
 Terms provided:
 * :class:`ClassifierGuidance` — log-softmax of a noise-conditional classifier at a target class.
@@ -38,16 +46,42 @@ from torch import Tensor
 
 from proteindsm.errors import InputError
 
+from .denoiser import denoised_estimate
 from .types import Cond, ScoreFn, expand_like
 
 Predictor = Callable[[Tensor, Tensor, Cond], Tensor]
 """A noise-conditional model ``(x (B,...), sigma (B,), cond) -> (B,)`` values or ``(B, C)`` logits."""
 
 
-class GuidanceTerm(Protocol):
-    """``(x, sigma, cond, base_score) -> gradient`` (shape of ``x``) added to the base score."""
+@dataclass(frozen=True)
+class Evaluation:
+    """One evaluation of a guided score function, as every guidance term receives it.
 
-    def __call__(self, x: Tensor, sigma: Tensor, cond: Cond, base_score: Tensor) -> Tensor: ...
+    Attributes:
+        x: the state ``(B, ...)``.
+        sigma: the noise level ``(B,)``.
+        cond: the network's extra inputs (or None).
+        score: the base score s(x, σ, cond) ``(B, ...)``, before any term is added.
+        x0_hat: the denoised estimate x̂₀ = x + σ² s ``(B, ...)``, detached (s held fixed), in ``x``'s
+            dtype; computed once per evaluation (:meth:`at`) and shared by all terms.
+    """
+
+    x: Tensor
+    sigma: Tensor
+    cond: Cond
+    score: Tensor
+    x0_hat: Tensor
+
+    @classmethod
+    def at(cls, x: Tensor, sigma: Tensor, cond: Cond, score: Tensor) -> "Evaluation":
+        """The record of an evaluation at ``x``, with x̂₀ computed by :func:`denoised_estimate`."""
+        return cls(x, sigma, cond, score, denoised_estimate(x, sigma, score).detach())
+
+
+class GuidanceTerm(Protocol):
+    """``(evaluation: Evaluation) -> gradient`` (shape of ``evaluation.x``) added to the base score."""
+
+    def __call__(self, ev: Evaluation) -> Tensor: ...
 
 
 def grad_of_log_likelihood(log_likelihood: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
@@ -82,12 +116,12 @@ class ClassifierGuidance:
     def __post_init__(self) -> None:
         _check_scale_tolerance(self.scale)
 
-    def __call__(self, x: Tensor, sigma: Tensor, cond: Cond, base_score: Tensor) -> Tensor:
+    def __call__(self, ev: Evaluation) -> Tensor:
         def log_likelihood(xg: Tensor) -> Tensor:
-            logits = self.classifier(xg, sigma, cond)
+            logits = self.classifier(xg, ev.sigma, ev.cond)
             return torch.log_softmax(logits, dim=-1)[:, self.target_class]
 
-        return self.scale * grad_of_log_likelihood(log_likelihood, x)
+        return self.scale * grad_of_log_likelihood(log_likelihood, ev.x)
 
 
 @dataclass
@@ -102,11 +136,11 @@ class RegressionGuidance:
     def __post_init__(self) -> None:
         _check_scale_tolerance(self.scale, self.tolerance)
 
-    def __call__(self, x: Tensor, sigma: Tensor, cond: Cond, base_score: Tensor) -> Tensor:
+    def __call__(self, ev: Evaluation) -> Tensor:
         def log_likelihood(xg: Tensor) -> Tensor:
-            return gaussian_log_likelihood(self.predictor(xg, sigma, cond), self.target, self.tolerance)
+            return gaussian_log_likelihood(self.predictor(xg, ev.sigma, ev.cond), self.target, self.tolerance)
 
-        return self.scale * grad_of_log_likelihood(log_likelihood, x)
+        return self.scale * grad_of_log_likelihood(log_likelihood, ev.x)
 
 
 @dataclass
@@ -125,17 +159,16 @@ class DenoisedPropertyGuidance:
         if self.sigma_data is not None and not self.sigma_data > 0:
             raise InputError(f"guidance sigma_data must be positive or null, got {self.sigma_data}")
 
-    def __call__(self, x: Tensor, sigma: Tensor, cond: Cond, base_score: Tensor) -> Tensor:
-        shift = expand_like(sigma, x) ** 2 * base_score.detach()
+    def __call__(self, ev: Evaluation) -> Tensor:
+        # ∇ₓ g(x + σ² s) with s held fixed is ∇g at x̂₀ (∂x̂₀/∂x = I): differentiate at the shared x̂₀.
+        def log_likelihood(x0: Tensor) -> Tensor:
+            return gaussian_log_likelihood(self.property_fn(x0, ev.cond), self.target, self.tolerance)
 
-        def log_likelihood(xg: Tensor) -> Tensor:
-            return gaussian_log_likelihood(self.property_fn(xg + shift, cond), self.target, self.tolerance)
-
-        grad = self.scale * grad_of_log_likelihood(log_likelihood, x)
+        grad = self.scale * grad_of_log_likelihood(log_likelihood, ev.x0_hat)
         if self.sigma_data is not None:
             # ∂x̂₀/∂x ≈ σ_d²/(σ_d² + σ²) for data of scale σ_d (exact for Gaussian data): without it
             # the term is far too strong at large σ.
-            grad = grad * expand_like(self.sigma_data ** 2 / (self.sigma_data ** 2 + sigma ** 2), x)
+            grad = grad * expand_like(self.sigma_data ** 2 / (self.sigma_data ** 2 + ev.sigma ** 2), ev.x)
         return grad
 
 
@@ -161,13 +194,13 @@ class NoiseAwareDenoisedGuidance:
     def __post_init__(self) -> None:
         _check_scale_tolerance(self.scale, self.tolerance)
 
-    def __call__(self, x: Tensor, sigma: Tensor, cond: Cond, base_score: Tensor) -> Tensor:
-        x0_hat = (x + expand_like(sigma, x) ** 2 * base_score).detach()
+    def __call__(self, ev: Evaluation) -> Tensor:
+        x = ev.x
         with torch.enable_grad():
-            xg = x0_hat.requires_grad_(True)
-            g = self.property_fn(xg, cond)
+            xg = ev.x0_hat.detach().requires_grad_(True)
+            g = self.property_fn(xg, ev.cond)
             (grad,) = torch.autograd.grad(g.sum(), xg)
-        var = self.tolerance ** 2 + sigma.to(x) ** 2 * grad.flatten(1).pow(2).sum(1)
+        var = self.tolerance ** 2 + ev.sigma.to(x) ** 2 * grad.flatten(1).pow(2).sum(1)
         coef = (self.target - g.detach()) / var
         return self.scale * expand_like(coef, x) * grad
 
@@ -216,13 +249,13 @@ class CalibratedRegressionGuidance:
             e = err[lo] + w * (err[hi] - err[lo])
         return (self.tolerance ** 2 + e ** 2).to(sigma.dtype)
 
-    def __call__(self, x: Tensor, sigma: Tensor, cond: Cond, base_score: Tensor) -> Tensor:
-        var = self.variance(sigma).to(x.dtype)
+    def __call__(self, ev: Evaluation) -> Tensor:
+        var = self.variance(ev.sigma).to(ev.x.dtype)
 
         def log_likelihood(xg: Tensor) -> Tensor:
-            return -0.5 * (self.predictor(xg, sigma, cond) - self.target) ** 2 / var
+            return -0.5 * (self.predictor(xg, ev.sigma, ev.cond) - self.target) ** 2 / var
 
-        return self.scale * grad_of_log_likelihood(log_likelihood, x)
+        return self.scale * grad_of_log_likelihood(log_likelihood, ev.x)
 
 
 def _check_sigma_window(kind: str, sigma_max: Optional[float], sigma_min: float = 0.0) -> None:
@@ -267,12 +300,12 @@ class PotentialGuidance:
         _check_scale_tolerance(self.scale)
         _check_sigma_window("potential", self.sigma_max)
 
-    def __call__(self, x: Tensor, sigma: Tensor, cond: Cond, base_score: Tensor) -> Tensor:
+    def __call__(self, ev: Evaluation) -> Tensor:
+        x, sigma = ev.x, ev.sigma
         on = _in_sigma_window(sigma, self.sigma_max)
         if self.scale == 0 or not bool(on.any()):
             return torch.zeros_like(x)
-        x0_hat = x + expand_like(sigma, x) ** 2 * base_score.detach()
-        grad = grad_of_log_likelihood(lambda xg: -self.energy_fn(xg, cond), x0_hat)
+        grad = grad_of_log_likelihood(lambda xg: -self.energy_fn(xg, ev.cond), ev.x0_hat)
         weight = on.to(x.dtype) / (sigma.to(x.dtype) ** 2 if self.inverse_sigma_squared else 1.0)
         return self.scale * grad * expand_like(weight, x)
 
@@ -323,27 +356,31 @@ class ProjectionGuidance:
         if not (math.isfinite(self.step) and self.step > 0):
             raise InputError(f"projection step must be > 0, got {self.step}")
 
-    def __call__(self, x: Tensor, sigma: Tensor, cond: Cond, base_score: Tensor) -> Tensor:
+    def __call__(self, ev: Evaluation) -> Tensor:
+        x, sigma, x0_hat = ev.x, ev.sigma, ev.x0_hat
         on = _in_sigma_window(sigma, self.sigma_max, self.sigma_min)
         if self.scale == 0 or not bool(on.any()):
             return torch.zeros_like(x)
         s2 = expand_like(sigma.to(x.dtype), x) ** 2
-        x0_hat = (x + s2 * base_score).detach()
-        moved = descend(self.energy_fn, x0_hat, cond, self.step, self.iterations)
+        moved = descend(self.energy_fn, x0_hat, ev.cond, self.step, self.iterations)
         return self.scale * (moved - x0_hat) / s2 * expand_like(on.to(x.dtype), x)
 
 
 def with_guidance(score_fn: ScoreFn, terms: Sequence[GuidanceTerm]) -> ScoreFn:
-    """A new score function: the base score plus the sum of the guidance terms."""
+    """A new score function: the base score plus the sum of the guidance terms.
+
+    Per evaluation the base score is computed once and x̂₀ = x + σ² s once (:meth:`Evaluation.at`);
+    every term receives that same :class:`Evaluation`."""
     terms = list(terms)
     if not terms:
         return score_fn
 
     def guided(x: Tensor, sigma: Tensor, cond: Cond = None) -> Tensor:
         base = score_fn(x, sigma, cond)
+        ev = Evaluation.at(x, sigma, cond, base)
         total = base
         for term in terms:
-            total = total + term(x, sigma, cond, base)
+            total = total + term(ev)
         return total
 
     return guided

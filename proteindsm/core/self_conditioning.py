@@ -2,7 +2,8 @@
 
 The network receives its own previous estimate of the clean data, x̂₀, as an extra input under the
 key :data:`SELF_COND_KEY` of ``cond`` (same shape as ``x``; all zeros means "no estimate").  The core
-only ever computes x̂₀ from a score through Tweedie's formula, ``x̂₀ = x + σ² s(x, σ)``, so any
+only ever computes x̂₀ from a score through Tweedie's formula, ``x̂₀ = x + σ² s(x, σ)``
+(:func:`proteindsm.core.denoiser.denoised_estimate`), so any
 score function that accepts the key works, whatever its domain.
 
 Training (:func:`self_conditioned_cond`, used by :func:`proteindsm.core.loss.dsm_loss`): for the rows
@@ -25,20 +26,16 @@ from typing import Optional
 import torch
 from torch import Tensor
 
+from .denoiser import denoised_estimate
 from .types import Cond, ScoreFn, expand_like
 
-__all__ = ["SELF_COND_KEY", "tweedie_denoised", "self_conditioned_cond", "SelfConditioning"]
+__all__ = ["SELF_COND_KEY", "self_conditioned_cond", "SelfConditioning"]
 
 #: The key of ``cond`` that carries the previous estimate x̂₀.
 SELF_COND_KEY = "self_cond"
 
 #: σ rising by more than this factor between two evaluations starts a new run (estimate reset).
 NEW_RUN_SIGMA_RATIO = 2.0
-
-
-def tweedie_denoised(x: Tensor, sigma: Tensor, score: Tensor) -> Tensor:
-    """x̂₀ = x + σ² s: ``x``, ``score`` ``(B, ...)``, ``sigma`` ``(B,)``."""
-    return x + expand_like(sigma, x) ** 2 * score
 
 
 def self_conditioned_cond(score_fn: ScoreFn, x_noisy: Tensor, sigma: Tensor, cond: Cond,
@@ -50,7 +47,7 @@ def self_conditioned_cond(score_fn: ScoreFn, x_noisy: Tensor, sigma: Tensor, con
     base[SELF_COND_KEY] = zeros
     if bool(rows.any()):
         with torch.no_grad():
-            est = tweedie_denoised(x_noisy, sigma, score_fn(x_noisy, sigma, base)).detach()
+            est = denoised_estimate(x_noisy, sigma, score_fn(x_noisy, sigma, base)).detach()
         base[SELF_COND_KEY] = torch.where(expand_like(rows.to(torch.bool), x_noisy), est, zeros)
     return base
 
@@ -77,6 +74,6 @@ class SelfConditioning:
                  or (self._last_sigma is not None and top > self._last_sigma * NEW_RUN_SIGMA_RATIO))
         estimate = torch.zeros_like(x) if stale else self._estimate.to(dtype=x.dtype)
         score = self.score_fn(x, sigma, {**dict(cond or {}), SELF_COND_KEY: estimate})
-        self._estimate = tweedie_denoised(x, sigma, score).detach()
+        self._estimate = denoised_estimate(x, sigma, score).detach()
         self._last_sigma = top
         return score

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from proteindsm.core import CalibratedRegressionGuidance, NoiseAwareDenoisedGuidance, RegressionGuidance
+from proteindsm.core import CalibratedRegressionGuidance, Evaluation, NoiseAwareDenoisedGuidance, RegressionGuidance
 from proteindsm.errors import InputError
 
 
@@ -25,13 +25,13 @@ def test_calibrated_regression_interpolates_in_log_sigma_and_clamps():
     want_eps = torch.tensor([0.0, 0.0, 0.5, 1.0, 1.0], dtype=torch.float64)
     assert torch.allclose(term.variance(sigma), 0.25 + want_eps ** 2)
     x = torch.zeros(5, 2, dtype=torch.float64)
-    got = term(x, sigma, None, torch.zeros_like(x))
+    got = term(Evaluation.at(x, sigma, None, torch.zeros_like(x)))
     # ∇ −(x·w − y*)²/(2v) = (y* − x·w)/v · w  at x = 0
     want = 2.0 * (1.0 / (0.25 + want_eps ** 2))[:, None] * w
     assert torch.allclose(got, want)
     # with a zero error table it is the plain regression term
-    plain = RegressionGuidance(_linear(w), 1.0, 0.5, 2.0)(x, sigma, None, torch.zeros_like(x))
-    flat = CalibratedRegressionGuidance(_linear(w), 1.0, 0.5, 2.0, (1.0,), (0.0,))(x, sigma, None, torch.zeros_like(x))
+    plain = RegressionGuidance(_linear(w), 1.0, 0.5, 2.0)(Evaluation.at(x, sigma, None, torch.zeros_like(x)))
+    flat = CalibratedRegressionGuidance(_linear(w), 1.0, 0.5, 2.0, (1.0,), (0.0,))(Evaluation.at(x, sigma, None, torch.zeros_like(x)))
     assert torch.allclose(flat, plain)
 
 
@@ -50,7 +50,7 @@ def test_noise_aware_denoised_guidance_on_a_gaussian():
     x = torch.tensor([[1.0, 2.0, 0.0], [0.0, -1.0, 3.0]], dtype=torch.float64)
     sigma = torch.tensor([0.5, 4.0], dtype=torch.float64)
     base = -x / (1 + sigma[:, None] ** 2)
-    got = term(x, sigma, None, base)
+    got = term(Evaluation.at(x, sigma, None, base))
     x0 = x / (1 + sigma[:, None] ** 2)
     coef = (2.0 - (x0 * a).sum(-1)) / (0.3 ** 2 + sigma ** 2 * (a ** 2).sum())
     assert torch.allclose(got, 1.5 * coef[:, None] * a)
@@ -68,14 +68,14 @@ def test_potential_guidance_known_answer_and_sigma_window():
     base = -x                                                                  # data N(0, ·): any fixed score
     sigma = torch.tensor([0.1, 0.5, 2.0], dtype=torch.float64)
     x0 = x + sigma[:, None] ** 2 * base
-    got = PotentialGuidance(energy, scale=3.0, sigma_max=1.0)(x, sigma, None, base)
+    got = PotentialGuidance(energy, scale=3.0, sigma_max=1.0)(Evaluation.at(x, sigma, None, base))
     want = -3.0 * (x0 - c) * torch.tensor([1.0, 1.0, 0.0], dtype=torch.float64)[:, None]
     assert torch.allclose(got, want)
-    rel = PotentialGuidance(energy, scale=3.0, sigma_max=1.0, inverse_sigma_squared=True)(x, sigma, None, base)
+    rel = PotentialGuidance(energy, scale=3.0, sigma_max=1.0, inverse_sigma_squared=True)(Evaluation.at(x, sigma, None, base))
     assert torch.allclose(rel, want / sigma[:, None] ** 2)
-    everywhere = PotentialGuidance(energy, scale=3.0)(x, sigma, None, base)
+    everywhere = PotentialGuidance(energy, scale=3.0)(Evaluation.at(x, sigma, None, base))
     assert torch.allclose(everywhere, -3.0 * (x0 - c))
-    off = PotentialGuidance(energy, scale=3.0, sigma_max=0.01)(x, sigma, None, base)
+    off = PotentialGuidance(energy, scale=3.0, sigma_max=0.01)(Evaluation.at(x, sigma, None, base))
     assert torch.equal(off, torch.zeros_like(x))
     with pytest.raises(InputError, match="sigma_max"):
         PotentialGuidance(energy, sigma_max=0.0)
@@ -113,7 +113,7 @@ def test_projection_guidance_moves_the_denoised_estimate_onto_the_restraint():
     x = torch.tensor([[3.0, 4.0], [0.3, 0.4], [3.0, 4.0], [3.0, 4.0]], dtype=torch.float64)
     sigma = torch.tensor([0.5, 0.5, 3.0, 0.1], dtype=torch.float64)
     base = torch.tensor([[-4.0, 0.0], [0.0, 0.0], [0.0, 0.0], [0.0, 0.0]], dtype=torch.float64)   # x̂₀ = x + σ² s
-    got = term(x, sigma, None, base)
+    got = term(Evaluation.at(x, sigma, None, base))
     x0 = torch.tensor([2.0, 4.0], dtype=torch.float64)
     want0 = 0.5 * (x0 / x0.norm() - x0) / 0.25                  # w (P(x̂₀) − x̂₀) / σ²
     assert torch.allclose(got[0], want0, atol=1e-9)
@@ -149,3 +149,53 @@ def test_projection_guidance_rejects_bad_settings(kwargs, message):
 
     with pytest.raises(InputError, match=message):
         ProjectionGuidance(_outside_ball(1.0), **kwargs)
+
+
+# ------------------------------------------------------------------------------ one x̂₀ per evaluation
+def _x0_terms():
+    from proteindsm.core import DenoisedPropertyGuidance, PotentialGuidance, ProjectionGuidance
+
+    prop = lambda x0, cond=None: (x0 ** 2).sum(-1)                       # noqa: E731
+    energy = lambda x0, cond=None: torch.relu(x0.norm(dim=-1) - 1.0) ** 2  # noqa: E731
+    return [DenoisedPropertyGuidance(prop, 1.0, 0.5, 1.2), DenoisedPropertyGuidance(prop, 1.0, 0.5, 1.2, sigma_data=2.0),
+            NoiseAwareDenoisedGuidance(prop, 1.0, 0.5, 0.8), PotentialGuidance(energy, 0.7, 5.0),
+            PotentialGuidance(energy, 0.7, inverse_sigma_squared=True), ProjectionGuidance(energy, 0.5, 5.0, iterations=10)]
+
+
+def test_with_guidance_computes_the_denoised_estimate_once(monkeypatch):
+    """Every x̂₀ term in one guided evaluation: denoised_estimate runs once, and all terms get the same
+    tensor x + σ² s."""
+    import proteindsm.core.guidance as guidance
+    from proteindsm.core import with_guidance
+
+    calls = []
+    real = guidance.denoised_estimate
+    monkeypatch.setattr(guidance, "denoised_estimate", lambda *a: calls.append(1) or real(*a))
+    seen = []
+
+    def spy(ev):
+        seen.append(ev.x0_hat)
+        return torch.zeros_like(ev.x)
+
+    score = lambda x, sigma, cond=None: -x / (1 + sigma[:, None] ** 2)          # noqa: E731
+    x = torch.tensor([[1.0, 2.0, 0.5], [0.3, -1.0, 2.0]], dtype=torch.float64)
+    sigma = torch.tensor([0.4, 2.0], dtype=torch.float64)
+    guided = with_guidance(score, [spy, *_x0_terms(), spy])
+    out = guided(x, sigma)
+    assert len(calls) == 1 and torch.isfinite(out).all()
+    assert seen[0] is seen[1]
+    assert torch.equal(seen[0], x + sigma[:, None] ** 2 * score(x, sigma))
+    guided(x, sigma)
+    assert len(calls) == 2                                                      # once per evaluation
+
+
+def test_terms_read_the_denoised_estimate_from_the_evaluation():
+    """A term's output depends on x̂₀ only through ``ev.x0_hat``: with a NaN base score (which any
+    recomputation x + σ² s would propagate) it equals the term at x = x̂₀ with a zero score."""
+    x0 = torch.tensor([[1.5, -0.5, 0.2], [0.1, 0.9, -2.0]], dtype=torch.float64)
+    sigma = torch.tensor([0.7, 3.0], dtype=torch.float64)
+    nan = torch.full_like(x0, float("nan"))
+    for term in _x0_terms():
+        got = term(Evaluation(x=torch.zeros_like(x0), sigma=sigma, cond=None, score=nan, x0_hat=x0))
+        want = term(Evaluation.at(x0, sigma, None, torch.zeros_like(x0)))
+        assert torch.equal(got, want), type(term).__name__

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from proteindsm.core import Evaluation
 from proteindsm.errors import InputError
 from proteindsm.protein.generate.sheet_blueprint import (BLUEPRINT_ITERATIONS, BLUEPRINT_STEP, HAIRPIN_LOOP,
                                                 blueprint_distances, blueprint_energy, blueprint_guidance,
@@ -85,10 +86,10 @@ def test_projection_lands_a_perturbed_sheet_back_on_the_blueprint():
     assert float(energy(x0)) > 3.0
     term = blueprint_guidance(bp, scale=1.0, sigma_max=10.0)
     sigma = torch.tensor([0.5])
-    moved = x0 + 0.25 * term(x0, sigma, None, torch.zeros_like(x0))    # base score 0: x̂₀ = x
+    moved = x0 + 0.25 * term(Evaluation.at(x0, sigma, None, torch.zeros_like(x0)))    # base score 0: x̂₀ = x
     d = blueprint_distances(moved, bp)[0].numpy()
     assert np.all(d > bp.lower - 0.05) and np.all(d < bp.upper + 0.05), (BLUEPRINT_STEP, BLUEPRINT_ITERATIONS)
-    assert torch.equal(term(x0, torch.tensor([11.0]), None, torch.zeros_like(x0)), torch.zeros_like(x0))
+    assert torch.equal(term(Evaluation.at(x0, torch.tensor([11.0]), None, torch.zeros_like(x0))), torch.zeros_like(x0))
 
 
 def test_distance_ranges_cover_real_two_residue_hairpins(corpus_path):

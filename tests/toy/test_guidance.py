@@ -37,8 +37,9 @@ def tau_eff(sigma):
     return torch.sqrt(TAU ** 2 + a_of(sigma) * sigma ** 2)
 
 
-def analytic_term(x, sigma, cond, base):
-    """∇_x log p(y | x_σ) in closed form (a user's guidance term)."""
+def analytic_term(ev):
+    """∇_x log p(y | x_σ) in closed form (a user's guidance term, reading x and σ of the Evaluation)."""
+    x, sigma = ev.x, ev.sigma
     a = a_of(sigma)
     g = torch.zeros_like(x)
     g[:, 0] = a * (Y - a * x[:, 0]) / tau_eff(sigma) ** 2
