@@ -51,7 +51,7 @@ def parse(spec: str):
 
 
 def settings_parser(description: str, length: int, num: int) -> argparse.ArgumentParser:
-    """Arguments shared by the sampler sweep scripts (this one and ``rg_trajectory.py``)."""
+    """Arguments of the sampler sweep."""
     ap = argparse.ArgumentParser(description=description)
     ap.add_argument("settings", nargs="+")
     ap.add_argument("--checkpoint", default=None)
