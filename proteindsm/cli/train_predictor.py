@@ -26,9 +26,10 @@ from .config import instantiate_checked, require, resolve_path, to_container, tr
 def train_predictor(cfg: DictConfig) -> int:
     from proteindsm.protein.data.corpus import load_corpus
     from proteindsm.protein.model.checkpoints import export_inference_checkpoint
-    from proteindsm.protein.model.predictors import (PREDICTABLE, PREDICTOR_MODELS, RESIDUE_LABELS,
-                                               LabelledBackboneBatches, PropertyObjective, evaluate_predictor,
-                                               labelled_validation_batches, load_or_compute_labels)
+    from proteindsm.protein.model.predictor_training import (RESIDUE_LABELS, LabelledBackboneBatches, PropertyObjective,
+                                                             evaluate_predictor, labelled_validation_batches,
+                                                             load_or_compute_labels)
+    from proteindsm.protein.model.predictors import PREDICTABLE, PREDICTOR_MODELS
 
     prop = str(require(cfg, "predictor.property"))
     if prop not in PREDICTABLE:

@@ -222,7 +222,7 @@ def test_rg_of_points_on_a_sphere_ca_and_backbone():
 def test_every_rg_in_the_package_is_the_geometry_one(ubi):
     """The exact property, the design property and the predictors' features all use
     geometry.radius_of_gyration (with eps 0, 1e-6, 1e-6): same values to the bit."""
-    from proteindsm.protein.model import predictors
+    from proteindsm.protein.model import predictor_features
     from proteindsm.protein.generate.targets import radius_of_gyration_property
     from proteindsm.protein.structure.properties import radius_of_gyration as exact_rg
 
@@ -233,7 +233,7 @@ def test_every_rg_in_the_package_is_the_geometry_one(ubi):
     for atoms in ("CA", "backbone"):
         assert torch.equal(radius_of_gyration_property(x, {"mask": mask}, atoms=atoms),
                            G.radius_of_gyration(x, mask, atoms=atoms, eps=1e-6))
-    glob = predictors.global_features(x, mask, torch.ones(2))
+    glob = predictor_features.global_features(x, mask, torch.ones(2))
     length = mask.sum(1).float()
     assert torch.equal(glob[:, 0], torch.log(G.radius_of_gyration(x, mask, eps=1e-6) / length ** 0.4 / 2.2))
 

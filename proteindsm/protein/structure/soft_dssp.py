@@ -81,7 +81,7 @@ def soft_hbond_map(x: Tensor, mask: Optional[Tensor] = None, cutoff: float = DSS
       ``get_hbond_map`` — 1 below ``cutoff − 2·margin``, 0 above ``cutoff``, a sine ramp between;
       exact distances; pydssp's local mask (acceptor d, d − 1, d − 2 excluded); ``mask`` zeroes
       rows and columns of masked residues.
-    * ``"sigmoid"`` (the features of :mod:`proteindsm.protein.model.predictors`, whose shipped
+    * ``"sigmoid"`` (the features of :mod:`proteindsm.protein.model.predictor_features`, whose shipped
       checkpoints were trained with it): ``sigmoid((cutoff − E) / width)``, distances
       :func:`smooth_distance` floored at 0.5 Å (bounded energy on noised inputs), zero for
       ``|a − d| < 3``, for masked acceptors and for donors d = 0 or whose residue d − 1 is masked;
