@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from proteindsm.cli import main
-from proteindsm.core import (ClassifierGuidance, GeometricSchedule, RegressionGuidance, ReverseSDE, prior_sample,
+from proteindsm.core import (ClassifierGuidance, Evaluation, GeometricSchedule, RegressionGuidance, ReverseSDE, prior_sample,
                              with_guidance)
 from proteindsm.core.checkpoint import Checkpoint, save_checkpoint
 from proteindsm.errors import InputError
@@ -60,7 +60,7 @@ def test_regression_guidance_equals_autograd_gradient_of_log_likelihood():
     cond = {"mask": mask}
     target, tol, w = 0.8, 0.1, 2.5
     term = RegressionGuidance(f, target, tol, w)
-    got = term(x, sigma, cond, torch.zeros_like(x))
+    got = term(Evaluation.at(x, sigma, cond, torch.zeros_like(x)))
 
     xg = x.clone().requires_grad_(True)
     ll = -0.5 * ((f(xg, sigma, cond) - target) / tol) ** 2
@@ -80,7 +80,7 @@ def test_classifier_guidance_equals_autograd_gradient_and_terms_sum():
     reg = _predictor(seed=4)
     x = _backbones(2, 20, seed=5)
     sigma = torch.tensor([1.0, 3.0])
-    got = ClassifierGuidance(clf, 1, 0.7)(x, sigma, None, torch.zeros_like(x))
+    got = ClassifierGuidance(clf, 1, 0.7)(Evaluation.at(x, sigma, None, torch.zeros_like(x)))
     xg = x.clone().requires_grad_(True)
     (want,) = torch.autograd.grad(torch.log_softmax(clf(xg, sigma, None), -1)[:, 1].sum(), xg)
     assert torch.allclose(got, 0.7 * want, atol=1e-6, rtol=1e-5)
@@ -350,7 +350,7 @@ def test_denoised_property_guidance_equals_autograd_gradient():
     base = -0.1 * x
     sigma = torch.tensor([0.3, 4.0])
     term = NoiseAwareDenoisedGuidance(radius_of_gyration_property, 7.0, 0.5, 1.3)
-    got = term(x, sigma, None, base)
+    got = term(Evaluation.at(x, sigma, None, base))
     x0 = (x + sigma[:, None, None, None] ** 2 * base).requires_grad_(True)
     g = radius_of_gyration_property(x0)
     (dg,) = torch.autograd.grad(g.sum(), x0)
@@ -374,12 +374,12 @@ def test_calibrated_regression_guidance_equals_autograd_gradient():
     var = term.variance(sigma)
     assert torch.allclose(var, torch.tensor([0.1 ** 2 + 0.01 ** 2, 0.1 ** 2 + 0.04 ** 2, 0.1 ** 2 + 0.12 ** 2]),
                           atol=1e-5)
-    got = term(x, sigma, None, torch.zeros_like(x))
+    got = term(Evaluation.at(x, sigma, None, torch.zeros_like(x)))
     xg = x.clone().requires_grad_(True)
     (want,) = torch.autograd.grad((-0.5 * (f(xg, sigma, None) - 0.7) ** 2 / var).sum(), xg)
     assert torch.allclose(got, 3.0 * want, atol=1e-6, rtol=1e-5)
     # the pull is weaker where the predictor is less accurate (same residual, larger σ)
-    plain = RegressionGuidance(f, 0.7, 0.1, 3.0)(x, sigma, None, torch.zeros_like(x))
+    plain = RegressionGuidance(f, 0.7, 0.1, 3.0)(Evaluation.at(x, sigma, None, torch.zeros_like(x)))
     ratio = got.flatten(1).norm(dim=1) / plain.flatten(1).norm(dim=1)
     assert torch.allclose(ratio, 0.1 ** 2 / var, rtol=1e-4)
 
