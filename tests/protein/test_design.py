@@ -19,8 +19,8 @@ from proteindsm.core.checkpoint import Checkpoint, save_checkpoint
 from proteindsm.errors import InputError
 from proteindsm.protein.structure import properties as P
 from proteindsm.protein.data.corpus import load_corpus, save_corpus
-from proteindsm.protein.generate.targets import (PropertyTarget, ResolvedTarget, guidance_terms, load_predictor,
-                                       radius_of_gyration_property, resolve_targets)
+from proteindsm.protein.generate.targets import (DESIGN_PROPERTIES, PropertyTarget, ResolvedTarget, guidance_terms,
+                                                 load_predictor, radius_of_gyration_property, resolve_targets)
 from proteindsm.protein.structure.geometry import backbone_from_dihedrals
 from proteindsm.protein.data.io import read_backbones
 from proteindsm.protein.model.network import BackboneScoreNet
@@ -70,7 +70,7 @@ def test_regression_guidance_equals_autograd_gradient_of_log_likelihood():
     assert got[2, 18:].abs().max() == 0                 # padding never moves
 
     # the design layer builds the same term; radius_of_gyration converts its target to Rg / L^0.4
-    rt = ResolvedTarget("radius_of_gyration", 12.0, w, 1.0, "regression", model=f)
+    rt = ResolvedTarget("radius_of_gyration", 12.0, w, 1.0, "regression", DESIGN_PROPERTIES["radius_of_gyration"], model=f)
     (built,) = guidance_terms([rt], 24)
     assert built.target == pytest.approx(12.0 / 24 ** 0.4) and built.tolerance == pytest.approx(1 / 24 ** 0.4)
 
@@ -86,8 +86,9 @@ def test_classifier_guidance_equals_autograd_gradient_and_terms_sum():
     assert torch.allclose(got, 0.7 * want, atol=1e-6, rtol=1e-5)
 
     base = lambda x, s, c=None: -x / (1 + s[:, None, None, None] ** 2)   # noqa: E731
-    terms = guidance_terms([ResolvedTarget("fold_class", 1.0, 0.7, None, "classification", model=clf),
-                            ResolvedTarget("helix_fraction", 0.2, 1.5, 0.1, "regression", model=reg)], 20)
+    terms = guidance_terms([ResolvedTarget("fold_class", 1.0, 0.7, None, "classification", DESIGN_PROPERTIES["fold_class"], model=clf),
+                            ResolvedTarget("helix_fraction", 0.2, 1.5, 0.1, "regression", DESIGN_PROPERTIES["helix_fraction"],
+                                           model=reg)], 20)
     total = with_guidance(base, terms)(x, sigma, None)
     xg = x.clone().requires_grad_(True)
     ll = 0.7 * torch.log_softmax(clf(xg, sigma, None), -1)[:, 1] - 1.5 * 0.5 * ((reg(xg, sigma, None) - 0.2) / 0.1) ** 2
@@ -451,7 +452,7 @@ def test_design_blueprint_holds_the_output_on_the_sheet(checkpoints, tmp_path, v
 
 
 def test_strand_fraction_is_steered_by_the_soft_dssp_function_unless_a_predictor_is_named(checkpoints, tmp_path):
-    """property=strand_fraction without predictor= uses DEFAULT_FUNCTION (soft DSSP strand fraction
+    """property=strand_fraction without predictor= uses its DesignProperty's default function (soft DSSP strand fraction
     on x̂₀, τ 0.1) — no predictor needed, the report measures DSSP exactly; predictor=PATH takes the
     predictor (here one of another property: refused, naming both)."""
     out = tmp_path / "default"
@@ -473,3 +474,97 @@ def test_design_view_page_shows_guided_and_unguided_backbones(checkpoints, tmp_p
     page = (out / "view.html").read_text()
     assert (out / "3Dmol-min.js").is_file() and json.loads((out / "manifest.json").read_text())["view"] == "view.html"
     assert page.count("unguided/len14_") >= 2 and "len14_000.pdb" in page
+
+
+def _coords_of(path: Path) -> np.ndarray:
+    (chain,) = read_backbones(path, max_peptide_bond=1e9)
+    return chain.coords
+
+
+def test_api_design_equals_the_cli(checkpoints, tmp_path):
+    """proteindsm.protein.design(...) gives the CLI's backbones bitwise, and its report rows are the
+    exact measurements of those backbones."""
+    import proteindsm.protein as p
+
+    score, pdir = checkpoints
+    out = tmp_path / "cli"
+    assert _design(checkpoints, out, "property=radius_of_gyration", "target=8.0", "length=[12,14]") == 0
+    d = p.design("radius_of_gyration", 8.0, length=[12, 14], num=2, checkpoint=str(score), predictor_dir=pdir,
+                 steps=6, device="cpu", progress=False, sampler="reverse_sde")
+    assert [b.name for b in d] == ["len12_000", "len12_001", "len14_000", "len14_001"]
+    assert d[0].coords.shape == (12, 4, 3) and len(d.unguided) == 4
+    for b, u in zip(d, d.unguided):
+        np.testing.assert_array_equal(b.coords.round(3), _coords_of(out / f"{b.name}.pdb"))
+        np.testing.assert_array_equal(u.coords.round(3), _coords_of(out / "unguided" / f"{u.name}.pdb"))
+    rows = list(csv.DictReader((out / "design_report.csv").open()))
+    assert [r["file"] for r in rows] == [r["file"] for r in d.report]
+    for r, b in zip(d.report, d):
+        assert r["measured"] == pytest.approx(P.radius_of_gyration(b.coords), abs=1e-5)
+    assert d.summary[0]["property"] == "radius_of_gyration" and d.summary[0]["n"] == 4
+
+
+def test_design_api_defaults_are_the_design_config_defaults():
+    from proteindsm.cli.config import compose
+    from proteindsm.protein.generate.guided import DEFAULT_SCALE, SHEET_DEFAULTS
+
+    cfg = compose("protein", "design", [])
+    assert float(cfg.scale) == DEFAULT_SCALE
+    assert dict(cfg.sheet) == SHEET_DEFAULTS
+
+
+def test_interrupted_design_run_is_continued(checkpoints, tmp_path, monkeypatch, capsys):
+    """A design run killed after its first batch keeps it (manifest complete: false, no report yet);
+    the same command re-makes only the missing batches and ends with the full run's files."""
+    import proteindsm.protein.generate.sampling as sampling
+
+    args = ("property=helix_fraction", "target=0.6", "num=2", "batch_size=1")
+    full = tmp_path / "full"
+    assert _design(checkpoints, full, *args) == 0
+    out = tmp_path / "part"
+    real = sampling._sample_batch
+    calls = {"n": 0}
+
+    def dies_after_first(*a, **k):
+        calls["n"] += 1
+        if calls["n"] > 1:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(sampling, "_sample_batch", dies_after_first)
+    assert _design(checkpoints, out, *args) == 130
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["complete"] is False and [f["file"] for f in m["files"]] == ["len14_000.pdb"]
+    assert not (out / "design_report.csv").exists()
+    # another target into the partial folder: refused, nothing changed
+    monkeypatch.setattr(sampling, "_sample_batch", real)
+    capsys.readouterr()
+    assert _design(checkpoints, out, "property=helix_fraction", "target=0.3", "num=2", "batch_size=1") == 2
+    assert "partial run made with other settings" in capsys.readouterr().err
+    calls["n"] = 0
+
+    def counting(*a, **k):
+        calls["n"] += 1
+        return real(*a, **k)
+
+    monkeypatch.setattr(sampling, "_sample_batch", counting)
+    assert _design(checkpoints, out, *args) == 0
+    assert calls["n"] == 3            # guided batch 2 + both unguided batches
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["complete"] is True and m["targets"][0]["target"] == 0.6
+    for name in ("len14_000.pdb", "len14_001.pdb", "unguided/len14_000.pdb", "unguided/len14_001.pdb"):
+        assert (out / name).read_text() == (full / name).read_text()
+    assert (out / "design_report.csv").read_text() == (full / "design_report.csv").read_text()
+
+
+def test_design_properties_are_objects_with_their_own_rules():
+    """Each built-in property carries its range check, per-length target, measurement and error."""
+    rg, fold, helix = (DESIGN_PROPERTIES[k] for k in ("radius_of_gyration", "fold_class", "helix_fraction"))
+    assert rg.for_length(12.0, 1.0, 32) == pytest.approx((12.0 / 32 ** 0.4, 1.0 / 32 ** 0.4))
+    assert rg.normalised_rg(12.0, 32) == pytest.approx(12.0 / 32 ** 0.4) and helix.normalised_rg(0.5, 32) is None
+    assert helix.for_length(0.5, 0.1, 32) == (0.5, 0.1)
+    assert fold.check("mainly-beta" if "mainly-beta" in P.FOLD_CLASS_NAMES else P.FOLD_CLASS_NAMES[1]) == 1.0
+    assert fold.error(2.0, 1.0) == 1.0 and fold.error(1.0, 1.0) == 0.0
+    assert helix.error(0.3, 0.5) == pytest.approx(0.2)
+    assert {k for k, v in DESIGN_PROPERTIES.items() if v.ss_state} == {"helix_fraction", "strand_fraction"}
+    with pytest.raises(InputError, match="outside what the property can take"):
+        helix.check(1.5)
