@@ -31,7 +31,8 @@ from proteindsm.fileio import atomic_write_text
 from proteindsm.protein.sequences import design_reports, mpnn_model
 from proteindsm.protein.sequences import mpnn as sq
 from proteindsm.protein.data.corpus import load_corpus
-from proteindsm.protein.data.io import read_backbones, structure_format, write_structure
+from proteindsm.protein.data.atom_arrays import structure_format
+from proteindsm.protein.data.io import read_backbones, write_structure
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -25,7 +25,8 @@ def read_structure_dir(folder: Path, what: str) -> tuple[list[np.ndarray], list[
 def read_structure_chains(folder: Path, what: str) -> tuple[list, list[str]]:
     """:func:`read_structure_dir` with the :class:`proteindsm.protein.data.io.Chain` objects (sequence,
     id) instead of the coordinates only; ``names`` are the file names."""
-    from proteindsm.protein.data.io import read_backbones, structure_format
+    from proteindsm.protein.data.atom_arrays import structure_format
+    from proteindsm.protein.data.io import read_backbones
 
     if not folder.is_dir():
         raise InputError(f"{what} folder not found: {folder}")

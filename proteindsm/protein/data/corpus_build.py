@@ -20,7 +20,8 @@ from proteindsm.errors import InputError
 from proteindsm.fileio import atomic_write_text
 from proteindsm.protein.structure.backbone import CA
 from proteindsm.protein.data.corpus import Corpus, assign_split, save_corpus
-from proteindsm.protein.data.io import _entry_name, _read, structure_format
+from proteindsm.protein.data.atom_arrays import structure_format
+from proteindsm.protein.data.io import entry_name, read_segments
 from proteindsm.protein.structure.properties import secondary_structure
 
 __all__ = ["build_corpus", "BuildReport", "report_path"]
@@ -61,7 +62,7 @@ def _secondary_structure(coords: np.ndarray, seq: str) -> bytes:
 def _parse_one(path: str, *, min_length: int, max_length: int | None, dssp: bool):
     """Worker: (chains as (id, centred coords, seq, dssp), filtered, error reason or None)."""
     try:
-        chains, filtered = _read(Path(path), min_length, max_length, None, 2.0)
+        chains, filtered = read_segments(Path(path), min_length, max_length, None, 2.0)
         out = []
         for ch in chains:
             x = ch.coords - ch.coords[:, CA].mean(axis=0, dtype=np.float64)
@@ -114,7 +115,7 @@ def build_corpus(input_dir: str | os.PathLike, out_path: str | os.PathLike, *,
         filtered.extend(filt)
         for cid, x, s, d in chains:
             ids.append(cid), coords.append(x), seqs.append(s), ss.append(d)
-            groups.append(_entry_name(Path(path)))
+            groups.append(entry_name(Path(path)))
     report = BuildReport(str(out_path), len(files), len(ids), int(sum(map(len, seqs))),
                          skipped, filtered)
     if not ids:

@@ -20,16 +20,16 @@ Writing (:func:`write_pdb`, :func:`write_cif`, :func:`write_structure`) takes ba
 ``(L, 4, 3)`` in Å (numpy or torch), or ``M`` frames ``(M, L, 4, 3)`` / a list of ``(L, 4, 3)``
 for a multi-model trajectory, and writes N, CA, C, O atoms (GLY unless ``seq`` is given),
 atomically.
+
+The biotite layer underneath (file formats, AtomArrays, residue kinds from the chemical component
+dictionary) is :mod:`proteindsm.protein.data.atom_arrays`.
 """
 
 from __future__ import annotations
 
-import gzip
 import os
 import re
-import warnings
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
 
@@ -37,17 +37,10 @@ import numpy as np
 
 from proteindsm.errors import InputError
 from proteindsm.fileio import atomic_write_with
+from proteindsm.protein.data.atom_arrays import backbone_atom_stack, describe_non_protein, load_atoms, residue_kind
 from proteindsm.protein.structure.backbone import ATOM_NAMES, C, N
 
-__all__ = ["Chain", "read_backbones", "write_pdb", "write_cif", "write_structure",
-           "STRUCTURE_SUFFIXES", "structure_format"]
-
-#: File name endings read by :func:`read_backbones` (each also with ``.gz``).
-STRUCTURE_SUFFIXES = (".pdb", ".ent", ".cif", ".mmcif", ".bcif")
-_FORMATS = {".pdb": "pdb", ".ent": "pdb", ".cif": "cif", ".mmcif": "cif", ".bcif": "bcif"}
-_L_PEPTIDE = {"L-PEPTIDE LINKING", "PEPTIDE LINKING", "L-PEPTIDE NH3 AMINO TERMINUS",
-              "L-PEPTIDE COOH CARBOXY TERMINUS"}
-_ELEMENTS = ("N", "C", "C", "O")
+__all__ = ["Chain", "entry_name", "read_backbones", "read_segments", "write_cif", "write_pdb", "write_structure"]
 
 
 @dataclass(frozen=True)
@@ -70,87 +63,13 @@ class Chain:
         return len(self.seq)
 
 
-def structure_format(path: str | os.PathLike) -> str | None:
-    """``"pdb"``, ``"cif"`` or ``"bcif"`` from the file name (``.gz`` allowed), None if unknown."""
-    name = Path(path).name.lower()
-    if name.endswith(".gz"):
-        name = name[:-3]
-    return _FORMATS.get(Path(name).suffix)
-
-
-def _entry_name(path: Path) -> str:
+def entry_name(path: Path) -> str:
+    """The ``<entry>`` of segment ids: the upper-case PDB code when the file name is one
+    (``1ubi.pdb``, ``pdb1ubi.ent.gz``), otherwise the file stem."""
     name = path.name[:-3] if path.name.lower().endswith(".gz") else path.name
     stem = Path(name).stem
     m = re.fullmatch(r"(?:pdb)?([0-9][A-Za-z0-9]{3})", stem, flags=re.IGNORECASE)
     return m.group(1).upper() if m else stem
-
-
-# ---------------------------------------------------------------------------------------- reading
-def _load_atoms(path: Path):
-    """First model of ``path`` as a biotite AtomArray (altlocs by occupancy)."""
-    from biotite.structure.io import pdb, pdbx
-
-    fmt = structure_format(path)
-    if fmt is None:
-        raise InputError(f"{path}: unsupported file type; expected one of "
-                         f"{', '.join(STRUCTURE_SUFFIXES)} (optionally .gz)")
-    gz = path.name.lower().endswith(".gz")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")        # "elements were guessed" and the like
-            if fmt == "bcif":
-                with (gzip.open(path, "rb") if gz else open(path, "rb")) as fh:
-                    f = pdbx.BinaryCIFFile.read(fh)
-            else:
-                opener = gzip.open if gz else open
-                with opener(path, "rt", encoding="utf-8", errors="replace") as fh:
-                    f = pdb.PDBFile.read(fh) if fmt == "pdb" else pdbx.CIFFile.read(fh)
-            if fmt == "pdb":
-                if not any(line.startswith(("ATOM", "HETATM")) for line in f.lines):
-                    raise InputError(f"{path}: contains no ATOM/HETATM records")
-                return f.get_structure(model=1, altloc="occupancy")
-            return pdbx.get_structure(f, model=1, altloc="occupancy")
-    except InputError:
-        raise
-    except (OSError, EOFError) as e:
-        raise InputError(f"{path}: cannot read file ({e})") from None
-    except Exception as e:  # biotite raises many types for corrupt or truncated files
-        kind = {"pdb": "PDB", "cif": "mmCIF", "bcif": "BinaryCIF"}[fmt]
-        detail = f"{type(e).__name__}: {e}".strip()
-        raise InputError(f"{path}: not a readable {kind} file (corrupt or truncated?): "
-                         f"{detail[:300]}") from None
-
-
-@lru_cache(maxsize=None)
-def _residue_kind(res_name: str) -> tuple[bool, str]:
-    """(is an L-amino acid, one-letter code) from the chemical component dictionary."""
-    from biotite.structure import info
-
-    try:
-        link = info.link_type(res_name)
-    except Exception:
-        link = None
-    if link is None or link.upper() not in _L_PEPTIDE:
-        return False, ""
-    try:
-        code = info.one_letter_code(res_name)
-    except Exception:
-        code = None
-    return True, (code if code and len(code) == 1 and code.isalpha() else "X")
-
-
-def _describe_non_protein(atoms) -> str:
-    import biotite.structure as struc
-
-    nuc, wat = struc.filter_nucleotides(atoms), struc.filter_solvent(atoms)
-    other = atoms[~nuc & ~wat]
-    parts = [f"{struc.get_residue_count(atoms[m])} {what}"
-             for m, what in ((nuc, "nucleotides"), (wat, "water")) if m.any()]
-    if other.array_length():
-        names = sorted(set(other.res_name.tolist()))
-        parts.append(f"{struc.get_residue_count(other)} other residues "
-                     f"({', '.join(names[:5])}{', ...' if len(names) > 5 else ''})")
-    return ", ".join(parts)
 
 
 def read_backbones(path: str | os.PathLike, *, min_length: int = 1, max_length: int | None = None,
@@ -173,10 +92,10 @@ def read_backbones(path: str | os.PathLike, *, min_length: int = 1, max_length: 
             non-finite coordinates, no chain matching ``chain``, or no segment within the
             length limits (the message lists the lengths found).
     """
-    return _read(Path(path), min_length, max_length, chain, max_peptide_bond)[0]
+    return read_segments(Path(path), min_length, max_length, chain, max_peptide_bond)[0]
 
 
-def _read(path: Path, min_length: int, max_length: int | None, chain, max_peptide_bond: float
+def read_segments(path: Path, min_length: int, max_length: int | None, chain, max_peptide_bond: float
           ) -> tuple[list[Chain], list[tuple[str, str]]]:
     """:func:`read_backbones` plus the (segment id, reason) of segments skipped for length."""
     import biotite.structure as struc
@@ -185,7 +104,7 @@ def _read(path: Path, min_length: int, max_length: int | None, chain, max_peptid
         raise InputError(f"{path}: file not found")
     if path.is_dir():
         raise InputError(f"{path}: is a directory, expected a structure file")
-    atoms = _load_atoms(path)
+    atoms = load_atoms(path)
     n_atoms = atoms.array_length()
     if n_atoms == 0:
         raise InputError(f"{path}: contains no atoms")
@@ -197,10 +116,10 @@ def _read(path: Path, min_length: int, max_length: int | None, chain, max_peptid
     # Residues that are L-amino acids.
     starts = struc.get_residue_starts(atoms)
     res_of_atom = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, n_atoms)))
-    kinds = [_residue_kind(str(r)) for r in atoms.res_name[starts]]
+    kinds = [residue_kind(str(r)) for r in atoms.res_name[starts]]
     is_aa = np.array([k[0] for k in kinds], dtype=bool)
     if not is_aa.any():
-        raise InputError(f"{path}: no protein chain found (contains {_describe_non_protein(atoms)})"
+        raise InputError(f"{path}: no protein chain found (contains {describe_non_protein(atoms)})"
                          "; a protein backbone with atoms N, CA, C, O is required")
     chain_ids = atoms.chain_id[starts].astype(str)
     if chain is not None:
@@ -236,7 +155,7 @@ def _read(path: Path, min_length: int, max_length: int | None, chain, max_peptid
                          f"{chain_ids[r]} residue {atoms.res_id[starts[r]]}")
 
     # Split each chain into continuous segments.
-    entry = _entry_name(path)
+    entry = entry_name(path)
     hetero = atoms.hetero[starts]
     out: list[Chain] = []
     skipped: list[tuple[str, str]] = []
@@ -264,83 +183,6 @@ def _read(path: Path, min_length: int, max_length: int | None, chain, max_peptid
     return out, skipped
 
 
-# ---------------------------------------------------------------------------------------- writing
-def _as_frames(path, X) -> tuple[np.ndarray, bool]:
-    """``(M, L, 4, 3)`` float array and whether the input was a trajectory."""
-    if isinstance(X, (list, tuple)):
-        frames = [_to_numpy(x) for x in X]
-        if not frames or any(f.shape != frames[0].shape for f in frames):
-            raise InputError(f"{path}: trajectory frames must be a non-empty list of equal-shape "
-                             f"(L, 4, 3) arrays, got shapes {[f.shape for f in frames]}")
-        arr = np.stack(frames)
-        shape, multi = f"{len(frames)} frames of {frames[0].shape}", True
-    else:
-        arr = _to_numpy(X)
-        shape, multi = arr.shape, arr.ndim == 4
-        arr = arr if multi else arr[None]
-    if arr.ndim != 4 or arr.shape[2:] != (4, 3) or arr.shape[1] == 0:
-        raise InputError(f"{path}: backbone must have shape (L, 4, 3) or (M, L, 4, 3) with "
-                         f"L > 0, got {shape}")
-    if not np.isfinite(arr).all():
-        m, r = np.argwhere(~np.isfinite(arr).all(axis=(2, 3)))[0]
-        raise InputError(f"{path}: backbone has non-finite (NaN/inf) coordinates (frame {m}, "
-                         f"residue {r + 1}); refusing to write")
-    return arr.astype(np.float32), multi
-
-
-def _to_numpy(x) -> np.ndarray:
-    if hasattr(x, "detach"):
-        x = x.detach().cpu().numpy()
-    return np.asarray(x, dtype=np.float64)
-
-
-def _atom_stack(path, X, seq: str | None, chain_id: str, b_factors):
-    import biotite.structure as struc
-    from biotite.sequence import ProteinSequence
-
-    frames, multi = _as_frames(path, X)
-    M, L = frames.shape[:2]
-    if seq is None:
-        res3 = ["GLY"] * L
-    else:
-        if len(seq) != L:
-            raise InputError(f"{path}: seq has {len(seq)} letters but the backbone has "
-                             f"{L} residues")
-        try:
-            res3 = ["UNK" if s.upper() == "X" else ProteinSequence.convert_letter_1to3(s.upper())
-                    for s in seq]
-        except Exception:
-            raise InputError(f"{path}: seq {seq!r} contains letters that are not amino-acid "
-                             "one-letter codes") from None
-    if not chain_id or any(ch.isspace() for ch in chain_id):
-        raise InputError(f"{path}: chain_id must be a non-empty id without spaces, "
-                         f"got {chain_id!r}")
-    stack = struc.AtomArrayStack(M, L * 4)
-    stack.coord = frames.reshape(M, L * 4, 3)
-    stack.chain_id[:] = chain_id
-    stack.res_id = np.repeat(np.arange(1, L + 1), 4)
-    stack.res_name = np.repeat(res3, 4)
-    stack.atom_name = np.tile(ATOM_NAMES, L)
-    stack.element = np.tile(_ELEMENTS, L)
-    stack.hetero[:] = False
-    bf = np.zeros(L * 4)
-    if b_factors is not None:
-        b = _to_numpy(b_factors)
-        if b.shape == (L,):
-            b = np.repeat(b, 4)
-        elif b.shape == (L, 4):
-            b = b.reshape(-1)
-        else:
-            raise InputError(f"{path}: b_factors must have shape ({L},) or ({L}, 4), got {b.shape}")
-        if not np.isfinite(b).all():
-            raise InputError(f"{path}: b_factors contain NaN/inf")
-        bf = b
-    stack.set_annotation("b_factor", bf)
-    stack.set_annotation("occupancy", np.ones(L * 4))
-    stack.set_annotation("atom_id", np.arange(1, L * 4 + 1))
-    return stack if multi else stack[0]
-
-
 def write_pdb(path: str | os.PathLike, X, *, seq: str | None = None, chain_id: str = "A",
               b_factors=None, remarks: Sequence[str] | None = None) -> Path:
     """Write backbone atoms to a PDB file atomically, with ``TER`` after each chain and ``END``.
@@ -363,7 +205,7 @@ def write_pdb(path: str | os.PathLike, X, *, seq: str | None = None, chain_id: s
     if len(chain_id) != 1:
         raise InputError(f"{path}: PDB chain ids are one character, got {chain_id!r}; "
                          "use write_cif")
-    array = _atom_stack(path, X, seq, chain_id, b_factors)
+    array = backbone_atom_stack(path, X, seq, chain_id, b_factors)
     b = array.b_factor
     if np.abs(array.coord).max() >= 1000 or b.max() >= 999.995 or b.min() <= -99.995:
         raise InputError(f"{path}: coordinates or b_factors of magnitude >= 1000 do not fit "
@@ -413,9 +255,9 @@ def write_cif(path: str | os.PathLike, X, *, seq: str | None = None, chain_id: s
     (``remarks`` become ``#`` comment lines before the data block)."""
     from biotite.structure.io import pdbx
 
-    array = _atom_stack(path, X, seq, chain_id, b_factors)
+    array = backbone_atom_stack(path, X, seq, chain_id, b_factors)
     f = pdbx.CIFFile()
-    pdbx.set_structure(f, array, data_block=_entry_name(Path(path)).replace(" ", "_") or "model")
+    pdbx.set_structure(f, array, data_block=entry_name(Path(path)).replace(" ", "_") or "model")
     if not remarks:
         return atomic_write_with(path, f.write)
 

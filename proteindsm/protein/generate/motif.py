@@ -43,12 +43,12 @@ def read_motif(path: str | Path, segments: Sequence[Segment]) -> Motif:
     without all of N, CA, C, O."""
     import biotite.structure as struc
 
-    from proteindsm.protein.data.io import _load_atoms, _residue_kind
+    from proteindsm.protein.data.atom_arrays import load_atoms, residue_kind
 
     path = Path(path)
     if not path.is_file():
         raise InputError(f"motif={path}: file not found")
-    atoms = _load_atoms(path)
+    atoms = load_atoms(path)
     if atoms.array_length() == 0:
         raise InputError(f"motif={path}: contains no atoms")
     starts = struc.get_residue_starts(atoms)
@@ -56,7 +56,7 @@ def read_motif(path: str | Path, segments: Sequence[Segment]) -> Motif:
     ins = atoms.ins_code[starts].astype(str) if "ins_code" in atoms.get_annotation_categories() \
         else np.full(len(starts), "")
     index: dict[tuple[str, int], int] = {}
-    amino = [_residue_kind(str(r))[0] for r in atoms.res_name[starts]]   # L-amino acids (modified ones too)
+    amino = [residue_kind(str(r))[0] for r in atoms.res_name[starts]]   # L-amino acids (modified ones too)
     for k, (chain, rid, code) in enumerate(zip(atoms.chain_id[starts].astype(str), atoms.res_id[starts], ins)):
         if amino[k] and not code.strip():
             index.setdefault((chain, int(rid)), k)

@@ -173,13 +173,13 @@ def write_scaffold_pdb(path: str | Path, X: np.ndarray, motif: Motif, layout: La
     from biotite.structure.io import pdb
 
     from proteindsm.fileio import atomic_write_with
-    from proteindsm.protein.data.io import _atom_stack
+    from proteindsm.protein.data.atom_arrays import backbone_atom_stack
 
     L = layout.total
     pos = layout.motif_positions()
     flag = np.zeros(L)
     flag[pos] = 1.0
-    array = _atom_stack(path, X, None, "A", flag)
+    array = backbone_atom_stack(path, X, None, "A", flag)
     names = np.array(["GLY"] * L, dtype=object)
     names[pos] = list(motif.res_names)
     array.res_name = np.repeat(names.astype(str), 4)
