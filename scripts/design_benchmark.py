@@ -157,7 +157,7 @@ def phase_sample(args) -> None:
         save()
         print(f"{key}: {meta['seconds'][key]} s", flush=True)
 
-    grid = GeometricSchedule(sigma_min=float(sigmas[-1]), sigma_max=float(sigmas[0]))
+    sigma_range = (float(sigmas[-1]), float(sigmas[0]))
     sheet = SHEET_DEFAULTS                                  # the design command's blueprint settings
     meta["sheet"] = {**{k: sheet[k] for k in ("strand_length", "vary", "scale", "sigma_max")},
                      "case_overrides": SHEET_CASES}
@@ -169,7 +169,7 @@ def phase_sample(args) -> None:
         else:   # the learned predictor, named explicitly (strand_fraction's default is the soft DSSP function)
             req = PropertyTarget(prop, target, scale=scale,
                                  predictor=(pdir or shipped_dir()) / predictor_checkpoint_name(prop))
-        (rt,) = resolve_targets([req], score_schedule=grid, predictor_dir=pdir, device=device)
+        (rt,) = resolve_targets([req], sigma_range=sigma_range, predictor_dir=pdir, device=device)
         terms = guidance_terms([rt], length)
         if cid in SHEET_CASES:        # exactly what `design ... sheet.fraction=<target>` lays out
             st = {**sheet, "fraction": target, **SHEET_CASES[cid]}

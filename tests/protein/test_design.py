@@ -339,9 +339,10 @@ def test_design_scale_zero_reproduces_the_unguided_baseline(checkpoints, tmp_pat
 
 def test_resolve_targets_checks_sigma_range(checkpoints):
     _, pdir = checkpoints
-    wide = GeometricSchedule(sigma_min=0.02, sigma_max=200.0)
     with pytest.raises(InputError, match="trained on σ"):
-        resolve_targets([PropertyTarget("helix_fraction", 0.5)], score_schedule=wide, predictor_dir=pdir)
+        resolve_targets([PropertyTarget("helix_fraction", 0.5)], sigma_range=(0.02, 200.0), predictor_dir=pdir)
+    assert len(resolve_targets([PropertyTarget("helix_fraction", 0.5)], sigma_range=(0.05, 50.0),
+                               predictor_dir=pdir)) == 1
 
 
 def test_denoised_property_guidance_equals_autograd_gradient():

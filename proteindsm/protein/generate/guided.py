@@ -16,7 +16,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 
 import torch
 
-from proteindsm.core import GeometricSchedule, with_guidance
+from proteindsm.core import with_guidance
 from proteindsm.errors import InputError, SamplerDivergedError
 
 from .plan import SamplingPlan
@@ -226,9 +226,7 @@ def load_design(plan: SamplingPlan, requests: Sequence[PropertyTarget], *, basel
 
     if not isinstance(baseline, bool):
         raise InputError(f"baseline must be true or false, got {baseline!r}")
-    sigmas = plan.sigmas
-    grid = GeometricSchedule(sigma_min=float(sigmas[-1]), sigma_max=float(sigmas[0]))
-    targets = resolve_targets(list(requests), score_schedule=grid,
+    targets = resolve_targets(list(requests), sigma_range=(float(plan.sigmas[-1]), float(plan.sigmas[0])),
                               predictor_dir=None if predictor_dir is None else Path(predictor_dir),
                               device=plan.device)
     check_compactness_allows(targets, plan.options.compactness, plan.lengths)

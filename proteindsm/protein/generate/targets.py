@@ -38,7 +38,6 @@ from torch import Tensor
 
 from proteindsm.core.guidance import (CalibratedRegressionGuidance, ClassifierGuidance, GuidanceTerm,
                                       NoiseAwareDenoisedGuidance, RegressionGuidance)
-from proteindsm.core.schedules import GeometricSchedule
 from proteindsm.errors import CheckpointError, InputError
 
 from proteindsm.protein.structure.geometry import radius_of_gyration
@@ -278,7 +277,7 @@ def _import_function(path: str) -> Callable:
     return getattr(importlib.import_module(module), attr)
 
 
-def resolve_targets(requests: Sequence[PropertyTarget], *, score_schedule: Optional[GeometricSchedule] = None,
+def resolve_targets(requests: Sequence[PropertyTarget], *, sigma_range: Optional[tuple[float, float]] = None,
                     predictor_dir: Optional[Path] = None, device: torch.device | str = "cpu"
                     ) -> list[ResolvedTarget]:
     """Check every request and load its predictor; raises :class:`InputError` (incl.
@@ -286,7 +285,8 @@ def resolve_targets(requests: Sequence[PropertyTarget], *, score_schedule: Optio
 
     Args:
         requests: what to steer.
-        score_schedule: the score model's σ range; a predictor trained on a narrower range is refused.
+        sigma_range: ``(σ_min, σ_max)`` in Å of the sampling grid; a predictor trained on a
+            narrower range is refused.
         predictor_dir: where shipped predictors live (``predictor_<property>.safetensors``).
     """
     if not requests:
@@ -331,8 +331,8 @@ def resolve_targets(requests: Sequence[PropertyTarget], *, score_schedule: Optio
             path = base / predictor_checkpoint_name(name)
         loaded = load_predictor(path, name, device)
         kind = str(loaded.metadata.get("task", "regression"))
-        if score_schedule is not None:
-            _check_sigma_range(name, path, loaded.metadata, score_schedule)
+        if sigma_range is not None:
+            _check_sigma_range(name, path, loaded.metadata, sigma_range)
         if kind == "regression" and tol is None:
             tol = spec.tolerance if spec.tolerance is not None else 0.1
         out.append(ResolvedTarget(name, target, scale, tol, kind, spec, model=loaded.model, predictor_path=path,
@@ -346,15 +346,16 @@ def shipped_dir() -> Path:
     return Path(str(importlib.resources.files("proteindsm") / "checkpoints"))
 
 
-def _check_sigma_range(name: str, path: Path, meta: dict, score: GeometricSchedule) -> None:
+def _check_sigma_range(name: str, path: Path, meta: dict, sigma_range: tuple[float, float]) -> None:
     s = meta.get("schedule") or {}
     lo, hi = s.get("sigma_min"), s.get("sigma_max")
     if lo is None or hi is None:
         raise CheckpointError(f"predictor checkpoint {path} records no σ range")
-    if score.sigma_min < 0.999 * lo or score.sigma_max > 1.001 * hi:
+    s_min, s_max = (float(v) for v in sigma_range)
+    if s_min < 0.999 * lo or s_max > 1.001 * hi:
         raise CheckpointError(
             f"{name}: predictor {path} was trained on σ in [{lo:g}, {hi:g}] Å but sampling uses "
-            f"[{score.sigma_min:g}, {score.sigma_max:g}] Å; train the predictor on the score model's schedule")
+            f"[{s_min:g}, {s_max:g}] Å; train the predictor on the score model's schedule")
 
 
 def guidance_terms(targets: Sequence[ResolvedTarget], length: int) -> list[GuidanceTerm]:
