@@ -18,3 +18,23 @@ def test_every_subpackage_is_listed_in_pyproject() -> None:
     missing = sorted(found - listed)
     assert not missing, f"subpackages not installed by pyproject.toml: {missing}"
     assert "proteindsm.configs" in listed
+
+
+def test_protein_subpackages_import_only_earlier_ones() -> None:
+    """structure → data → model → analysis → generate (+ sequences, standalone): no subpackage of
+    proteindsm.protein imports a later one, so the layout is a DAG that reads as the data flows."""
+    import ast
+
+    order = ["structure", "data", "model", "analysis", "generate", "sequences"]
+    root = ROOT / "proteindsm" / "protein"
+    bad = []
+    for f in root.rglob("*.py"):
+        parts = f.relative_to(root).parts
+        if len(parts) < 2:
+            continue
+        for node in ast.walk(ast.parse(f.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("proteindsm.protein."):
+                dst = node.module.split(".")[2]
+                if dst in order and dst != parts[0] and order.index(dst) > order.index(parts[0]):
+                    bad.append(f"{'/'.join(parts)} imports {node.module}")
+    assert not bad, bad
