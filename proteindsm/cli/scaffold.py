@@ -149,13 +149,14 @@ def geometry_row(X, layout=None) -> dict:
     import numpy as np
 
     from proteindsm.protein.analysis import metrics as M
+    from proteindsm.protein.analysis.ramachandran import ramachandran_allowed_fraction
     from proteindsm.protein.generate.contig import MotifSegment
 
     dev = M.bond_deviations(X)
     g = M.internal_geometry(X)
     row = {"bond_mad": round(float(np.nanmean(dev)), 4),
            "bonds_all_within_0.1A": bool(M.bond_check(X, 0.1)["all_within"]),
-           "rama_allowed": round(M.ramachandran_allowed_fraction(g["phi"], g["psi"]), 4),
+           "rama_allowed": round(ramachandran_allowed_fraction(g["phi"], g["psi"]), 4),
            "clash_pairs": M.clash_pair_count(X, M.EVAL_CLASH_RULE["min_distance"],
                                              int(M.EVAL_CLASH_RULE["min_separation"]))}
     if layout is not None:

@@ -14,6 +14,7 @@ import torch
 
 from proteindsm.errors import InputError
 from proteindsm.protein.analysis import metrics as M
+from proteindsm.protein.analysis import ramachandran as rama
 from proteindsm.protein.analysis.evaluate import evaluate_backbones, geometry_summary, write_evaluation
 from proteindsm.protein.analysis.reference_chains import load_corpus_chains, reference_from_corpus
 from proteindsm.protein.structure.geometry import backbone_from_dihedrals
@@ -105,16 +106,16 @@ def test_random_coordinates_fail_ramachandran():
 
 
 def test_ramachandran_map_regions_and_round_trip(val_chains):
-    rmap = M.default_ramachandran_map()
+    rmap = rama.default_ramachandran_map()
     assert rmap.n_bins == 36 and 0.97 <= rmap.coverage <= 0.99
     inside = rmap.contains(np.array([-57.0, -120.0, -75.0, 57.0]),
                            np.array([-47.0, 130.0, 145.0, 47.0]))
     assert inside.all()                                     # αR, β, PPII, αL
     assert not rmap.contains(np.array([0.0, 90.0, 150.0]), np.array([-90.0, -90.0, 0.0])).any()
     assert not rmap.contains(np.array([np.nan]), np.array([0.0])).any()
-    again = M.RamachandranMap.from_json(rmap.to_json())
+    again = rama.RamachandranMap.from_json(rmap.to_json())
     assert np.array_equal(again.allowed, rmap.allowed)
-    built = M.build_ramachandran_map(val_chains, coverage=0.9)
+    built = rama.build_ramachandran_map(val_chains, coverage=0.9)
     assert built.coverage >= 0.9 and built.allowed.mean() < rmap.allowed.mean()
 
 

@@ -16,6 +16,8 @@ import numpy as np
 
 from proteindsm.errors import InputError
 from proteindsm.protein.analysis import metrics as M
+from proteindsm.protein.analysis.ramachandran import (RamachandranMap, helix_handedness_counts,
+                                                     ramachandran_allowed_fraction)
 from proteindsm.protein.structure.properties import (
     RG_EXPONENT, as_backbone, contact_order, radius_of_gyration, secondary_structure,
     ss_fractions,
@@ -109,14 +111,14 @@ def ss_agreement(requested: list[np.ndarray | None], records: list[dict]) -> dic
             "pooled_fraction": n_match / n_pos if n_pos else None, "per_backbone": per}
 
 
-def chain_record(X: np.ndarray, rama_map: M.RamachandranMap, rules: EvaluationRules) -> dict:
+def chain_record(X: np.ndarray, rama_map: RamachandranMap, rules: EvaluationRules) -> dict:
     """Every per-chain value the summaries need, for one ``(L, 4, 3)`` backbone in Å: internal geometry,
     DSSP string and fractions, Rg, contact order, clash / short N···O counts, bond check, Ramachandran
     and helix-handedness counts, CA pair distances."""
     g = M.internal_geometry(X)
     ss = secondary_structure(X)
     frac = ss_fractions(ss)
-    n_helix, n_right, n_left = M.helix_handedness_counts(g["phi"], g["psi"], ss)
+    n_helix, n_right, n_left = helix_handedness_counts(g["phi"], g["psi"], ss)
     rg = radius_of_gyration(X)
     return {
         "length": X.shape[0], "geometry": g, "ss": ss, **{f"{k}_fraction": v for k, v in
@@ -129,7 +131,7 @@ def chain_record(X: np.ndarray, rama_map: M.RamachandranMap, rules: EvaluationRu
             X, M.atom_pair_thresholds(rules.short_no_distance, [("N", "O")]),
             rules.clash_min_separation),
         "bond_check": M.bond_check(X, rules.bond_tolerance),
-        "rama_allowed": M.ramachandran_allowed_fraction(g["phi"], g["psi"], rama_map),
+        "rama_allowed": ramachandran_allowed_fraction(g["phi"], g["psi"], rama_map),
         "rama_in": rama_map.contains(g["phi"], g["psi"]),
         "helix_counts": (n_helix, n_right, n_left),
         "ca_pairs": M.ca_pair_distances(X),
@@ -263,7 +265,7 @@ def _hist(values: np.ndarray, edges: np.ndarray) -> list[int]:
     return np.histogram(v, bins=edges)[0].tolist()
 
 
-def evaluation_histograms(gen: list[dict], ref: list[dict], rama_map: M.RamachandranMap) -> dict:
+def evaluation_histograms(gen: list[dict], ref: list[dict], rama_map: RamachandranMap) -> dict:
     """Histogram counts of the generated and reference records on shared bins: Ramachandran (10° cells),
     bond lengths (Å) and angles (deg) around ideal, consecutive and ``|i-j| >= 2`` CA distances (Å)."""
     out: dict = {}

@@ -37,11 +37,12 @@ from proteindsm.protein.analysis.chain_statistics import (
     pool_geometry, ss_agreement, summarise_set, validate_backbone_set, wasserstein_1d,
 )
 from proteindsm.protein.analysis.evaluation_plots import write_evaluation_plots
+from proteindsm.protein.analysis.ramachandran import RamachandranMap, default_ramachandran_map
 
 __all__ = ["evaluate_backbones", "geometry_summary", "write_evaluation"]
 
 
-def geometry_summary(backbones: Sequence, *, rama_map: M.RamachandranMap | None = None,
+def geometry_summary(backbones: Sequence, *, rama_map: RamachandranMap | None = None,
                      name: str = "backbones", bond_tolerance: float = 0.1,
                      clash_min_distance: float = M.EVAL_CLASH_RULE["min_distance"],
                      clash_min_separation: int = int(M.EVAL_CLASH_RULE["min_separation"]),
@@ -51,7 +52,7 @@ def geometry_summary(backbones: Sequence, *, rama_map: M.RamachandranMap | None 
     ``(L_i, 4, 3)`` backbones in Å, without a reference, diversity or novelty — cheap enough for
     sweeps.  The keyword thresholds are those of :func:`evaluate_backbones`."""
     rules = EvaluationRules(bond_tolerance, clash_min_distance, int(clash_min_separation), short_no_distance)
-    rama_map = rama_map or M.default_ramachandran_map()
+    rama_map = rama_map or default_ramachandran_map()
     return core_stats([chain_record(X, rama_map, rules) for X in validate_backbone_set(backbones, name)],
                        rules)
 
@@ -59,7 +60,7 @@ def geometry_summary(backbones: Sequence, *, rama_map: M.RamachandranMap | None 
 def evaluate_backbones(samples: Sequence, reference: Sequence, *,
                        train_set_for_novelty: Sequence | None = None,
                        novelty_subset_size: int = 50, max_diversity_pairs: int = 1000,
-                       seed: int = 0, rama_map: M.RamachandranMap | None = None,
+                       seed: int = 0, rama_map: RamachandranMap | None = None,
                        bond_tolerance: float = 0.1,
                        clash_min_distance: float = M.EVAL_CLASH_RULE["min_distance"],
                        clash_min_separation: int = int(M.EVAL_CLASH_RULE["min_separation"]),
@@ -108,7 +109,7 @@ def evaluate_backbones(samples: Sequence, reference: Sequence, *,
     wanted_ss = check_requested_ss(requested_ss, gen_x, sample_names)
     rules = EvaluationRules(bond_tolerance, clash_min_distance, int(clash_min_separation), short_no_distance)
     rng = np.random.default_rng(seed)
-    rmap = rama_map or M.default_ramachandran_map()
+    rmap = rama_map or default_ramachandran_map()
     gen = [chain_record(X, rmap, rules) for X in gen_x]
     ref = [chain_record(X, rmap, rules) for X in ref_x]
 
