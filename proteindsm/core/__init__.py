@@ -16,8 +16,8 @@ from .guidance import (CalibratedRegressionGuidance, ClassifierGuidance, Denoise
                        NoiseAwareDenoisedGuidance, PotentialGuidance, ProjectionGuidance, RegressionGuidance,
                        grad_of_log_likelihood, with_guidance)
 from .loss import DSMObjective, SlicedScoreMatchingObjective, dsm_loss, sliced_score_matching_loss
-from .samplers import (AnnealedLangevin, EDMStochastic, ProbabilityFlowODE, ReverseSDE, SampleResult, Sampler, check_sigmas,
-                       prior_sample)
+from .sampler_base import SampleResult, Sampler, check_sigmas, prior_sample
+from .samplers import AnnealedLangevin, EDMStochastic, ProbabilityFlowODE, ReverseSDE
 from .schedules import GeometricSchedule, sampling_sigmas
 from .self_conditioning import SELF_COND_KEY, SelfConditioning, self_conditioned_cond
 from .training import TrainConfig, Trainer, TrainResult, ValidationSet, resolve_device

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from proteindsm.core.samplers import Sampler, prior_sample
+from proteindsm.core.sampler_base import Sampler, prior_sample
 from proteindsm.core.types import ScoreFn
 
 from proteindsm.protein.structure.domain import project_zero_ca_centroid
