@@ -21,6 +21,13 @@ Equations (σ_i descending, s = score):
   batch), r the signal-to-noise ratio.
 * Probability-flow ODE: dx/dσ = −σ s(x, σ), Euler or Heun (2nd order) steps between grid points,
   ending at σ = 0 when ``final_denoise``.
+
+Temperature and guidance (one rule, docs/maths.md): s is the *composed* score the sampler is given —
+the model plus every guidance term, potential and conditioning.  :class:`AnnealedLangevin` is the only
+sampler with a temperature T, and it divides that whole score by T, so a level targets
+(p_σ · Π lₖ^{wₖ})^{1/T} = p_σ^{1/T} · Π lₖ^{wₖ/T}: a guidance scale w acts as w/T.  The other samplers
+use the composed score as given (w acts as w); :class:`EDMStochastic`'s ``s_noise`` scales only the
+churn noise, not the score.
 """
 
 from __future__ import annotations
@@ -48,7 +55,10 @@ class AnnealedLangevin:
         final_denoise: finish with x + σ_N² s(x, σ_N) (NCSNv2), removing the last level's noise.
         temperature: T > 0; each level's Langevin steps use s/T, so they target p_σ^(1/T) instead of
             p_σ (T < 1 sharpens toward the modes: better local geometry, less diversity; for a
-            Gaussian the variance is multiplied by T).  The final denoising step is not tempered.
+            Gaussian the variance is multiplied by T).  s is the whole composed score: with guidance
+            terms of scale w the target is (p_σ · l^w)^(1/T) = p_σ^(1/T) · l^(w/T), i.e. every
+            guidance scale acts as w/T (pass w·T to keep w; tested on a Gaussian posterior in
+            tests/core/test_temperature_guidance.py).  The final denoising step is not tempered.
         temperature_sigma_max: apply ``temperature`` only at levels with σ ≤ this (same units as
             σ); levels above it run at T = 1.  ``None`` (default): every level.  Lets the coarse
             levels, where the global shape forms, sample the model's distribution while the fine
@@ -223,7 +233,9 @@ class EDMStochastic:
             at √2 − 1).
         s_tmin, s_tmax: σ window of the churn (units of the data).
         s_noise: S_noise, the scale of the churn noise (EDM: 1.003–1.007; < 1 sharpens, like a
-            lower temperature).
+            lower temperature, but it is not one: no score or guidance scale is rescaled, and no
+            tempered distribution is targeted).  This sampler has no temperature: a guidance
+            scale w acts as w.
         heun: 2nd-order correction (2 evaluations per step, the last step to σ = 0 has 1).
         final_denoise: end with the step to σ = 0 (x = D(x̂)); otherwise stop at σ_{N−1}.
 
