@@ -25,7 +25,8 @@ What it does, in ``out``:
    noise (cached in ``inpainting_unconditional.pt``); ``metrics.json`` (``inpainting`` list) gets how often
    the feature classifier gives the completion the original's label (and the unconditional samples' rate)
    and the MSE on the hidden pixels; the grid (original / visible part / completion) goes to
-   ``inpaint_<mode>_<method>.png``.  Its settings are checked before any model work.
+   ``inpaint_<mode>_<method>.png``.  Its settings are checked before any model work
+   (:mod:`proteindsm.cli.image_inpainting`).
 
 A model that has finished ``train.max_steps`` is not trained again; the command then only samples.
 """
@@ -47,6 +48,7 @@ from proteindsm.errors import InputError
 from proteindsm.fileio import atomic_write_text
 
 from .config import require, resolve_path, to_container
+from .image_inpainting import inpaint_plan, run_inpainting
 
 CHECKPOINT = "checkpoint.safetensors"
 
@@ -91,74 +93,6 @@ def _check_same_run(out: Path, dataset_info: dict) -> None:
     if old and (old.get("name") != dataset_info["name"] or old.get("shape") != dataset_info["shape"]):
         raise InputError(f"{out} already holds a model trained on {old.get('name')!r} {old.get('shape')}; "
                          f"this run uses {dataset_info['name']!r} {dataset_info['shape']}: choose another out=")
-
-
-def _inpaint_plan(cfg: DictConfig, shape: tuple[int, int, int], num_test: int) -> Optional[dict[str, Any]]:
-    """The checked inpainting settings (None when neither ``inpaint`` nor ``inpaint_mask`` is set):
-    one :class:`InputError` for an unknown mode or method, both given, a bad mask file or bad numbers."""
-    from proteindsm.image.inpainting import METHODS, MODES, build_mask, load_mask_file
-
-    mode, mask_file = cfg.get("inpaint"), cfg.get("inpaint_mask")
-    if mode is None and mask_file is None:
-        return None
-    if mode is not None and mask_file is not None:
-        raise InputError("pass either inpaint=MODE or inpaint_mask=FILE, not both")
-    method = str(cfg.get("inpaint_method"))
-    if method not in METHODS[:2]:
-        raise InputError(f"inpaint_method must be one of {', '.join(METHODS[:2])}, got {method!r}")
-    p = cfg.inpainting
-    num = p.num_images
-    if isinstance(num, bool) or not isinstance(num, int) or num < 1:
-        raise InputError(f"inpainting.num_images must be a positive integer, got {num!r}")
-    if num_test < 1:
-        raise InputError("inpainting needs held-out images: the data set has an empty test split "
-                         "(set dataset.test_fraction > 0)")
-    num = min(num, num_test)
-    steps = p.steps_per_level
-    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
-        raise InputError(f"inpainting.steps_per_level must be a positive integer or null, got {steps!r}")
-    for key in ("scale", "tolerance"):
-        if not isinstance(p[key], (int, float)) or isinstance(p[key], bool) or not float(p[key]) >= 0:
-            raise InputError(f"inpainting.{key} must be a number >= 0, got {p[key]!r}")
-    if mask_file is not None:
-        path = resolve_path(str(mask_file))
-        known = load_mask_file(path, shape).unsqueeze(0).expand(num, *shape)
-        name, label = f"mask-{path.stem}", str(path)
-    else:
-        if str(mode) not in MODES:
-            raise InputError(f"inpaint must be one of {', '.join(MODES)} (or pass inpaint_mask=FILE), got {mode!r}")
-        known = build_mask(str(mode), shape, num=num, fraction=float(p.fraction), seed=int(p.mask_seed))
-        name, label = str(mode), str(mode)
-    options = {"scale": float(p.scale), "tolerance": float(p.tolerance),
-               "sigma_data": None if p.sigma_data is None else float(p.sigma_data),
-               "through_model": bool(p.through_model)} if method == "reconstruction" else {}
-    tag = f"{name}_{method}"
-    if method == "reconstruction" and float(p.scale) != 1.0:
-        tag += f"_scale{float(p.scale):g}".replace(".", "p")
-    if steps is not None:
-        tag += f"_T{steps}"
-    return {"mode": label, "name": name, "method": method, "known": known, "num": num, "seed": int(p.seed),
-            "steps_per_level": steps, "options": options, "tag": tag, "baseline": bool(p.baseline),
-            "grid": int(p.grid), "mask_file": None if mask_file is None else label,
-            "fraction": float(p.fraction) if mode == "random" else None}
-
-
-def _unconditional(out: Path, key: dict, make) -> "torch.Tensor":
-    """Unconditional samples for the inpainting baseline, reused from ``out/inpainting_unconditional.pt``
-    when they were drawn with the same ``key`` (step, weights, sampler, seed, number)."""
-    from proteindsm.fileio import atomic_write_with
-
-    path = out / "inpainting_unconditional.pt"
-    if path.is_file():
-        try:
-            saved = torch.load(path, weights_only=True)
-            if saved.get("key") == json.dumps(key, sort_keys=True):
-                return saved["x"]
-        except Exception:  # a stale or unreadable cache is redrawn
-            pass
-    x = make()
-    atomic_write_with(path, lambda tmp: torch.save({"key": json.dumps(key, sort_keys=True), "x": x}, tmp))
-    return x
 
 
 def _read_jsonl(path: Path) -> list[dict]:
@@ -208,7 +142,7 @@ def run(cfg: DictConfig) -> int:
         if not (isinstance(cfg.guidance["class"], int) and 0 <= cfg.guidance["class"] < data.num_classes):
             raise InputError(f"guidance.class must be a class index 0…{data.num_classes - 1}, "
                              f"got {cfg.guidance['class']!r}")
-    inpaint = _inpaint_plan(cfg, (C, H, W), len(data.x_test))
+    inpaint = inpaint_plan(cfg, (C, H, W), len(data.x_test))
     s = cfg.schedule
     if str(s.sigma_max) == "auto":
         sigma_max = float(f"{max_pairwise_distance(data.x_train):.3g}")
@@ -368,78 +302,13 @@ def run(cfg: DictConfig) -> int:
     if inpaint is not None:
         summary["inpainting"] = [e for e in summary.get("inpainting", []) if e.get("tag") != inpaint["tag"]
                                  or e.get("num_images") != inpaint["num"] or e.get("seed") != inpaint["seed"]]
-        summary["inpainting"].append(_run_inpainting(cfg, inpaint, data, score_model, sampler, schedule, num_levels,
+        summary["inpainting"].append(run_inpainting(cfg, inpaint, data, score_model, sampler, schedule, num_levels,
                                                      feat_clf, out, trainer.step))
 
     summary["wall_seconds_last_command"] = round(time.time() - t_start, 1)
     atomic_write_text(out / "metrics.json", json.dumps(summary, indent=2))
     print(f"proteindsm image: wrote {out}/metrics.json, samples_final.png, training_curves.png, samples/")
     return 0
-
-
-def _run_inpainting(cfg: DictConfig, plan: dict, data, score_model, sampler, schedule, num_levels: int,
-                    feat_clf, out: Path, step: int) -> dict[str, Any]:
-    """Complete the first ``plan['num']`` test images; the grid PNG and the metrics entry."""
-    from proteindsm.image.inpainting import inpaint_images, inpainting_metrics, masked_view
-    from proteindsm.image.plots import save_inpainting_grid
-
-    n, known = plan["num"], plan["known"]
-    originals, labels = data.x_test[:n], (None if data.y_test is None else data.y_test[:n])
-    run_sampler = sampler
-    if plan["steps_per_level"] is not None:
-        if not hasattr(sampler, "steps_per_level"):
-            raise InputError(f"inpainting.steps_per_level needs a sampler with Langevin steps per level "
-                             f"(annealed_langevin), not {type(sampler).__name__}")
-        run_sampler = dataclasses.replace(sampler, steps_per_level=int(plan["steps_per_level"]))
-    common = dict(num_levels=num_levels, seed=plan["seed"], batch_size=int(cfg.sampling.batch_size),
-                  progress=bool(cfg.progress))
-    t0 = time.time()
-    raw = inpaint_images(score_model, run_sampler, schedule, originals, known, method=plan["method"],
-                         composite=False, **common, **plan["options"])
-    secs = time.time() - t0
-    completions = torch.where(known, originals, raw)
-    unconditional, base_secs = None, None
-    if plan["baseline"]:
-        key = {"step": step, "weights": str(cfg.sampling.weights), "sampler": repr(run_sampler),
-               "num_levels": num_levels, "seed": plan["seed"], "num": n, "batch_size": common["batch_size"]}
-        t1 = time.time()
-        unconditional = _unconditional(out, key, lambda: inpaint_images(score_model, run_sampler, schedule, originals,
-                                                                         known, method="none", composite=False,
-                                                                         **common))
-        base_secs = round(time.time() - t1, 2)
-    entry: dict[str, Any] = {"tag": plan["tag"], "mode": plan["mode"], "method": plan["method"],
-                             "mask_file": plan["mask_file"], "fraction": plan["fraction"], "num_images": n,
-                             "images": f"the first {n} test images (held out from the score model and the classifier)",
-                             "seed": plan["seed"], "step": step, "weights": str(cfg.sampling.weights),
-                             "sampler": {"class": type(run_sampler).__name__, "num_levels": num_levels,
-                                         "steps_per_level": getattr(run_sampler, "steps_per_level", None)},
-                             "options": plan["options"], "sampling_seconds": round(secs, 2),
-                             "unconditional_seconds": base_secs,
-                             "known_pixel_max_error": float((raw - originals).abs()[known].max())}
-    entry.update(inpainting_metrics(originals, known, completions, labels=labels,
-                                    classifier=feat_clf if labels is not None else None, unconditional=unconditional))
-    grid = out / f"inpaint_{plan['tag']}.png"
-    g = min(plan["grid"], n)
-    rows, names = [originals[:g], masked_view(originals[:g], known[:g]), completions[:g]], \
-        ["original", "visible (hidden in red)", "completion"]
-    if unconditional is not None:
-        rows.append(unconditional[:g])
-        names.append("unconditional")
-    kept = entry.get("label_kept")
-    save_inpainting_grid(grid, rows, names, ncols=16,
-                         title=f"inpaint {plan['mode']} by {plan['method']}" +
-                               (f": label kept {100 * kept:.0f}% of {n}" if kept is not None else ""))
-    entry["grid"] = grid.name
-    msg = f"proteindsm image: inpaint {plan['mode']} ({plan['method']}) on {n} held-out images: "
-    if kept is not None:
-        msg += (f"label kept {100 * kept:.1f}% (unconditional {100 * entry['label_kept_unconditional']:.1f}%, "
-                if unconditional is not None else f"label kept {100 * kept:.1f}% (") + \
-               f"originals {100 * entry['classifier_accuracy']:.1f}%), "
-    msg += f"MSE on hidden pixels {entry['mse_hidden']:.4f}"
-    if unconditional is not None:
-        msg += f" (unconditional {entry['mse_hidden_unconditional']:.4f})"
-    print(msg + f"; {secs:.0f} s; grid {grid}")
-    return entry
 
 
 def _fmt(v: Any) -> str:
