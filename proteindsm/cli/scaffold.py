@@ -57,6 +57,7 @@ def _guidance_settings(cfg: DictConfig) -> dict:
 def run(cfg: DictConfig) -> int:
     from proteindsm.protein.generate import contig
     from proteindsm.protein.generate import scaffold as S
+    from proteindsm.protein.data.secondary_structure import tokens_to_string
     from proteindsm.protein.generate.motif import read_motif
     # Everything about the input first: no model work, nothing written, until it all checks out.
     motif_path = resolve_path(str(require(cfg, "motif")))
@@ -72,6 +73,10 @@ def run(cfg: DictConfig) -> int:
     if max_length is not None and bounds is None and contig.contig_span(segments)[1] > hi:
         bounds = (lo, hi)                         # keep every drawn layout within the model's reach
     motif = read_motif(motif_path, segments)
+    from proteindsm.protein.generate.scaffold_ss import layout_ss_tokens, motif_ss_tokens, parse_scaffold_ss
+    ss_spec = parse_scaffold_ss(cfg.get("ss"), segments)
+    if "view" in cfg and not isinstance(cfg.get("view"), bool):
+        raise InputError(f"view must be true or false, got {cfg.get('view')!r}")
     seed = int(cfg.seed)
     layouts = [contig.draw_layout(segments, bounds, seed, i) for i in range(num)]
 
@@ -84,6 +89,13 @@ def run(cfg: DictConfig) -> int:
     sigma_data = guidance["sigma_data"]
     if sigma_data is None:
         sigma_data = getattr(setup.loaded.schedule, "sigma_data", None) or 10.0
+    ss_tokens = None
+    if ss_spec is not None:
+        if not bool(getattr(setup.loaded.model, "config", {}).get("ss_conditioning", False)):
+            raise InputError(f"ss={cfg.get('ss')} needs a checkpoint with secondary-structure conditioning; "
+                             f"{setup.checkpoint.name} has none (use ss=none)")
+        motif_tokens = motif_ss_tokens(motif)
+        ss_tokens = [layout_ss_tokens(ss_spec, lay, motif_tokens) for lay in layouts]
     out = prepare_out_dir(cfg.out)
 
     def score_for(known):
@@ -97,7 +109,8 @@ def run(cfg: DictConfig) -> int:
     t0 = time.perf_counter()
     samples = S.scaffold_backbones(score_for, motif, layouts, setup.sampler, setup.sigmas, seed=seed,
                                    batch_size=setup.batch_size, device=setup.device,
-                                   progress=bool(cfg.progress), ideal_output=bool(cfg.get("ideal_output", False)))
+                                   progress=bool(cfg.progress), ideal_output=bool(cfg.get("ideal_output", False)),
+                                   ss_tokens=ss_tokens)
     rows = []
     files = []
     for s in samples:
@@ -122,12 +135,19 @@ def run(cfg: DictConfig) -> int:
         "ideal_output": bool(cfg.get("ideal_output", False)),
         "summary": {"num": len(samples), "motif_rmsd_median": _median(rmsds),
                     "fraction_motif_rmsd_below_1A": sum(r < 1.0 for r in rmsds) / len(rmsds)},
+        "ss": None if ss_spec is None else "/".join(ss_spec),
         "files": [{"file": f.name, "length": s.layout.total, "layout": s.layout.describe(),
-                   "motif_positions": s.layout.positions_text(), "motif_rmsd": round(s.motif_rmsd, 4)}
+                   "motif_positions": s.layout.positions_text(), "motif_rmsd": round(s.motif_rmsd, 4),
+                   **({} if ss_tokens is None else {"ss": tokens_to_string(ss_tokens[s.index])})}
                   for f, s in zip(files, samples)],
         "report": "report.csv",
         "seconds_total": round(time.perf_counter() - t0, 2),
     }
+    if cfg.get("view"):
+        from proteindsm.protein.analysis.view import write_view
+        page = write_view(out / "view.html", [(f.name, f.read_text()) for f in files],
+                          highlight=[(s.layout.motif_positions() + 1).tolist() for s in samples])
+        manifest["view"] = page.name
     atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=2))
     print(f"wrote {len(files)} scaffolds to {out}: motif RMSD median {manifest['summary']['motif_rmsd_median']:.2f} Å, "
           f"{manifest['summary']['fraction_motif_rmsd_below_1A']:.0%} below 1 Å ({manifest['seconds_total']} s)")

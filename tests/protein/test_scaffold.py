@@ -17,7 +17,9 @@ from proteindsm.protein.structure.geometry import apply_transform, random_rotati
 from proteindsm.protein.data.io import read_backbones, write_cif
 from proteindsm.protein.generate.contig import (Layout, MotifSegment, NewSegment, check_fit, draw_layout, parse_contig,
                                                parse_length_bounds)
+from proteindsm.protein.generate import contig
 from proteindsm.protein.generate.motif import read_motif
+from proteindsm.resources import shipped_checkpoint
 from proteindsm.protein.generate.scaffold import known_part, motif_rmsd, scaffold_remarks, write_scaffold_pdb
 from tests.equivariance import assert_equivariant
 
@@ -265,11 +267,18 @@ def test_cli_writes_pdbs_report_and_manifest(cli_run):
     (["contig=5/A1-5/5-x"], "segment 3 '5-x': not a new segment"),
     (["contig=5/A1-5/5", "mechanism=magic"], "mechanism must be one of"),
     (["contig=5/A1-5/5", "guidance.scale=-1"], "guidance.scale"),
+    (["contig=5/A1-5/5", "ss=L/H"], "has 2 entries but the contig has 3 segments"),
+    (["contig=5/A1-5/5", "ss=L/H/L"], "for motif segment 'A1-5' must be 'motif' or '-'"),
+    (["contig=5/A1-5/5", "ss=HH/motif/L"], "for new segment '5' must be one letter"),
+    (["contig=5/A1-5/5", "ss=motif", "checkpoint=LOCAL"], "needs a checkpoint with secondary-structure conditioning"),
+    (["contig=5/A1-5/5", "view=yes"], "view must be true or false"),
 ])
 def test_cli_bad_input_one_line_exit_2_nothing_written(pdb_dir, tmp_path, capsys, args, match):
     broken = _without_atom(pdb_dir / "1ubi.pdb", tmp_path / "broken.pdb", 20, "O")
     motif = f"motif={pdb_dir / '1ubi.pdb'}"
-    args = [a.replace("MISSING.pdb", str(tmp_path / "missing.pdb")).replace("BROKEN", str(broken)) for a in args]
+    local = str(shipped_checkpoint("backbone_score_local.safetensors"))
+    args = [a.replace("MISSING.pdb", str(tmp_path / "missing.pdb")).replace("BROKEN", str(broken))
+            .replace("LOCAL", local) for a in args]
     if not any(a.startswith("motif=") for a in args):
         args = [motif, *args]
     out = tmp_path / "out"
@@ -278,3 +287,70 @@ def test_cli_bad_input_one_line_exit_2_nothing_written(pdb_dir, tmp_path, capsys
     assert rc == 2 and len(err) == 1 and err[0].startswith("proteindsm: error: ")
     assert __import__("re").search(match, err[0]), err[0]
     assert not out.exists()
+
+
+# ------------------------------------------------------------------------- secondary structure
+def test_scaffold_ss_spec_and_tokens():
+    from proteindsm.protein.data.secondary_structure import SS_HELIX, SS_LOOP, SS_UNKNOWN, tokens_to_string
+    from proteindsm.protein.generate.scaffold_ss import layout_ss_tokens, parse_scaffold_ss
+
+    segments = contig.parse_contig("2-4/A23-30/3/A40-43/2")
+    assert parse_scaffold_ss("none", segments) is None and parse_scaffold_ss(None, segments) is None
+    assert parse_scaffold_ss("motif", segments) == ("-", "motif", "-", "motif", "-")
+    assert parse_scaffold_ss("l/motif/H/-/E", segments) == ("L", "motif", "H", "-", "E")
+    layout = contig.Layout(tuple(segments), (3, 8, 3, 4, 2))
+    motif_tokens = np.array([SS_HELIX] * 8 + [SS_LOOP] * 4)
+    tok = layout_ss_tokens(("L", "motif", "H", "-", "E"), layout, motif_tokens)
+    assert tokens_to_string(tok) == "LLL" + "HHHHHHHH" + "HHH" + "----" + "EE"
+    tok = layout_ss_tokens(("-", "motif", "-", "motif", "-"), layout, motif_tokens)
+    assert tokens_to_string(tok) == "---" + "HHHHHHHH" + "---" + "LLLL" + "--"
+    assert (tok == SS_UNKNOWN).sum() == 8
+
+
+def test_motif_ss_tokens_read_the_ubiquitin_helix(pdb_dir):
+    from proteindsm.protein.data.secondary_structure import tokens_to_string
+    from proteindsm.protein.generate.scaffold_ss import motif_ss_tokens
+
+    segments = contig.parse_contig("5/A23-34/5")              # ubiquitin's α-helix, residues 23-34
+    s = tokens_to_string(motif_ss_tokens(read_motif(pdb_dir / "1ubi.pdb", segments)))
+    assert len(s) == 12 and s.count("H") >= 8, s
+
+
+def test_scaffold_ss_tokens_reach_the_score_function(pdb_dir):
+    """The per-backbone tokens go into cond["ss"] of each batch, rows in layout order."""
+    from proteindsm.core import AnnealedLangevin
+    from proteindsm.protein.generate.scaffold import scaffold_backbones
+
+    segments = contig.parse_contig("3/A23-26/3")
+    motif = read_motif(pdb_dir / "1ubi.pdb", segments)
+    layouts = [contig.draw_layout(segments, None, 0, i) for i in range(3)]
+    tokens = [np.full(lay.total, k % 3, dtype=np.int64) for k, lay in enumerate(layouts)]
+    seen = []
+
+    def score_for(known):
+        def score(x, sigma, cond=None):
+            seen.append(cond["ss"].clone())
+            return -x / (1.0 + sigma[:, None, None, None] ** 2)
+        return score
+
+    sigmas = torch.tensor([1.0, 0.5])
+    scaffold_backbones(score_for, motif, layouts, AnnealedLangevin(eps=1e-4, steps_per_level=1), sigmas,
+                       batch_size=2, ss_tokens=tokens)
+    rows = {tuple(r.tolist()) for batch in seen for r in batch}
+    assert rows == {tuple(t.tolist()) for t in tokens}
+
+
+def test_cli_ss_and_view(pdb_dir, tmp_path):
+    out = tmp_path / "ss"
+    rc = main(["scaffold", f"motif={pdb_dir / '1ubi.pdb'}", "contig=2-4/A23-30/3/A40-43/2-4", "num=2",
+               "ss=L/motif/H/-/L", "view=true", f"out={out}", *FAST])
+    assert rc == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["ss"] == "L/motif/H/-/L" and manifest["view"] == "view.html"
+    for f in manifest["files"]:
+        first, last = map(int, f["motif_positions"].split(";")[0].split("-"))
+        ss = f["ss"]
+        assert len(ss) == f["length"] and set(ss[:first - 1]) == {"L"}
+        assert ss[last:last + 3] == "HHH" and "-" not in ss[first - 1:last]
+    page = (out / "view.html").read_text()
+    assert "orange" in page and (out / "3Dmol-min.js").is_file()

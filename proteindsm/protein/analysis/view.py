@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import shutil
 from pathlib import Path
-from typing import Sequence
+from typing import Optional, Sequence
 
 from proteindsm.fileio import atomic_write_text
 
@@ -20,10 +20,12 @@ JS_NAME = "3Dmol-min.js"
 
 
 def write_view(html_path: str | Path, structures: Sequence[tuple[str, str]], *, columns: int = 4,
-               cell_px: int = 320, fmt: str = "pdb") -> Path:
+               cell_px: int = 320, fmt: str = "pdb", highlight: Optional[Sequence[Sequence[int]]] = None) -> Path:
     """Write an HTML grid of structures, one viewer per ``(title, text)`` item (PDB or mmCIF text).
 
-    Backbones are shown as cartoon traces coloured N→C (spectrum).  Returns the HTML path.
+    Backbones are shown as cartoon traces coloured N→C (spectrum); ``highlight[k]``: residue numbers
+    of structure ``k`` drawn in orange with thicker sticks (e.g. a scaffold's motif).  Returns the
+    HTML path.
     """
     import py3Dmol
 
@@ -40,6 +42,9 @@ def write_view(html_path: str | Path, structures: Sequence[tuple[str, str]], *, 
         pos = (k // cols, k % cols)
         view.addModel(text, fmt, viewer=pos)
         view.setStyle({}, {"cartoon": {"color": "spectrum"}, "stick": {"radius": 0.15}}, viewer=pos)
+        if highlight is not None and highlight[k]:
+            view.setStyle({"resi": [int(r) for r in highlight[k]]},
+                          {"cartoon": {"color": "orange"}, "stick": {"radius": 0.3, "color": "orange"}}, viewer=pos)
         view.zoomTo(viewer=pos)
     titles = "".join(f"<li>row {k // cols + 1}, column {k % cols + 1}: {t}</li>" for k, (t, _) in enumerate(structures))
     body = view._make_html()

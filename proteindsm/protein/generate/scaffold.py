@@ -104,8 +104,11 @@ class ScaffoldSample:
 def scaffold_backbones(score_for: Callable[[object], object], motif: Motif, layouts: Sequence[Layout],
                        sampler, sigmas: torch.Tensor, *, seed: int = 0, batch_size: int = 8,
                        device: torch.device | str = "cpu", progress: bool = False,
-                       ideal_output: bool = False) -> list[ScaffoldSample]:
-    """Sample one backbone per layout (backbone ``i`` has ``layouts[i]``).
+                       ideal_output: bool = False,
+                       ss_tokens: Optional[Sequence[np.ndarray]] = None) -> list[ScaffoldSample]:
+    """Sample one backbone per layout (backbone ``i`` has ``layouts[i]``; ``ss_tokens[i]``, int64
+    ``(L_i,)``, its secondary-structure condition for a conditioned model, e.g. from
+    :func:`proteindsm.protein.generate.scaffold_ss.layout_ss_tokens`; None: unconditioned).
 
     ``score_for(known)`` returns the score function of one batch for its condition
     (:class:`proteindsm.core.KnownPart`), e.g. the model conditioned by :func:`conditioning` with
@@ -136,6 +139,8 @@ def scaffold_backbones(score_for: Callable[[object], object], motif: Motif, layo
                           generator=g, device=device)
         known = known_part(motif, [layouts[i] for i in rows], device=device)
         cond = {"mask": mask, "sample_index": torch.as_tensor(rows, device=device)}
+        if ss_tokens is not None:
+            cond["ss"] = torch.as_tensor(np.stack([ss_tokens[i] for i in rows]), device=device)
         t0 = time.perf_counter()
         res = sampler.sample(score_for(known), x0, sigmas, mask=mask, cond=cond,
                              project=project_zero_ca_centroid, generator=g, progress=False)
