@@ -28,7 +28,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from proteindsm.cli.config import compose  # noqa: E402
-from proteindsm.cli.toy import build_samplers, build_schedule  # noqa: E402
+from proteindsm.cli.toy_components import build_samplers, build_schedule  # noqa: E402
 from proteindsm.core import load_checkpoint, load_weights_into  # noqa: E402
 from proteindsm.errors import InputError  # noqa: E402
 from proteindsm.fileio import atomic_write_text  # noqa: E402

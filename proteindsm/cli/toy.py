@@ -10,14 +10,14 @@ Writes to ``out``: ``metrics.json`` (per sampler: fraction of samples per mode, 
 sliced Wasserstein distance to true samples, score evaluations, seconds), ``samples.png`` (data
 and each sampler's samples), ``score_field.png`` (learned/exact σ·s and their error at a few σ),
 ``samples.npz`` (the samples), and — when training — the trainer's ``checkpoint.safetensors``,
-``metrics.jsonl`` and ``train_config.json``.  See docs/toy.md.
+``metrics.jsonl`` and ``train_config.json``.  See docs/toy.md.  The components (data set, schedule,
+objective, samplers) are built and checked by :mod:`proteindsm.cli.toy_components`.
 """
 
 from __future__ import annotations
 
 import io
 import json
-import math
 import time
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -26,160 +26,16 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
-from proteindsm.core import (GeometricSchedule, TrainConfig, load_checkpoint, load_weights_into, prior_sample,
-                             read_metadata, resolve_device)
+from proteindsm.core import (GeometricSchedule, TrainConfig, load_checkpoint, load_weights_into, read_metadata,
+                             resolve_device)
 from proteindsm.errors import InputError, SamplerDivergedError
 from proteindsm.fileio import atomic_write_bytes, atomic_write_text
 
 from .config import prepare_out_dir, require, to_container
+from .toy_components import (build_dataset, build_objective, build_samplers, build_schedule, checked_float, checked_int,
+                             checked_positive_float, checked_positive_int)
 
 SCORE_MODES = ("net", "exact")
-INITS = ("uniform", "prior")
-SAMPLER_EXTRA_KEYS = ("levels", "sigma_min", "sigma_max", "init", "init_box")
-
-
-# ---------------------------------------------------------------------------- small helpers
-def _instantiate(node: Any, where: str, **kwargs: Any) -> Any:
-    """``hydra.utils.instantiate`` with its errors turned into one :class:`InputError` line."""
-    from hydra.errors import InstantiationException
-    from hydra.utils import instantiate
-
-    try:
-        return instantiate(node, **kwargs)
-    except InstantiationException as exc:
-        cause = exc.__cause__
-        if isinstance(cause, InputError):
-            msg = str(cause)
-            raise InputError(msg if msg.startswith(f"{where}.") else f"{where}: {msg}") from None
-        if isinstance(cause, ImportError) or "Error locating target" in str(exc):
-            target = node.get("_target_") if isinstance(node, dict) else None
-            raise InputError(f"{where}._target_ {target!r} cannot be imported") from None
-        detail = str(cause) if cause is not None else str(exc)
-        raise InputError(f"{where}: {' '.join(detail.split())}") from None
-
-
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value or value < 1:
-        raise InputError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
-def _positive_float(name: str, value: Any) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise InputError(f"{name} must be a positive number, got {value!r}") from None
-    if not (math.isfinite(v) and v > 0):
-        raise InputError(f"{name} must be a positive number, got {value!r}")
-    return v
-
-
-def _int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value or value < minimum:
-        raise InputError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _float(name: str, value: Any, minimum: float) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise InputError(f"{name} must be a number >= {minimum}, got {value!r}") from None
-    if not (math.isfinite(v) and v >= minimum):
-        raise InputError(f"{name} must be a number >= {minimum}, got {value!r}")
-    return v
-
-
-# ---------------------------------------------------------------------------- components
-def build_dataset(cfg: DictConfig):
-    """The data set from the ``dataset`` config group (``_target_`` + keyword arguments)."""
-    from proteindsm.toy.datasets import ToyDataset
-
-    node = to_container(cfg.dataset)
-    if not isinstance(node, dict) or "_target_" not in node:
-        raise InputError("dataset must be chosen from the dataset group (dataset=two_gaussians, ring, ...)")
-    ds = _instantiate(node, "dataset")
-    if not isinstance(ds, ToyDataset):
-        raise InputError(f"dataset._target_ {node['_target_']!r} is not a proteindsm.toy data set")
-    return ds
-
-
-def build_schedule(cfg: DictConfig) -> GeometricSchedule:
-    s = cfg.schedule
-    return GeometricSchedule(sigma_min=_positive_float("schedule.sigma_min", s.sigma_min),
-                             sigma_max=_positive_float("schedule.sigma_max", s.sigma_max),
-                             num_levels=_positive_int("schedule.num_levels", s.num_levels),
-                             weight_power=_float("schedule.weight_power", s.weight_power, 0.0))
-
-
-def build_objective(cfg: DictConfig, schedule: GeometricSchedule) -> tuple[str, Any]:
-    node = dict(to_container(cfg.objective))
-    name = str(node.pop("name", "custom"))
-    make = _instantiate(node, "objective", _partial_=True)  # the schedule is passed as the object itself
-    try:
-        return name, make(schedule=schedule)
-    except TypeError as exc:
-        raise InputError(f"objective: {exc}") from None
-
-
-class SamplerSpec:
-    """One configured sampler: the core sampler, its σ grid, and how its chain starts."""
-
-    def __init__(self, name: str, node: dict, schedule: GeometricSchedule, score_mode: str) -> None:
-        self.name = name
-        where = f"samplers.{name}"
-        node = dict(node)
-        extra = {k: node.pop(k, None) for k in SAMPLER_EXTRA_KEYS}
-        if "_target_" not in node:
-            raise InputError(f"{where} needs a _target_ (e.g. proteindsm.core.AnnealedLangevin)")
-        self.sampler = _instantiate(node, where)
-        if not hasattr(self.sampler, "sample"):
-            raise InputError(f"{where}._target_ {node['_target_']!r} is not a sampler")
-        self.levels = _positive_int(f"{where}.levels", extra["levels"] if extra["levels"] is not None
-                                    else schedule.num_levels)
-        s_min = schedule.sigma_min if extra["sigma_min"] is None else _positive_float(f"{where}.sigma_min",
-                                                                                   extra["sigma_min"])
-        s_max = schedule.sigma_max if extra["sigma_max"] is None else _positive_float(f"{where}.sigma_max",
-                                                                                   extra["sigma_max"])
-        if s_min >= s_max and self.levels > 1:
-            raise InputError(f"{where}: sigma_min ({s_min}) must be smaller than sigma_max ({s_max})")
-        if score_mode == "net" and (s_min < schedule.sigma_min * (1 - 1e-6) or s_max > schedule.sigma_max * (1 + 1e-6)):
-            raise InputError(f"{where}: σ range [{s_min}, {s_max}] lies outside the trained range "
-                             f"[{schedule.sigma_min}, {schedule.sigma_max}] (schedule.sigma_min/max)")
-        self.grid = (GeometricSchedule(s_min, s_max, self.levels).levels(dtype=torch.float32) if self.levels > 1
-                     else torch.tensor([s_min], dtype=torch.float32))
-        self.init = str(extra["init"] or "prior")
-        if self.init not in INITS:
-            raise InputError(f"{where}.init must be one of {', '.join(INITS)}, got {self.init!r}")
-        self.init_box = _positive_float(f"{where}.init_box", extra["init_box"] if extra["init_box"] is not None
-                                        else 8.0)
-
-    def initial_state(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        """``(n, 2)``: uniform on [−box, box]² (Song & Ermon 2019) or σ_max·N(0, I)."""
-        if self.init == "uniform":
-            return (torch.rand(n, 2, generator=generator) * 2 - 1) * self.init_box
-        return prior_sample((n, 2), float(self.grid[0]), generator=generator)
-
-    def describe(self) -> dict[str, Any]:
-        fields = {k: v for k, v in vars(self.sampler).items() if not k.startswith("_")}
-        return {"class": type(self.sampler).__name__, **fields, "levels": self.levels,
-                "sigma_max": float(self.grid[0]), "sigma_min": float(self.grid[-1]), "init": self.init,
-                **({"init_box": self.init_box} if self.init == "uniform" else {})}
-
-
-def build_samplers(cfg: DictConfig, schedule: GeometricSchedule, score_mode: str) -> list[SamplerSpec]:
-    available = to_container(cfg.samplers) or {}
-    chosen = to_container(cfg.sample.samplers)
-    if isinstance(chosen, str):
-        chosen = [chosen]
-    if not chosen:
-        raise InputError(f"sample.samplers is empty; choose from: {', '.join(available)}")
-    specs = []
-    for name in chosen:
-        if name not in available:
-            raise InputError(f"unknown sampler {name!r} in sample.samplers; available: {', '.join(available)}")
-        specs.append(SamplerSpec(str(name), available[name], schedule, score_mode))
-    return specs
 
 
 # ---------------------------------------------------------------------------- score function
@@ -194,7 +50,7 @@ def _model_metadata(cfg: DictConfig, dataset, model, objective_name: str, schedu
 
 def _data_scale(cfg: DictConfig, dataset) -> float:
     if cfg.model.get("data_scale") is not None:
-        return _positive_float("model.data_scale", cfg.model.data_scale)
+        return checked_positive_float("model.data_scale", cfg.model.data_scale)
     x = dataset.sample(10_000, torch.Generator().manual_seed(12345))  # not the run's seed: same model per data set
     return round(float(x.std(0).mean()), 4)
 
@@ -234,9 +90,9 @@ def train_model(cfg: DictConfig, dataset, schedule: GeometricSchedule, out: Path
     from proteindsm.toy.training import train_score_model
 
     t = cfg.train
-    steps = _positive_int("train.steps", t.steps)
-    batch_size = _positive_int("train.batch_size", t.batch_size)
-    val_size = _int("train.val_size", t.val_size, 0)
+    steps = checked_positive_int("train.steps", t.steps)
+    batch_size = checked_positive_int("train.batch_size", t.batch_size)
+    val_size = checked_int("train.val_size", t.val_size, 0)
     objective_name, objective = build_objective(cfg, schedule)
     torch.manual_seed(seed)
     m = cfg.model
@@ -244,12 +100,12 @@ def train_model(cfg: DictConfig, dataset, schedule: GeometricSchedule, out: Path
                         fourier_features=m.fourier_features, fourier_scale=m.fourier_scale,
                         data_scale=_data_scale(cfg, dataset))
     meta = _model_metadata(cfg, dataset, model, objective_name, schedule)
-    config = TrainConfig(out_dir=str(out), max_steps=steps, lr=_positive_float("train.lr", t.lr),
-                         warmup_steps=_int("train.warmup_steps", t.warmup_steps, 0),
-                         grad_clip=_float("train.grad_clip", t.grad_clip, 0.0),
-                         ema_decay=_float("train.ema_decay", t.ema_decay, 0.0), log_every=_positive_int("train.log_every", t.log_every),
-                         val_every=_positive_int("train.val_every", t.val_every),
-                         checkpoint_every=_positive_int("train.checkpoint_every", t.checkpoint_every),
+    config = TrainConfig(out_dir=str(out), max_steps=steps, lr=checked_positive_float("train.lr", t.lr),
+                         warmup_steps=checked_int("train.warmup_steps", t.warmup_steps, 0),
+                         grad_clip=checked_float("train.grad_clip", t.grad_clip, 0.0),
+                         ema_decay=checked_float("train.ema_decay", t.ema_decay, 0.0), log_every=checked_positive_int("train.log_every", t.log_every),
+                         val_every=checked_positive_int("train.val_every", t.val_every),
+                         checkpoint_every=checked_positive_int("train.checkpoint_every", t.checkpoint_every),
                          seed=seed, device=str(device), resume=bool(t.resume), progress=bool(t.progress))
     existing = out / "checkpoint.safetensors"
     if config.resume and existing.is_file():
@@ -293,7 +149,7 @@ def run(cfg: DictConfig) -> int:
     threads = cfg.get("threads")
     if threads is None:
         return _run(cfg)
-    threads = _positive_int("threads", threads)
+    threads = checked_positive_int("threads", threads)
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -310,13 +166,13 @@ def _run(cfg: DictConfig) -> int:
     if score_mode not in SCORE_MODES:
         raise InputError(f"score must be one of {', '.join(SCORE_MODES)}, got {cfg.score!r}")
     out_value = require(cfg, "out")
-    seed = _int("seed", cfg.seed, 0)
+    seed = checked_int("seed", cfg.seed, 0)
     dataset = build_dataset(cfg)
     schedule = build_schedule(cfg)
     specs = build_samplers(cfg, schedule, score_mode)
-    n = _positive_int("sample.n", cfg.sample.n)
-    plot_sigmas = [_positive_float("plots.sigmas", s) for s in (to_container(cfg.plots.sigmas) or [])]
-    plot_grid = _positive_int("plots.grid", cfg.plots.grid)
+    n = checked_positive_int("sample.n", cfg.sample.n)
+    plot_sigmas = [checked_positive_float("plots.sigmas", s) for s in (to_container(cfg.plots.sigmas) or [])]
+    plot_grid = checked_positive_int("plots.grid", cfg.plots.grid)
     device = resolve_device(str(cfg.device))
     checkpoint = cfg.get("checkpoint")
     if score_mode == "exact":
