@@ -1,6 +1,6 @@
 """The core Trainer, with a tiny domain-free model: it learns, a resumed run equals an uninterrupted
 one, and a warm start copies another checkpoint's EMA weights only before the first step.
-(Domain recipes — protein batches, DDP parity, the campaign recipe — are in tests/protein/test_training.py.)"""
+(Domain recipes — protein batches, DDP parity, the campaign recipe — are in tests/protein/model/test_training.py.)"""
 
 from __future__ import annotations
 

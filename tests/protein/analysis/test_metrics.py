@@ -18,7 +18,7 @@ from proteindsm.protein.analysis import ramachandran as rama
 from proteindsm.protein.analysis.evaluate import evaluate_backbones, geometry_summary, write_evaluation
 from proteindsm.protein.analysis.reference_chains import load_corpus_chains, reference_from_corpus
 from proteindsm.protein.structure.geometry import backbone_from_dihedrals
-from tests.protein.test_geometry import load_backbone_pdb
+from tests.protein.structure.test_geometry import load_backbone_pdb
 
 
 @pytest.fixture(scope="module")

@@ -146,7 +146,7 @@ def test_library_and_scripts_never_import_the_cli():
     import re
     from pathlib import Path
 
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[3]
     pattern = re.compile(r"^\s*(from|import)\s+proteindsm\.cli\b|from proteindsm import cli", re.M)
     lib = [f for f in (root / "proteindsm").rglob("*.py") if "cli" not in f.relative_to(root / "proteindsm").parts]
     assert lib and not [str(f) for f in lib if pattern.search(f.read_text())]
@@ -169,7 +169,7 @@ def test_import_is_cheap():
 def test_readme_python_example_runs(tmp_path, monkeypatch):
     from pathlib import Path
 
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
     section = readme.split("## Python API", 1)[1]
     code = section.split("```python", 1)[1].split("```", 1)[0]
     monkeypatch.chdir(tmp_path)

@@ -56,7 +56,7 @@ def test_small_model_overfits_a_few_real_chains(corpus, tmp_path):
 DDP_SCRIPT = textwrap.dedent("""
     import sys, json, torch
     sys.path.insert(0, {repo!r})
-    from tests.protein.test_training import _trainer
+    from tests.protein.model.test_training import _trainer
     from proteindsm.protein.data.corpus import load_corpus
     torch.set_num_threads(1)
     corpus = load_corpus({corpus!r})
@@ -69,7 +69,7 @@ DDP_SCRIPT = textwrap.dedent("""
 
 
 def test_two_process_ddp_matches_single_process(corpus_path, corpus, tmp_path):
-    repo = str(Path(__file__).resolve().parents[2])
+    repo = str(Path(__file__).resolve().parents[3])
     single = _trainer(corpus, tmp_path / "single", 4, tokens=192)
     single.config.log_every = 1
     single.fit()
@@ -199,7 +199,7 @@ def test_gpu_recipe_runs_at_tiny_size_on_cpu(corpus, tmp_path):
     import importlib.util
 
     small = _small_corpus(corpus, tmp_path)
-    spec = importlib.util.spec_from_file_location("train_gpu", Path(__file__).resolve().parents[2] / "scripts" / "train_gpu.py")
+    spec = importlib.util.spec_from_file_location("train_gpu", Path(__file__).resolve().parents[3] / "scripts" / "train_gpu.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     argv = sys.argv

@@ -11,7 +11,7 @@ from proteindsm.core import GeometricSchedule, ReverseSDE
 from proteindsm.errors import InputError
 from proteindsm.protein.generate.diversify import diversify_backbone, keep_mask, partial_sigmas
 
-from .test_metrics import ideal_helix
+from tests.protein.analysis.test_metrics import ideal_helix
 
 
 def test_partial_sigmas_keeps_the_grid_below_the_start():

@@ -21,7 +21,7 @@ from proteindsm.protein.structure.backbone import C, N, O
 from proteindsm.protein.analysis.evaluate import evaluate_backbones, geometry_summary
 from proteindsm.protein.structure.geometry import backbone_from_dihedrals
 from proteindsm.protein.data.io import write_structure
-from tests.protein.test_geometry import load_backbone_pdb
+from tests.protein.structure.test_geometry import load_backbone_pdb
 
 
 def ideal(L: int, phi: float, psi: float) -> np.ndarray:
