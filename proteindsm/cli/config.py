@@ -177,22 +177,29 @@ def require(cfg: DictConfig, key: str) -> Any:
     return value
 
 
-def instantiate_checked(node: Any, what: str) -> Any:
-    """``hydra.utils.instantiate(node)``, turning Hydra's wrapped errors into one clear
-    :class:`InputError` (the component's own message when it raised InputError itself)."""
+def instantiate_checked(node: Any, what: str, **kwargs: Any) -> Any:
+    """``hydra.utils.instantiate(node, **kwargs)`` with Hydra's wrapped errors turned into one
+    :class:`InputError` line naming ``what`` (e.g. ``"network"``, ``"sampler.langevin"``): the
+    component's own InputError message (prefixed ``what:`` unless it starts with it), a ``_target_``
+    that cannot be imported, or the first line of any other error.  The one place the CLI builds
+    components from configs."""
     from hydra.errors import InstantiationException
     from hydra.utils import instantiate
 
     try:
-        return instantiate(node)
+        return instantiate(node, **kwargs)
     except InstantiationException as exc:
         cause = exc.__cause__
         while cause is not None and not isinstance(cause, InputError) and cause.__cause__ is not None:
             cause = cause.__cause__
         if isinstance(cause, InputError):
-            raise InputError(str(cause)) from None
-        msg = str(cause or exc).splitlines()[0]
-        raise InputError(f"invalid {what} settings: {msg}") from None
+            msg = str(cause)
+            raise InputError(msg if msg.startswith(what) else f"{what}: {msg}") from None
+        if isinstance(cause, ImportError) or "Error locating target" in str(exc):
+            target = node.get("_target_") if hasattr(node, "get") else None
+            raise InputError(f"{what}._target_ {target!r} cannot be imported") from None
+        detail = " ".join(str(cause if cause is not None else exc).split())
+        raise InputError(f"invalid {what} settings: {detail}") from None
 
 
 def prepare_out_dir(value: Any) -> Path:

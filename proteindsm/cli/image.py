@@ -47,27 +47,10 @@ from proteindsm.core import (Batch, DSMObjective, GeometricSchedule, Trainer, Tr
 from proteindsm.errors import InputError
 from proteindsm.fileio import atomic_write_text
 
-from .config import require, resolve_path, to_container
+from .config import instantiate_checked, require, resolve_path, to_container
 from .image_inpainting import inpaint_plan, run_inpainting
 
 CHECKPOINT = "checkpoint.safetensors"
-
-
-def _instantiate(node: DictConfig, what: str, **kwargs: Any) -> Any:
-    """``hydra.utils.instantiate`` with the component's own InputError (not Hydra's wrapper) shown."""
-    from hydra.errors import InstantiationException
-    from hydra.utils import instantiate
-
-    try:
-        return instantiate(node, **kwargs)
-    except InstantiationException as exc:
-        cause = exc.__cause__
-        while cause is not None and not isinstance(cause, InputError) and cause.__cause__ is not None:
-            cause = cause.__cause__
-        if isinstance(cause, InputError):
-            raise cause from None
-        detail = repr(cause) if cause is not None else str(exc).splitlines()[0]
-        raise InputError(f"cannot build {what} from its config: {detail}") from None
 
 
 def _load_dataset(cfg: DictConfig):
@@ -75,13 +58,13 @@ def _load_dataset(cfg: DictConfig):
     if "path" in node.keys():
         require(cfg, "dataset.path")
         node = OmegaConf.merge(node, {"path": str(resolve_path(node.path))})
-    return _instantiate(node, "dataset")
+    return instantiate_checked(node, "dataset")
 
 
 def _sampler(cfg: DictConfig):
     node = OmegaConf.to_container(cfg.sampler, resolve=True)
     num_levels = int(node.pop("num_levels", 10))
-    return _instantiate(OmegaConf.create(node), "sampler"), num_levels
+    return instantiate_checked(OmegaConf.create(node), "sampler"), num_levels
 
 
 def _check_same_run(out: Path, dataset_info: dict) -> None:

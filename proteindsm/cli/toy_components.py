@@ -16,33 +16,14 @@ from omegaconf import DictConfig
 from proteindsm.core import GeometricSchedule, prior_sample
 from proteindsm.errors import InputError
 
-from .config import to_container
+from .config import instantiate_checked, to_container
 
 __all__ = ["INITS", "SAMPLER_EXTRA_KEYS", "SamplerSpec", "build_dataset", "build_objective", "build_samplers",
            "build_schedule", "checked_float", "checked_int", "checked_positive_float", "checked_positive_int",
-           "instantiate_toy"]
+]
 
 INITS = ("uniform", "prior")
 SAMPLER_EXTRA_KEYS = ("levels", "sigma_min", "sigma_max", "init", "init_box")
-
-
-def instantiate_toy(node: Any, where: str, **kwargs: Any) -> Any:
-    """``hydra.utils.instantiate`` with its errors turned into one :class:`InputError` line."""
-    from hydra.errors import InstantiationException
-    from hydra.utils import instantiate
-
-    try:
-        return instantiate(node, **kwargs)
-    except InstantiationException as exc:
-        cause = exc.__cause__
-        if isinstance(cause, InputError):
-            msg = str(cause)
-            raise InputError(msg if msg.startswith(f"{where}.") else f"{where}: {msg}") from None
-        if isinstance(cause, ImportError) or "Error locating target" in str(exc):
-            target = node.get("_target_") if isinstance(node, dict) else None
-            raise InputError(f"{where}._target_ {target!r} cannot be imported") from None
-        detail = str(cause) if cause is not None else str(exc)
-        raise InputError(f"{where}: {' '.join(detail.split())}") from None
 
 
 def checked_positive_int(name: str, value: Any) -> int:
@@ -88,7 +69,7 @@ def build_dataset(cfg: DictConfig):
     node = to_container(cfg.dataset)
     if not isinstance(node, dict) or "_target_" not in node:
         raise InputError("dataset must be chosen from the dataset group (dataset=two_gaussians, ring, ...)")
-    ds = instantiate_toy(node, "dataset")
+    ds = instantiate_checked(node, "dataset")
     if not isinstance(ds, ToyDataset):
         raise InputError(f"dataset._target_ {node['_target_']!r} is not a proteindsm.toy data set")
     return ds
@@ -107,7 +88,7 @@ def build_objective(cfg: DictConfig, schedule: GeometricSchedule) -> tuple[str, 
     """``(name, objective)`` from the ``objective`` config group, built on ``schedule``."""
     node = dict(to_container(cfg.objective))
     name = str(node.pop("name", "custom"))
-    make = instantiate_toy(node, "objective", _partial_=True)  # the schedule is passed as the object itself
+    make = instantiate_checked(node, "objective", _partial_=True)  # the schedule is passed as the object itself
     try:
         return name, make(schedule=schedule)
     except TypeError as exc:
@@ -124,7 +105,7 @@ class SamplerSpec:
         extra = {k: node.pop(k, None) for k in SAMPLER_EXTRA_KEYS}
         if "_target_" not in node:
             raise InputError(f"{where} needs a _target_ (e.g. proteindsm.core.AnnealedLangevin)")
-        self.sampler = instantiate_toy(node, where)
+        self.sampler = instantiate_checked(node, where)
         if not hasattr(self.sampler, "sample"):
             raise InputError(f"{where}._target_ {node['_target_']!r} is not a sampler")
         self.levels = checked_positive_int(f"{where}.levels", extra["levels"] if extra["levels"] is not None

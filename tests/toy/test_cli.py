@@ -94,7 +94,7 @@ BAD = {
     "snr_negative": (["samplers.predictor_corrector.snr=-1"], "snr must be a positive number"),
     "ode_method": (["samplers.ode.method=rk4"], "method must be 'euler' or 'heun'"),
     "bad_init": (["samplers.langevin.init=gaussian"], "init must be one of uniform, prior"),
-    "unknown_sampler_arg": (["+samplers.ode.foo=1"], "samplers.ode: "),
+    "unknown_sampler_arg": (["+samplers.ode.foo=1"], "invalid samplers.ode settings: "),
     "bad_score_mode": (["score=magic"], "score must be one of net, exact"),
     "exact_without_closed_form": (["dataset=moons", "score=exact"], "has no closed-form score"),
     "missing_checkpoint": (["checkpoint=/nonexistent/ckpt.safetensors"], "checkpoint file not found"),
