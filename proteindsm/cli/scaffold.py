@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 import time
 from typing import Any, Optional
 
@@ -11,9 +12,10 @@ from omegaconf import DictConfig, OmegaConf
 
 from proteindsm.errors import InputError
 from proteindsm.fileio import atomic_write_csv, atomic_write_text
+from proteindsm.protein.generate.options import positive_int
+from proteindsm.resources import checkpoint_path
 
 from .config import prepare_out_dir, require, resolve_path
-from .protein_common import checkpoint_path, positive_int
 
 REPORT_COLUMNS = ("file", "index", "length", "layout", "motif_positions", "motif_rmsd", "junction_bond_dev",
                   "bond_mad", "bonds_all_within_0.1A", "rama_allowed", "clash_pairs", "seconds")
@@ -80,7 +82,9 @@ def run(cfg: DictConfig) -> int:
     seed = int(cfg.seed)
     layouts = [contig.draw_layout(segments, bounds, seed, i) for i in range(num)]
 
-    from .protein_common import model_score_fn, prepare_sampling, with_potentials
+    from proteindsm.protein.generate.options import model_score_fn, with_potentials
+
+    from .protein_common import prepare_sampling
 
     sampling = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
     sampling.length = max(lay.total for lay in layouts)   # checked against the model by prepare_sampling
@@ -118,7 +122,7 @@ def run(cfg: DictConfig) -> int:
         files.append(path)
         rows.append({"file": path.name, "index": s.index, "length": s.layout.total,
                      "layout": s.layout.describe(), "motif_positions": s.layout.positions_text(),
-                     "motif_rmsd": round(s.motif_rmsd, 4), **geometry_row(s.coords, s.layout),
+                     "motif_rmsd": round(s.motif_rmsd, 4), **S.backbone_geometry(s.coords, s.layout),
                      "seconds": round(s.seconds, 3)})
     atomic_write_csv(out / "report.csv", REPORT_COLUMNS, rows)
     rmsds = [s.motif_rmsd for s in samples]
@@ -133,7 +137,7 @@ def run(cfg: DictConfig) -> int:
                        "sigma_min": float(setup.sigmas[-1])},
         **setup.potentials, "seed": seed, "device": str(setup.device), "batch_size": setup.batch_size,
         "ideal_output": bool(cfg.get("ideal_output", False)),
-        "summary": {"num": len(samples), "motif_rmsd_median": _median(rmsds),
+        "summary": {"num": len(samples), "motif_rmsd_median": statistics.median(rmsds),
                     "fraction_motif_rmsd_below_1A": sum(r < 1.0 for r in rmsds) / len(rmsds)},
         "ss": None if ss_spec is None else "/".join(ss_spec),
         "files": [{"file": f.name, "length": s.layout.total, "layout": s.layout.describe(),
@@ -152,42 +156,3 @@ def run(cfg: DictConfig) -> int:
     print(f"wrote {len(files)} scaffolds to {out}: motif RMSD median {manifest['summary']['motif_rmsd_median']:.2f} Å, "
           f"{manifest['summary']['fraction_motif_rmsd_below_1A']:.0%} below 1 Å ({manifest['seconds_total']} s)")
     return 0
-
-
-def _median(values) -> float:
-    v = sorted(values)
-    n = len(v)
-    return float(v[n // 2] if n % 2 else 0.5 * (v[n // 2 - 1] + v[n // 2]))
-
-
-def geometry_row(X, layout=None) -> dict:
-    """The evaluation's per-backbone geometry figures for one ``(L, 4, 3)`` backbone: mean absolute
-    bond deviation from ideal (Å), all bonds within 0.1 Å, Ramachandran allowed fraction, clash
-    pairs (any backbone atom pair < 2.5 Å at |i − j| ≥ 3: the evaluate rule), and with a layout
-    the largest deviation of the peptide bonds C(i)–N(i+1) that join a motif segment to its
-    neighbours (Å; where a motif that does not fit its scaffold tears)."""
-    import numpy as np
-
-    from proteindsm.protein.analysis import metrics as M
-    from proteindsm.protein.analysis.ramachandran import ramachandran_allowed_fraction
-    from proteindsm.protein.generate.contig import MotifSegment
-
-    dev = M.bond_deviations(X)
-    g = M.internal_geometry(X)
-    row = {"bond_mad": round(float(np.nanmean(dev)), 4),
-           "bonds_all_within_0.1A": bool(M.bond_check(X, 0.1)["all_within"]),
-           "rama_allowed": round(ramachandran_allowed_fraction(g["phi"], g["psi"]), 4),
-           "clash_pairs": M.clash_pair_count(X, M.EVAL_CLASH_RULE["min_distance"],
-                                             int(M.EVAL_CLASH_RULE["min_separation"]))}
-    if layout is not None:
-        L = layout.total
-        joins = set()
-        for seg, first, last in layout.spans():
-            if isinstance(seg, MotifSegment):
-                if first > 1:
-                    joins.add(first - 2)            # bond C(first-1)–N(first), 0-based residue first-2
-                if last < L:
-                    joins.add(last - 1)
-        vals = [float(dev[i, 3]) for i in sorted(joins)]
-        row["junction_bond_dev"] = round(max(vals), 4) if vals else ""
-    return row

@@ -7,9 +7,11 @@
 * :mod:`.run` — :func:`run_plan` and the one-call :func:`sample`;
 * :mod:`.targets` — design targets (one :class:`~.targets.DesignProperty` object per property) and
   their guidance terms; :mod:`.guided` — guided design runs and the one-call :func:`design`;
-* :mod:`.scaffold`, :mod:`.diversify`, :mod:`.sheet_blueprint`, :mod:`.restraints`,
-  :mod:`.sampling` — motif scaffolding, partial diffusion, β-sheet blueprints, sampling potentials
-  and the sampling loop on backbones.
+* motif scaffolding: :mod:`.contig` (contigs, layouts), :mod:`.motif` (motif files),
+  :mod:`.scaffold_ss` (secondary structure of scaffolds), :mod:`.scaffold` (the condition, sampling,
+  output);
+* :mod:`.diversify`, :mod:`.sheet_blueprint`, :mod:`.restraints`, :mod:`.sampling` — partial
+  diffusion, β-sheet blueprints, sampling potentials and the sampling loop on backbones.
 
 ``proteindsm sample`` maps its config onto :func:`sample_options` and calls :func:`run_plan`
 (``proteindsm design``: :func:`~.guided.load_design` and :func:`~.guided.run_design`);

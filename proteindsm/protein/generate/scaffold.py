@@ -194,3 +194,33 @@ def write_scaffold_pdb(path: str | Path, X: np.ndarray, motif: Motif, layout: La
     f.set_structure(array)
     f.lines = scaffold_remarks(motif, layout) + list(f.lines)
     return atomic_write_with(path, f.write)
+
+
+def backbone_geometry(X: np.ndarray, layout: Optional[Layout] = None) -> dict:
+    """The evaluation's per-backbone geometry figures for one ``(L, 4, 3)`` backbone: mean absolute
+    bond deviation from ideal (Å), all bonds within 0.1 Å, Ramachandran allowed fraction, clash
+    pairs (any backbone atom pair < 2.5 Å at |i − j| ≥ 3: the evaluate rule), and with a layout
+    the largest deviation of the peptide bonds C(i)–N(i+1) that join a motif segment to its
+    neighbours (Å; where a motif that does not fit its scaffold tears)."""
+    from proteindsm.protein.analysis import metrics as M
+    from proteindsm.protein.analysis.ramachandran import ramachandran_allowed_fraction
+
+    dev = M.bond_deviations(X)
+    g = M.internal_geometry(X)
+    row = {"bond_mad": round(float(np.nanmean(dev)), 4),
+           "bonds_all_within_0.1A": bool(M.bond_check(X, 0.1)["all_within"]),
+           "rama_allowed": round(ramachandran_allowed_fraction(g["phi"], g["psi"]), 4),
+           "clash_pairs": M.clash_pair_count(X, M.EVAL_CLASH_RULE["min_distance"],
+                                             int(M.EVAL_CLASH_RULE["min_separation"]))}
+    if layout is not None:
+        L = layout.total
+        joins = set()
+        for seg, first, last in layout.spans():
+            if isinstance(seg, MotifSegment):
+                if first > 1:
+                    joins.add(first - 2)            # bond C(first-1)–N(first), 0-based residue first-2
+                if last < L:
+                    joins.add(last - 1)
+        vals = [float(dev[i, 3]) for i in sorted(joins)]
+        row["junction_bond_dev"] = round(max(vals), 4) if vals else ""
+    return row

@@ -26,7 +26,6 @@ and ``F = X_final − X_initial``.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
@@ -35,12 +34,11 @@ from torch import Tensor
 from proteindsm.errors import InputError
 from proteindsm.protein.structure.domain import CA_INDEX
 from proteindsm.protein.model.edm_model import EDMScoreModel
-from proteindsm.protein.model.graph_inputs import knn_sequence_graph, sigma_fourier_features
+from proteindsm.protein.model.graph_inputs import (NUM_SIGMA_FREQUENCIES, RBF_MAX_DISTANCE, knn_sequence_graph,
+                                                   sigma_fourier_features, sigma_frequencies)
 
 __all__ = ["EGNNBaseline"]
 
-_NUM_FOURIER = 8
-_RBF_MAX = 20.0
 
 
 class _EGNNLayer(torch.nn.Module):
@@ -123,11 +121,11 @@ class EGNNBaseline(EDMScoreModel):
         self.k_neighbors = int(k_neighbors)
         self.seq_neighbors = int(seq_neighbors)
         self.max_relative_position = int(max_relative_position)
-        self.register_buffer("sigma_freqs", math.pi * 2.0 ** torch.linspace(0.0, 5.0, _NUM_FOURIER), persistent=False)
-        self.register_buffer("rbf_centers", torch.linspace(0.0, _RBF_MAX, int(num_rbf)), persistent=False)
-        self.rbf_width = _RBF_MAX / max(int(num_rbf) - 1, 1)
+        self.register_buffer("sigma_freqs", sigma_frequencies(), persistent=False)
+        self.register_buffer("rbf_centers", torch.linspace(0.0, RBF_MAX_DISTANCE, int(num_rbf)), persistent=False)
+        self.rbf_width = RBF_MAX_DISTANCE / max(int(num_rbf) - 1, 1)
         self.sigma_mlp = torch.nn.Sequential(
-            torch.nn.Linear(2 * _NUM_FOURIER, hid), torch.nn.SiLU(), torch.nn.Linear(hid, hid), torch.nn.SiLU()
+            torch.nn.Linear(2 * NUM_SIGMA_FREQUENCIES, hid), torch.nn.SiLU(), torch.nn.Linear(hid, hid), torch.nn.SiLU()
         )
         # Node invariants: 6 intra-residue distances + |CA − centroid|, all × c_in σ_d-ish scale.
         self.node_in = torch.nn.Linear(hid + 7, hid)

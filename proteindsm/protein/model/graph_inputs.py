@@ -13,6 +13,8 @@ Shared by :class:`proteindsm.protein.model.network.BackboneScoreNet` and
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
@@ -21,6 +23,18 @@ __all__ = ["NUM_RESIDUE_INVARIANTS", "knn_sequence_graph", "residue_invariants",
 #: Features returned by :func:`residue_invariants`: Gram matrix of the 3 local vectors (6) + their
 #: triple product (1).
 NUM_RESIDUE_INVARIANTS = 7
+
+
+NUM_SIGMA_FREQUENCIES = 8
+"""Frequencies of the c_noise embedding (→ 16 sin/cos features), shared by the score networks."""
+RBF_MAX_DISTANCE = 20.0
+"""Å, last centre of the radial basis of effective CA distances, shared by the score networks."""
+
+
+def sigma_frequencies() -> Tensor:
+    """The ``(NUM_SIGMA_FREQUENCIES,)`` angular frequencies π·2^k, k evenly spaced on [0, 5], of
+    :func:`sigma_fourier_features`."""
+    return math.pi * 2.0 ** torch.linspace(0.0, 5.0, NUM_SIGMA_FREQUENCIES)
 
 
 def sigma_fourier_features(c_noise: Tensor, freqs: Tensor) -> Tensor:

@@ -94,7 +94,6 @@ table of real spherical harmonics, not the l = 1 basis.)
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
@@ -107,13 +106,12 @@ from proteindsm.protein.structure.domain import CA_INDEX
 from proteindsm.protein.data.secondary_structure import NUM_SS_TOKENS, SS_UNKNOWN
 from proteindsm.protein.model.edm_model import EDMScoreModel
 from proteindsm.protein.model.equivariant_layers import ConvLayer, NodeNorm, drop_dead_einsums, hidden_irreps
-from proteindsm.protein.model.graph_inputs import (NUM_RESIDUE_INVARIANTS, knn_sequence_graph, residue_invariants,
-                                                   sigma_fourier_features)
+from proteindsm.protein.model.graph_inputs import (NUM_RESIDUE_INVARIANTS, NUM_SIGMA_FREQUENCIES, RBF_MAX_DISTANCE,
+                                                   knn_sequence_graph, residue_invariants, sigma_fourier_features,
+                                                   sigma_frequencies)
 
 __all__ = ["BackboneScoreNet", "edm_coefficients"]
 
-_NUM_FOURIER = 8  # frequencies for the c_noise embedding (→ 16 sin/cos features)
-_RBF_MAX = 20.0  # Å, last RBF centre of the effective distance
 _PAIR_RBF_MAX = 12.0  # Å, last RBF centre of the atom-pair distances (atom_pair_features)
 
 
@@ -239,10 +237,10 @@ class BackboneScoreNet(EDMScoreModel):
 
         # σ embedding: sinusoidal(c_noise) → MLP.
         self.register_buffer(
-            "sigma_freqs", math.pi * 2.0 ** torch.linspace(0.0, 5.0, _NUM_FOURIER), persistent=False
+            "sigma_freqs", sigma_frequencies(), persistent=False
         )
         self.sigma_mlp = torch.nn.Sequential(
-            torch.nn.Linear(2 * _NUM_FOURIER, s_ch), torch.nn.SiLU(), torch.nn.Linear(s_ch, s_ch), torch.nn.SiLU()
+            torch.nn.Linear(2 * NUM_SIGMA_FREQUENCIES, s_ch), torch.nn.SiLU(), torch.nn.Linear(s_ch, s_ch), torch.nn.SiLU()
         )
 
         # Node embedding: σ embedding + 7 residue invariants (0e) and 4 input vectors (1e) → hidden irreps.
@@ -251,8 +249,8 @@ class BackboneScoreNet(EDMScoreModel):
         self.node_embed = o3.Linear(self.irreps_node_in, self.irreps_hidden)
 
         # Edge scalars: RBF(effective distance) + relpos embedding + σ embedding → 2-layer MLP.
-        self.register_buffer("rbf_centers", torch.linspace(0.0, _RBF_MAX, int(num_rbf)), persistent=False)
-        self.rbf_width = _RBF_MAX / max(int(num_rbf) - 1, 1)
+        self.register_buffer("rbf_centers", torch.linspace(0.0, RBF_MAX_DISTANCE, int(num_rbf)), persistent=False)
+        self.rbf_width = RBF_MAX_DISTANCE / max(int(num_rbf) - 1, 1)
         self.edge_rbf = torch.nn.Linear(int(num_rbf), edge_dim)
         self.edge_relpos = torch.nn.Embedding(2 * self.max_relative_position + 1, edge_dim)
         if self.atom_pair_features:

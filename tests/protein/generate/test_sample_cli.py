@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from proteindsm.cli import main
-from proteindsm.cli.protein_common import SHIPPED_SCORE_CHECKPOINT, shipped_checkpoint
+from proteindsm.resources import SHIPPED_SCORE_CHECKPOINT, shipped_checkpoint
 from proteindsm.core import Checkpoint, save_checkpoint
 from proteindsm.protein.data.io import read_backbones
 
@@ -83,7 +83,7 @@ def test_steric_potential_removes_clashes(tmp_path):
 
 
 def test_steric_option_of_the_scripts():
-    from proteindsm.cli.protein_common import steric_option
+    from proteindsm.protein.generate.options import steric_option
     from proteindsm.errors import InputError
 
     assert steric_option("1:0.5") == {"scale": 1.0, "sigma_max": 0.5, "margin": 0.2}
@@ -95,7 +95,7 @@ def test_steric_option_of_the_scripts():
 
 
 def test_compactness_option_of_the_scripts_and_config_errors(tmp_path, capsys):
-    from proteindsm.cli.protein_common import compactness_option
+    from proteindsm.protein.generate.options import compactness_option
     from proteindsm.errors import InputError
 
     assert compactness_option("1") == {"scale": 1.0, "sigma_max": 10.0, "max_normalised": 3.3}
@@ -186,7 +186,8 @@ def test_unwritable_out(tmp_path, capsys):
 
 def test_named_sampler_matches_the_sample_command_default():
     from proteindsm.cli.config import compose
-    from proteindsm.cli.protein_common import build_sampler, named_sampler
+    from proteindsm.cli.protein_common import build_sampler
+    from proteindsm.protein.generate.options import named_sampler
     from proteindsm.core import AnnealedLangevin, ReverseSDE
 
     default, levels = build_sampler(compose("protein", "sample", []))

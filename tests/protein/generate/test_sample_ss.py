@@ -11,7 +11,7 @@ import torch
 from proteindsm.cli import main
 from proteindsm.core import Checkpoint, save_checkpoint
 from proteindsm.core.checkpoint import read_metadata
-from proteindsm.cli.protein_common import shipped_checkpoint
+from proteindsm.resources import shipped_checkpoint
 from proteindsm.protein.model.network import BackboneScoreNet
 from proteindsm.protein.data.secondary_structure import SS_HELIX, SS_STRAND, parse_ss_string
 from proteindsm.protein.data.ss_layouts import draw_layout, shipped_layouts
