@@ -14,13 +14,14 @@
 3. Optionally exports the EMA weights (``--export``).
 
 ``--device cpu --tokens 256 --minutes 0.05`` runs the same path at tiny size (tested in
-tests/protein/test_training.py).  The GPU machine needs the corpus: pass ``--corpus``.
+tests/protein/model/test_training.py).  The GPU machine needs the corpus: pass ``--corpus``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 import time
 
@@ -29,13 +30,16 @@ def probe_tokens(device: str, candidates=(4096, 8192, 16384, 32768, 65536)) -> i
     """Largest batch (residues) whose bf16 forward+backward fits, halved for headroom."""
     import torch
 
-    from proteindsm.cli.config import compose, instantiate_checked
-    from proteindsm.core import GeometricSchedule, dsm_loss
+    from proteindsm.core import dsm_loss, read_metadata
+    from proteindsm.protein.model.checkpoints import SCORE_MODELS, build_model
+    from proteindsm.resources import shipped_checkpoint
 
-    cfg = compose("protein", "train", ["experiment=protein_campaign"])
+    # the campaign's network (e3nn_local_ss) as its shipped export records it, freshly initialised
+    path = shipped_checkpoint("backbone_score_ss.safetensors")
+    meta = read_metadata(path)
     fitted = 0
     for tokens in candidates:
-        net = instantiate_checked(cfg.network, "network").to(device)
+        net = build_model(SCORE_MODELS, meta, path).to(device)
         try:
             b = max(1, tokens // 256)
             x = torch.randn(b, 256, 4, 3, device=device) * 10.0
@@ -63,7 +67,6 @@ def main() -> int:
     ap.add_argument("--export", default=None)
     ap.add_argument("--lr", type=float, default=None, help="learning rate (default: the campaign's)")
     args, extra = ap.parse_known_args()
-    from proteindsm.cli import main as cli_main
 
     t0 = time.time()
     if args.tokens != "auto":
@@ -73,7 +76,7 @@ def main() -> int:
     else:  # nothing to probe on a CPU (no out-of-memory limit worth finding): the campaign's batch
         tokens = 1024
     print(json.dumps({"tokens_per_batch": tokens, "probe_seconds": round(time.time() - t0, 1)}), flush=True)
-    overrides = ["train", "experiment=protein_campaign", f"device={args.device}", f"out={args.out}",
+    overrides = ["experiment=protein_campaign", f"device={args.device}", f"out={args.out}",
                  f"data.path={args.corpus}", f"data.tokens_per_batch={tokens}", "train.precision=bf16",
                  f"train.max_minutes={args.minutes}", "train.progress=false", "train.log_every=50",
                  "train.val_every=1000", "train.checkpoint_every=200"]
@@ -81,7 +84,8 @@ def main() -> int:
         overrides.append(f"train.lr={args.lr}")
     if args.export:
         overrides.append(f"export={args.export}")
-    return cli_main(overrides + extra)
+    # the `proteindsm train` command itself, as a user would run it (scripts never import the CLI)
+    return subprocess.run([sys.executable, "-m", "proteindsm.cli", "train", *overrides, *extra]).returncode
 
 
 if __name__ == "__main__":
