@@ -75,6 +75,9 @@ def run(cfg: DictConfig) -> int:
     if max_length is not None and bounds is None and contig.contig_span(segments)[1] > hi:
         bounds = (lo, hi)                         # keep every drawn layout within the model's reach
     motif = read_motif(motif_path, segments)
+    from .design import parse_requests
+    wanted = [cfg.get(k) for k in ("property", "function", "target")] + list(cfg.get("properties") or [])
+    requests = parse_requests(cfg) if any(v is not None for v in wanted) else []
     from proteindsm.protein.generate.scaffold_ss import layout_ss_tokens, motif_ss_tokens, parse_scaffold_ss
     ss_spec = parse_scaffold_ss(cfg.get("ss"), segments)
     if "view" in cfg and not isinstance(cfg.get("view"), bool):
@@ -100,15 +103,28 @@ def run(cfg: DictConfig) -> int:
                              f"{setup.checkpoint.name} has none (use ss=none)")
         motif_tokens = motif_ss_tokens(motif)
         ss_tokens = [layout_ss_tokens(ss_spec, lay, motif_tokens) for lay in layouts]
+    targets = []
+    if requests:                              # design targets steer the scaffold too (guidance terms)
+        from proteindsm.protein.generate.guided import check_compactness_allows
+        from proteindsm.protein.generate.targets import resolve_targets
+        targets = resolve_targets(requests, sigma_range=(float(setup.sigmas[-1]), float(setup.sigmas[0])),
+                                  predictor_dir=resolve_path(cfg.predictor_dir) if cfg.get("predictor_dir") else None,
+                                  device=setup.device)
+        check_compactness_allows(targets, setup.potentials["compactness"], sorted({lay.total for lay in layouts}))
     out = prepare_out_dir(cfg.out)
 
     def score_for(known):
         term = S.conditioning(mechanism, known, scale=guidance["scale"], tolerance=guidance["tolerance"],
                               sigma_max=guidance["sigma_max"], sigma_data=sigma_data,
                               through_model=guidance["through_model"])
-        from proteindsm.core import with_conditioning
-        # the model (fresh, for self-conditioning's per-run state), conditioned, then the potentials
-        return with_potentials(with_conditioning(model_score_fn(setup.loaded.model), term), **setup.potentials)
+        from proteindsm.core import with_conditioning, with_guidance
+        from proteindsm.protein.generate.targets import guidance_terms
+        # the model (fresh, for self-conditioning's per-run state), conditioned, guided toward the
+        # design targets of this length (if any), then the potentials
+        score = with_conditioning(model_score_fn(setup.loaded.model), term)
+        if targets:
+            score = with_guidance(score, guidance_terms(targets, int(known.values.shape[1])))
+        return with_potentials(score, **setup.potentials)
 
     t0 = time.perf_counter()
     samples = S.scaffold_backbones(score_for, motif, layouts, setup.sampler, setup.sigmas, seed=seed,
@@ -123,8 +139,9 @@ def run(cfg: DictConfig) -> int:
         rows.append({"file": path.name, "index": s.index, "length": s.layout.total,
                      "layout": s.layout.describe(), "motif_positions": s.layout.positions_text(),
                      "motif_rmsd": round(s.motif_rmsd, 4), **S.backbone_geometry(s.coords, s.layout),
+                     **{t.name: round(t.measure(s.coords), 4) for t in targets},
                      "seconds": round(s.seconds, 3)})
-    atomic_write_csv(out / "report.csv", REPORT_COLUMNS, rows)
+    atomic_write_csv(out / "report.csv", REPORT_COLUMNS + tuple(t.name for t in targets), rows)
     rmsds = [s.motif_rmsd for s in samples]
     manifest = {
         "command": "scaffold", "motif": str(motif_path), "contig": "/".join(seg.text for seg in segments),
@@ -140,6 +157,8 @@ def run(cfg: DictConfig) -> int:
         "summary": {"num": len(samples), "motif_rmsd_median": statistics.median(rmsds),
                     "fraction_motif_rmsd_below_1A": sum(r < 1.0 for r in rmsds) / len(rmsds)},
         "ss": None if ss_spec is None else "/".join(ss_spec),
+        "targets": [{"property": t.name, "target": t.target, "scale": t.scale, "tolerance": t.tolerance,
+                     "kind": t.kind} for t in targets],
         "files": [{"file": f.name, "length": s.layout.total, "layout": s.layout.describe(),
                    "motif_positions": s.layout.positions_text(), "motif_rmsd": round(s.motif_rmsd, 4),
                    **({} if ss_tokens is None else {"ss": tokens_to_string(ss_tokens[s.index])})}

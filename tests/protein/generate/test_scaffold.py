@@ -272,6 +272,8 @@ def test_cli_writes_pdbs_report_and_manifest(cli_run):
     (["contig=5/A1-5/5", "ss=HH/motif/L"], "for new segment '5' must be one letter"),
     (["contig=5/A1-5/5", "ss=motif", "checkpoint=LOCAL"], "needs a checkpoint with secondary-structure conditioning"),
     (["contig=5/A1-5/5", "view=yes"], "view must be true or false"),
+    (["contig=5/A1-5/5", "property=helix_fraction", "target=1.5"], "outside what the property can take"),
+    (["contig=5/A1-5/5", "target=0.5"], "target given without property"),
 ])
 def test_cli_bad_input_one_line_exit_2_nothing_written(pdb_dir, tmp_path, capsys, args, match):
     broken = _without_atom(pdb_dir / "1ubi.pdb", tmp_path / "broken.pdb", 20, "O")
@@ -354,3 +356,20 @@ def test_cli_ss_and_view(pdb_dir, tmp_path):
         assert ss[last:last + 3] == "HHH" and "-" not in ss[first - 1:last]
     page = (out / "view.html").read_text()
     assert "orange" in page and (out / "3Dmol-min.js").is_file()
+
+
+def test_cli_scaffold_with_a_design_target(pdb_dir, tmp_path):
+    """A design target steers the scaffold too; report.csv measures it exactly on each scaffold."""
+    from proteindsm.protein.structure import properties as P
+
+    out = tmp_path / "guided"
+    rc = main(["scaffold", f"motif={pdb_dir / '1ubi.pdb'}", "contig=2-4/A23-30/3/A40-43/2-4", "num=2",
+               "property=rg_normalised", "target=2.2", "scale=2", f"out={out}", *FAST])
+    assert rc == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["targets"][0]["property"] == "rg_normalised" and manifest["targets"][0]["scale"] == 2.0
+    rows = list(csv.DictReader((out / "report.csv").open()))
+    assert list(rows[0])[-1] == "rg_normalised"
+    for r in rows:
+        (back,) = read_backbones(out / r["file"], max_peptide_bond=1e9)
+        assert float(r["rg_normalised"]) == pytest.approx(P.rg_normalised(back.coords), abs=2e-3)
