@@ -27,21 +27,26 @@ def _container(value: Any) -> Any:
     return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
 
 
+def sampling_keys(cfg: DictConfig, command: str) -> dict:
+    """The sampling settings of a protein command's config as the keyword arguments of
+    :func:`~proteindsm.protein.generate.sample_options` (minus length/num/seed/ss)."""
+    return dict(sampler=_container(cfg.sampler), steps=cfg.get("steps"), checkpoint=cfg.get("checkpoint"),
+                steric=_container(cfg.get("steric")), compactness=_container(cfg.get("compactness")),
+                sigma_min=cfg.get("sigma_min"), sigma_max=cfg.get("sigma_max"), device=str(cfg.device),
+                batch_size=cfg.batch_size, ideal_output=cfg.get("ideal_output", False),
+                progress=cfg.get("progress", True), sampler_name=config.group_choice("protein", command, "sampler"))
+
+
 def options_from_config(cfg: DictConfig, command: str = "sample") -> SampleOptions:
-    """The typed, validated options of a sample/design/scaffold config (no model work)."""
+    """The typed, validated options of a sample/design/diversify config (no model work)."""
     sequence_settings(cfg)  # sequences=N: checked before any work
     for key in ("view", "baseline"):
         if key in cfg and not isinstance(cfg.get(key), bool):
             raise InputError(f"{key} must be true or false, got {cfg.get(key)!r}")
     return sample_options(
-        length=_container(cfg.get("length")), num=cfg.num, seed=cfg.seed,
-        sampler=_container(cfg.sampler), steps=cfg.get("steps"), checkpoint=cfg.get("checkpoint"),
-        ss=cfg.get("ss", "auto"), ss_file=cfg.get("ss_file"),
-        steric=_container(cfg.get("steric")), compactness=_container(cfg.get("compactness")),
-        sigma_min=cfg.get("sigma_min"), sigma_max=cfg.get("sigma_max"), device=str(cfg.device),
-        batch_size=cfg.batch_size, format=cfg.get("format", "pdb"),
-        ideal_output=cfg.get("ideal_output", False), save_trajectory=cfg.get("save_trajectory", False),
-        progress=cfg.get("progress", True), sampler_name=config.group_choice("protein", command, "sampler"))
+        length=_container(cfg.get("length")), num=cfg.num, seed=cfg.seed, ss=cfg.get("ss", "auto"),
+        ss_file=cfg.get("ss_file"), format=cfg.get("format", "pdb"),
+        save_trajectory=cfg.get("save_trajectory", False), **sampling_keys(cfg, command))
 
 
 def prepare_sampling(cfg: DictConfig, command: str = "sample") -> SamplingPlan:

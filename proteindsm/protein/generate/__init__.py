@@ -9,7 +9,7 @@
   their guidance terms; :mod:`.guided` — guided design runs and the one-call :func:`design`;
 * motif scaffolding: :mod:`.contig` (contigs, layouts), :mod:`.motif` (motif files),
   :mod:`.scaffold_ss` (secondary structure of scaffolds), :mod:`.scaffold` (the condition, sampling,
-  output);
+  output), :mod:`.scaffolding` (scaffolding runs and the one-call :func:`scaffold`);
 * :mod:`.diversify`, :mod:`.sheet_blueprint`, :mod:`.restraints`, :mod:`.sampling` — partial
   diffusion, β-sheet blueprints, sampling potentials and the sampling loop on backbones.
 
@@ -25,8 +25,10 @@ from .output import RunWriter
 from .plan import DEFAULT_SAMPLER, SampleOptions, SamplingPlan, load_plan, sample_options
 from .run import Samples, run_plan, sample
 from .guided import Designs, design, load_design, run_design
+from .scaffolding import Scaffolds, load_scaffold, run_scaffold, scaffold
 
-__all__ = ["sample", "design", "Designs", "load_design", "run_design", "run_plan", "Samples", "sample_options", "load_plan", "SampleOptions", "SamplingPlan",
+__all__ = ["sample", "design", "Designs", "load_design", "run_design", "scaffold", "Scaffolds", "load_scaffold",
+           "run_scaffold", "run_plan", "Samples", "sample_options", "load_plan", "SampleOptions", "SamplingPlan",
            "RunWriter", "DEFAULT_SAMPLER", "named_sampler", "build_sampler", "sampler_presets", "sigma_grid",
            "with_potentials", "steric_option", "compactness_option", "model_score_fn", "ss_layout_for",
            "parse_lengths", "positive_int", "seed_value"]

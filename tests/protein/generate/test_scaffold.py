@@ -373,3 +373,20 @@ def test_cli_scaffold_with_a_design_target(pdb_dir, tmp_path):
     for r in rows:
         (back,) = read_backbones(out / r["file"], max_peptide_bond=1e9)
         assert float(r["rg_normalised"]) == pytest.approx(P.rg_normalised(back.coords), abs=2e-3)
+
+
+def test_api_scaffold_equals_the_cli(pdb_dir, tmp_path):
+    import proteindsm.protein as p
+
+    args = dict(num=2, length="20-22", sampler="langevin_fast", steps=3, progress=False, device="cpu")
+    out = tmp_path / "cli"
+    assert main(["scaffold", f"motif={pdb_dir / '1ubi.pdb'}", "contig=2-4/A23-30/3/A40-43/2-4", "num=2",
+                 "length=20-22", f"out={out}", *FAST]) == 0
+    res = p.scaffold(pdb_dir / "1ubi.pdb", "2-4/A23-30/3/A40-43/2-4", **{k: v for k, v in args.items() if k != "num"},
+                     num=2)
+    assert len(res) == 2 and res[0].coords.shape == (res[0].layout.total, 4, 3)
+    rows = list(csv.DictReader((out / "report.csv").open()))
+    for s, r in zip(res, rows):
+        (back,) = read_backbones(out / r["file"], max_peptide_bond=1e9)
+        np.testing.assert_array_equal(s.coords.round(3), back.coords)
+        assert res.report[s.index]["layout"] == r["layout"] and float(r["motif_rmsd"]) == res.report[s.index]["motif_rmsd"]
