@@ -24,7 +24,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from proteindsm.protein.data.corpus import load_corpus  # noqa: E402
-from proteindsm.protein.generate.diversify import diversify_backbone  # noqa: E402
+from proteindsm.protein.generate.partial_diffusion import diversify_backbone  # noqa: E402
 from proteindsm.protein.analysis.evaluate import geometry_summary  # noqa: E402
 from proteindsm.protein.generate import load_plan, sample_options  # noqa: E402
 

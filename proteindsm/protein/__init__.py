@@ -15,18 +15,20 @@ The subpackages follow the flow of the data; each imports only those above it in
 (:func:`proteindsm.protein.generate.sample`) and ``proteindsm.protein.design(property, target,
 ...)`` steers them toward target properties (:func:`proteindsm.protein.generate.design`) and
 ``proteindsm.protein.scaffold(motif, contig, ...)`` builds backbones around a motif
-(:func:`proteindsm.protein.generate.scaffold`); all are imported lazily so ``import proteindsm.protein`` stays fast.
+(:func:`proteindsm.protein.generate.scaffold`) and ``proteindsm.protein.diversify(input, sigma,
+...)`` makes variants of a backbone (:func:`proteindsm.protein.generate.diversify`); all are
+imported lazily so ``import proteindsm.protein`` stays fast.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["sample", "design", "scaffold"]
+__all__ = ["sample", "design", "scaffold", "diversify"]
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("sample", "design", "scaffold"):
+    if name in ("sample", "design", "scaffold", "diversify"):
         from . import generate
         return getattr(generate, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

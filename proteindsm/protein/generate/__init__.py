@@ -10,8 +10,10 @@
 * motif scaffolding: :mod:`.contig` (contigs, layouts), :mod:`.motif` (motif files),
   :mod:`.scaffold_ss` (secondary structure of scaffolds), :mod:`.scaffold` (the condition, sampling,
   output), :mod:`.scaffolding` (scaffolding runs and the one-call :func:`scaffold`);
-* :mod:`.diversify`, :mod:`.sheet_blueprint`, :mod:`.restraints`, :mod:`.sampling` — partial
-  diffusion, β-sheet blueprints, sampling potentials and the sampling loop on backbones.
+* :mod:`.partial_diffusion` and :mod:`.variants` (runs, the one-call :func:`diversify`) — variants
+  of a backbone by partial diffusion;
+* :mod:`.sheet_blueprint`, :mod:`.restraints`, :mod:`.sampling` — β-sheet blueprints, sampling
+  potentials and the sampling loop on backbones.
 
 ``proteindsm sample`` maps its config onto :func:`sample_options` and calls :func:`run_plan`
 (``proteindsm design``: :func:`~.guided.load_design` and :func:`~.guided.run_design`);
@@ -26,9 +28,10 @@ from .plan import DEFAULT_SAMPLER, SampleOptions, SamplingPlan, load_plan, sampl
 from .run import Samples, run_plan, sample
 from .guided import Designs, design, load_design, run_design
 from .scaffolding import Scaffolds, load_scaffold, run_scaffold, scaffold
+from .variants import Variants, diversify, load_diversify, run_diversify
 
 __all__ = ["sample", "design", "Designs", "load_design", "run_design", "scaffold", "Scaffolds", "load_scaffold",
-           "run_scaffold", "run_plan", "Samples", "sample_options", "load_plan", "SampleOptions", "SamplingPlan",
+           "run_scaffold", "diversify", "Variants", "load_diversify", "run_diversify", "run_plan", "Samples", "sample_options", "load_plan", "SampleOptions", "SamplingPlan",
            "RunWriter", "DEFAULT_SAMPLER", "named_sampler", "build_sampler", "sampler_presets", "sigma_grid",
            "with_potentials", "steric_option", "compactness_option", "model_score_fn", "ss_layout_for",
            "parse_lengths", "positive_int", "seed_value"]

@@ -9,7 +9,7 @@ import torch
 
 from proteindsm.core import GeometricSchedule, ReverseSDE
 from proteindsm.errors import InputError
-from proteindsm.protein.generate.diversify import diversify_backbone, keep_mask, partial_sigmas
+from proteindsm.protein.generate.partial_diffusion import diversify_backbone, keep_mask, partial_sigmas
 
 from tests.protein.analysis.test_metrics import ideal_helix
 
@@ -132,3 +132,18 @@ def test_diversify_writes_variants_report_and_manifest(tmp_path):
     assert "REMARK  99 INPUT in.pdb" in text and "SS " in text and text.rstrip().endswith("END")
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["sigma"] == 0.5 and manifest["complete"] and manifest["evaluations"] > 0
+
+
+def test_api_diversify_equals_the_cli(tmp_path):
+    import proteindsm.protein as p
+    from proteindsm.cli import main
+    from proteindsm.protein.data.io import read_backbones
+
+    src = _input(tmp_path)
+    out = tmp_path / "cli"
+    assert main(["diversify", f"input={src}", f"out={out}", "num=2", "sigma=0.5", "sampler=langevin_fast",
+                 "steps=20", "keep=5-12", "progress=false"]) == 0
+    res = p.diversify(src, 0.5, num=2, keep="5-12", sampler="langevin_fast", steps=20, progress=False)
+    assert len(res) == 2 and res.manifest["sigma"] == 0.5
+    for v, r in zip(res, res.report):
+        np.testing.assert_allclose(v.coords, read_backbones(out / r["file"])[0].coords, atol=5.1e-4, rtol=0)  # PDB: 3 decimals

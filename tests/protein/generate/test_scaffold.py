@@ -388,5 +388,5 @@ def test_api_scaffold_equals_the_cli(pdb_dir, tmp_path):
     rows = list(csv.DictReader((out / "report.csv").open()))
     for s, r in zip(res, rows):
         (back,) = read_backbones(out / r["file"], max_peptide_bond=1e9)
-        np.testing.assert_array_equal(s.coords.round(3), back.coords)
+        np.testing.assert_allclose(s.coords, back.coords, atol=5.1e-4, rtol=0)        # PDB: 3 decimals
         assert res.report[s.index]["layout"] == r["layout"] and float(r["motif_rmsd"]) == res.report[s.index]["motif_rmsd"]
