@@ -95,7 +95,7 @@ class AnnealedLangevin:
                generator: Optional[torch.Generator] = None, return_trajectory: bool = False,
                progress: bool = False) -> SampleResult:
         run = SamplerRun(score_fn, x_init, sigmas, mask, cond, project, generator, return_trajectory, progress,
-                   self.num_evaluations(len(sigmas)), "annealed Langevin")
+                         self.num_evaluations(len(sigmas)), "annealed Langevin")
         x = run.settle(x_init.clone(), 0, run.sigmas[0])
         sigma_last = run.sigmas[-1]
         step = 0
@@ -143,7 +143,7 @@ class ReverseSDE:
                progress: bool = False) -> SampleResult:
         name = "predictor-corrector" if self.corrector_steps else "reverse SDE"
         run = SamplerRun(score_fn, x_init, sigmas, mask, cond, project, generator, return_trajectory, progress,
-                   self.num_evaluations(len(sigmas)), name)
+                         self.num_evaluations(len(sigmas)), name)
         x = run.settle(x_init.clone(), 0, run.sigmas[0])
         targets = torch.cat([run.sigmas[1:], run.sigmas.new_zeros(1)]) if self.final_denoise else run.sigmas[1:]
         step = 0
@@ -201,7 +201,7 @@ class ProbabilityFlowODE:
                generator: Optional[torch.Generator] = None, return_trajectory: bool = False,
                progress: bool = False) -> SampleResult:
         run = SamplerRun(score_fn, x_init, sigmas, mask, cond, project, generator, return_trajectory, progress,
-                   self.num_evaluations(len(sigmas)), f"probability-flow ODE ({self.method})")
+                         self.num_evaluations(len(sigmas)), f"probability-flow ODE ({self.method})")
         x = run.settle(x_init.clone(), 0, run.sigmas[0])
         targets = torch.cat([run.sigmas[1:], run.sigmas.new_zeros(1)]) if self.final_denoise else run.sigmas[1:]
         for i, sigma_next in enumerate(targets):
@@ -275,7 +275,7 @@ class EDMStochastic:
                generator: Optional[torch.Generator] = None, return_trajectory: bool = False,
                progress: bool = False) -> SampleResult:
         run = SamplerRun(score_fn, x_init, sigmas, mask, cond, project, generator, return_trajectory, progress,
-                   self.num_evaluations(len(sigmas)), "EDM stochastic" if self.s_churn else "EDM Heun")
+                         self.num_evaluations(len(sigmas)), "EDM stochastic" if self.s_churn else "EDM Heun")
         grid = [float(s) for s in sigmas.detach().cpu().double()]   # control flow on the host
         n = len(grid)
         targets = grid[1:] + ([0.0] if self.final_denoise else [])
