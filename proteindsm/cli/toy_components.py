@@ -14,6 +14,7 @@ import torch
 from omegaconf import DictConfig
 
 from proteindsm.core import GeometricSchedule, prior_sample
+from proteindsm.core.validation import positive_number
 from proteindsm.errors import InputError
 
 from .config import instantiate_checked, to_container
@@ -35,13 +36,7 @@ def checked_positive_int(name: str, value: Any) -> int:
 
 def checked_positive_float(name: str, value: Any) -> float:
     """``value`` as a finite float > 0; :class:`InputError` naming ``name`` otherwise."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise InputError(f"{name} must be a positive number, got {value!r}") from None
-    if not (math.isfinite(v) and v > 0):
-        raise InputError(f"{name} must be a positive number, got {value!r}")
-    return v
+    return positive_number(name, value)
 
 
 def checked_int(name: str, value: Any, minimum: int) -> int:

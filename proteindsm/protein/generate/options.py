@@ -265,16 +265,9 @@ def build_sampler(settings: Mapping, steps: Any = None) -> tuple[Any, int]:
 
 def grid_rho(settings: Mapping) -> Optional[float]:
     """The σ-grid spacing ``rho`` of a sampler's settings (None: geometric; see :func:`sigma_grid`)."""
-    value = dict(settings).get("rho")
-    if value is None:
-        return None
-    try:
-        rho = float(value)
-    except (TypeError, ValueError):
-        raise InputError(f"sampler.rho must be a positive number or null (geometric grid), got {value!r}") from None
-    if not rho > 0:
-        raise InputError(f"sampler.rho must be a positive number or null (geometric grid), got {value!r}")
-    return rho
+    from proteindsm.core.validation import positive_number
+
+    return positive_number("sampler.rho", dict(settings).get("rho"), allow_none=True, note="null: a geometric grid")
 
 
 def preset_settings(name: str) -> dict:

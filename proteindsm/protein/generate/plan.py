@@ -13,6 +13,7 @@ from typing import Any, Mapping, Optional
 
 import torch
 
+from proteindsm.core.validation import positive_number
 from proteindsm.errors import InputError
 from proteindsm.resources import checkpoint_path, version
 
@@ -65,18 +66,6 @@ def _potential(name: str, value: Any) -> Optional[dict]:
                      f"got {value!r}")
 
 
-def _float_or_none(name: str, value: Any) -> Optional[float]:
-    if value is None:
-        return None
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise InputError(f"{name} must be a number (Å) or null, got {value!r}") from None
-    if not v > 0:
-        raise InputError(f"{name} must be > 0 Å, got {value!r}")
-    return v
-
-
 def _bool(name: str, value: Any) -> bool:
     if not isinstance(value, bool):
         raise InputError(f"{name} must be true or false, got {value!r}")
@@ -123,8 +112,8 @@ def sample_options(*, length: Any = None, num: Any = 8, seed: Any = 0, sampler: 
     return SampleOptions(
         length=length, num=num, seed=seed, sampler=sampler, sampler_name=sampler_name or name, levels=levels,
         checkpoint=checkpoint_path(checkpoint), ss_mode=ss_mode, ss_tokens=ss_tokens, steric=pots["steric"],
-        compactness=pots["compactness"], sigma_min=_float_or_none("sigma_min", sigma_min),
-        sigma_max=_float_or_none("sigma_max", sigma_max), device=resolve_device(str(device)),
+        compactness=pots["compactness"], sigma_min=positive_number("sigma_min", sigma_min, unit="Å", allow_none=True),
+        sigma_max=positive_number("sigma_max", sigma_max, unit="Å", allow_none=True), device=resolve_device(str(device)),
         batch_size=batch_size, format=fmt, rho=rho, ideal_output=_bool("ideal_output", ideal_output),
         save_trajectory=_bool("save_trajectory", save_trajectory), progress=_bool("progress", progress))
 

@@ -9,7 +9,6 @@ their TM-score and RMSD to the input, ``report.csv`` and ``manifest.json``.
 from __future__ import annotations
 
 import json
-import math
 import statistics
 import time
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from proteindsm.core.validation import positive_number
 from proteindsm.errors import InputError
 
 from . import partial_diffusion as D
@@ -25,17 +25,6 @@ from .plan import SamplingPlan
 
 REPORT_COLUMNS = ("file", "index", "tm_to_input", "ca_rmsd_to_input", "kept_rmsd", "bond_mad",
                   "bonds_all_within_0.1A", "rama_allowed", "clash_pairs", "seconds")
-
-
-def start_sigma(value: Any) -> float:
-    """The σ (Å) the input is noised to: a positive number."""
-    try:
-        sigma = float(value)
-    except (TypeError, ValueError):
-        raise InputError(f"sigma must be a number of Å, got {value!r}") from None
-    if not (math.isfinite(sigma) and sigma > 0):
-        raise InputError(f"sigma must be a positive number of Å, got {value!r}")
-    return sigma
 
 
 def ss_for_input(value: Any, X: np.ndarray) -> Optional[str]:
@@ -83,7 +72,7 @@ def load_diversify(input: str | Path, sigma: Any, *, num: Any = 8, seed: Any = 0
         raise InputError(f"input={input}: file not found")
     chains = read_backbones(path, chain=None if chain in (None, "", "null") else str(chain), min_length=3)
     X = chains[0].coords
-    sigma = start_sigma(sigma)
+    sigma = positive_number("sigma", sigma, unit="Å")
     keep_mask = D.keep_mask(keep, X.shape[0])
     mechanism = str(mechanism).lower()
     if mechanism not in MECHANISMS or mechanism == "none":

@@ -90,7 +90,7 @@ def _input(tmp_path):
 
 @pytest.mark.parametrize("args,message", [
     (["input=missing.pdb"], "file not found"),
-    (["sigma=abc"], "sigma must be a number"),
+    (["sigma=abc"], "sigma must be a positive number of Å"),
     (["sigma=0"], "positive"),
     (["sigma=500"], "outside the model's noise range"),
     (["keep=30-50"], "keep: '30-50' is outside"),
