@@ -8,7 +8,7 @@
 * :mod:`.targets` — design targets (one :class:`~.targets.DesignProperty` object per property) and
   their guidance terms; :mod:`.guided` — guided design runs and the one-call :func:`design`;
 * motif scaffolding: :mod:`.contig` (contigs, layouts), :mod:`.motif` (motif files),
-  :mod:`.scaffold_ss` (secondary structure of scaffolds), :mod:`.scaffold` (the condition, sampling,
+  :mod:`.scaffold_ss` (secondary structure of scaffolds), :mod:`.scaffold_sampling` (the condition, sampling,
   output), :mod:`.scaffolding` (scaffolding runs and the one-call :func:`scaffold`);
 * :mod:`.partial_diffusion` and :mod:`.variants` (runs, the one-call :func:`diversify`) — variants
   of a backbone by partial diffusion;

@@ -4,7 +4,7 @@ The input backbone ``X (L, 4, 3)`` Å is centred (zero CA centroid), noised to `
 sampled back with any core sampler on the part of its σ grid below ``start_sigma`` (same level
 density as the full grid), so a small σ gives close variants and a large one new folds.  Residues
 can be kept: the core :class:`~proteindsm.core.KnownPart` condition (values = the input residues,
-compared after superposition) with the scaffold mechanisms (:func:`proteindsm.protein.generate.scaffold.conditioning`).
+compared after superposition) with the scaffold mechanisms (:func:`proteindsm.protein.generate.scaffold_sampling.conditioning`).
 
 Each variant is reported with its TM-score to the input (TM-align, normalised by the input) and its
 CA RMSD after superposition.
@@ -74,10 +74,10 @@ def keep_mask(spec: Optional[str], length: int) -> Optional[np.ndarray]:
 
 def known_residues(X: np.ndarray, keep: np.ndarray, num: int, device: torch.device | str = "cpu"):
     """The core condition holding the ``keep`` residues of ``X`` for ``num`` rows, compared after
-    superposition (:func:`proteindsm.protein.generate.scaffold.superpose_onto`)."""
+    superposition (:func:`proteindsm.protein.generate.scaffold_sampling.superpose_onto`)."""
     from proteindsm.core import KnownPart
 
-    from proteindsm.protein.generate.scaffold import superpose_onto
+    from proteindsm.protein.generate.scaffold_sampling import superpose_onto
 
     centred = X - X[:, 1].mean(0)
     values = torch.from_numpy(np.repeat(centred[None].astype(np.float32), num, 0)).to(device)

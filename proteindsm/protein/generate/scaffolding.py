@@ -21,7 +21,7 @@ from typing import Any, Mapping, Optional, Sequence
 from proteindsm.errors import InputError
 
 from . import contig as C
-from . import scaffold as S
+from . import scaffold_sampling as S
 from .plan import SamplingPlan
 
 REPORT_COLUMNS = ("file", "index", "length", "layout", "motif_positions", "motif_rmsd", "junction_bond_dev",
@@ -138,7 +138,7 @@ def load_scaffold(motif: str | Path, contig: str, *, num: Any = 16, length: Any 
 
 
 class Scaffolds(list):
-    """The scaffolds of a run (:class:`~proteindsm.protein.generate.scaffold.ScaffoldSample`:
+    """The scaffolds of a run (:class:`~proteindsm.protein.generate.scaffold_sampling.ScaffoldSample`:
     ``.coords`` float32 ``(L, 4, 3)`` Å, ``.layout``, ``.motif_rmsd`` Å), with ``report`` (the rows of
     ``report.csv``) and ``manifest``."""
 
@@ -168,26 +168,88 @@ def _score_for(run: ScaffoldRun):
     return score_for
 
 
+def _settings(run: ScaffoldRun) -> dict:
+    """What determines the scaffolds (JSON-able): compared when a partial run is continued."""
+    plan, o = run.plan, run.plan.options
+    return json.loads(json.dumps({
+        "motif": str(run.motif_path), "contig": "/".join(seg.text for seg in run.segments),
+        "length_bounds": run.bounds, "num": len(run.layouts), "mechanism": run.mechanism,
+        "guidance": run.guidance, "ss": None if run.ss_spec is None else "/".join(run.ss_spec),
+        "targets": [[t.name, t.target, t.scale, t.tolerance] for t in run.targets],
+        "checkpoint": str(plan.checkpoint), "sampler": {"class": type(o.sampler).__name__, **vars(o.sampler)},
+        "levels": o.levels, "sigma": [float(plan.sigmas[0]), float(plan.sigmas[-1])], **plan.potentials,
+        "seed": o.seed, "batch_size": o.batch_size, "ideal_output": o.ideal_output}))
+
+
+def _row(run: ScaffoldRun, s) -> dict:
+    return {"file": f"scaffold_{s.index:03d}.pdb", "index": s.index, "length": s.layout.total,
+            "layout": s.layout.describe(), "motif_positions": s.layout.positions_text(),
+            "motif_rmsd": round(s.motif_rmsd, 4), **S.backbone_geometry(s.coords, s.layout),
+            **{t.name: round(t.measure(s.coords), 4) for t in run.targets}, "seconds": round(s.seconds, 3)}
+
+
+def _previous_rows(out: Path, settings: dict) -> tuple[dict[int, dict], float]:
+    """The report rows (and seconds) of a partial run in ``out`` with the same settings; a partial
+    run with other settings is refused; a complete or manifest-less folder starts afresh."""
+    try:
+        previous = json.loads((out / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return {}, 0.0
+    if not isinstance(previous, dict) or previous.get("complete") is not False:
+        return {}, 0.0
+    if previous.get("settings") != settings:
+        raise InputError(f"out={out} holds a partial scaffold run made with other settings; rerun it with the "
+                         "same settings to complete it, choose another out=, or delete the folder to start over")
+    rows = {int(r["index"]): r for r in previous.get("rows", []) if (out / str(r.get("file"))).is_file()}
+    return rows, float(previous.get("seconds_total") or 0.0) if rows else 0.0
+
+
 def run_scaffold(run: ScaffoldRun, out: Optional[str | Path] = None, *, view: bool = False) -> Scaffolds:
-    """Sample one scaffold per layout; with ``out``, write ``scaffold_<i>.pdb`` (motif residue
-    names and B-factor 1, REMARK 999 segment map), ``report.csv``, ``manifest.json`` and
-    (``view``) ``view.html`` with the motif highlighted."""
+    """Sample one scaffold per layout; with ``out``, write each batch as it finishes
+    (``scaffold_<i>.pdb``: motif residue names and B-factor 1, REMARK 999 segment map; the manifest
+    says ``complete: false`` until the end), then ``report.csv``, the final ``manifest.json`` and
+    (``view``) ``view.html`` with the motif highlighted.  A partial run in ``out`` with the same
+    settings is continued (its batches are not sampled again)."""
     from proteindsm.fileio import atomic_write_csv, atomic_write_text
+    from proteindsm.protein.data.io import read_backbones
     from proteindsm.protein.data.secondary_structure import tokens_to_string
 
     plan, o = run.plan, run.plan.options
+    settings = _settings(run)
+    out = None if out is None else Path(out)
+    done, before = ({}, 0.0) if out is None else _previous_rows(out, settings)
     t0 = time.perf_counter()
-    samples = S.scaffold_backbones(_score_for(run), run.motif, run.layouts, o.sampler, plan.sigmas, seed=o.seed,
-                                   batch_size=o.batch_size, device=o.device, progress=o.progress,
-                                   ideal_output=o.ideal_output, ss_tokens=run.ss_tokens)
-    rows = [{"file": f"scaffold_{s.index:03d}.pdb", "index": s.index, "length": s.layout.total,
-             "layout": s.layout.describe(), "motif_positions": s.layout.positions_text(),
-             "motif_rmsd": round(s.motif_rmsd, 4), **S.backbone_geometry(s.coords, s.layout),
-             **{t.name: round(t.measure(s.coords), 4) for t in run.targets}, "seconds": round(s.seconds, 3)}
-            for s in samples]
-    rmsds = [s.motif_rmsd for s in samples]
+
+    def write_partial() -> None:
+        atomic_write_text(out / "manifest.json", json.dumps(
+            {"command": "scaffold", "complete": False, "settings": settings, "rows": [done[i] for i in sorted(done)],
+             "seconds_total": round(before + time.perf_counter() - t0, 2)}, indent=2))
+
+    def on_batch(batch) -> None:
+        for s in batch:
+            S.write_scaffold_pdb(out / f"scaffold_{s.index:03d}.pdb", s.coords, run.motif, s.layout)
+            done[s.index] = _row(run, s)
+        write_partial()
+
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        write_partial()
+    new = S.scaffold_backbones(_score_for(run), run.motif, run.layouts, o.sampler, plan.sigmas, seed=o.seed,
+                               batch_size=o.batch_size, device=o.device, progress=o.progress,
+                               ideal_output=o.ideal_output, ss_tokens=run.ss_tokens,
+                               skip=(lambda rows: all(i in done for i in rows)) if done else None,
+                               on_batch=on_batch if out is not None else None)
+    by_index = {s.index: s for s in new}
+    for i, r in done.items():                 # scaffolds of the continued run, read back
+        if i not in by_index:
+            (chain,) = read_backbones(out / r["file"], max_peptide_bond=float("inf"))[:1]
+            by_index[i] = S.ScaffoldSample(i, run.layouts[i], chain.coords, float(r["motif_rmsd"]), float(r["seconds"]))
+    samples = [by_index[i] for i in range(len(run.layouts))]
+    rows = [done[s.index] if s.index in done else _row(run, s) for s in samples]
+    rmsds = [s.motif_rmsd for s in samples]     # rounded (from the report) for scaffolds of a continued run
     manifest = {
-        "command": "scaffold", "motif": str(run.motif_path), "contig": "/".join(seg.text for seg in run.segments),
+        "command": "scaffold", "complete": True, "motif": str(run.motif_path),
+        "contig": "/".join(seg.text for seg in run.segments),
         "length_bounds": list(run.bounds) if run.bounds is not None else None,
         "motif_residues": list(run.motif.labels), "mechanism": run.mechanism,
         "guidance": dict(run.guidance) if run.mechanism == "guidance" else None,
@@ -202,20 +264,17 @@ def run_scaffold(run: ScaffoldRun, out: Optional[str | Path] = None, *, view: bo
         "targets": [{"property": t.name, "target": t.target, "scale": t.scale, "tolerance": t.tolerance,
                      "kind": t.kind} for t in run.targets],
         "files": [{"file": r["file"], "length": s.layout.total, "layout": s.layout.describe(),
-                   "motif_positions": s.layout.positions_text(), "motif_rmsd": round(s.motif_rmsd, 4),
+                   "motif_positions": s.layout.positions_text(), "motif_rmsd": r["motif_rmsd"],
                    **({} if run.ss_tokens is None else {"ss": tokens_to_string(run.ss_tokens[s.index])})}
                   for r, s in zip(rows, samples)],
-        "report": "report.csv",
-        "seconds_total": round(time.perf_counter() - t0, 2),
+        "report": "report.csv", "settings": settings,
+        "seconds_total": round(before + time.perf_counter() - t0, 2),
     }
     if out is not None:
-        out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
-        files = [S.write_scaffold_pdb(out / r["file"], s.coords, run.motif, s.layout) for r, s in zip(rows, samples)]
         atomic_write_csv(out / "report.csv", REPORT_COLUMNS + tuple(t.name for t in run.targets), rows)
         if view:
             from proteindsm.protein.analysis.view import write_view
-            page = write_view(out / "view.html", [(f.name, f.read_text()) for f in files],
+            page = write_view(out / "view.html", [(r["file"], (out / r["file"]).read_text()) for r in rows],
                               highlight=[(s.layout.motif_positions() + 1).tolist() for s in samples])
             manifest["view"] = page.name
         atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=2))

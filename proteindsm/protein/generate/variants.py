@@ -65,7 +65,7 @@ def load_diversify(input: str | Path, sigma: Any, *, num: Any = 8, seed: Any = 0
     from proteindsm.protein.data.io import read_backbones
 
     from .plan import load_plan, sample_options
-    from .scaffold import MECHANISMS
+    from .scaffold_sampling import MECHANISMS
 
     path = Path(input)
     if not path.is_file():
@@ -104,7 +104,7 @@ def run_diversify(run: DiversifyRun, out: Optional[str | Path] = None, *, comman
     from proteindsm.resources import version
 
     from .options import model_score_fn, with_potentials
-    from .scaffold import backbone_geometry, conditioning
+    from .scaffold_sampling import backbone_geometry, conditioning
 
     plan, o = run.plan, run.plan.options
     L = run.chain.coords.shape[0]

@@ -20,7 +20,7 @@ from proteindsm.protein.generate.contig import (Layout, MotifSegment, NewSegment
 from proteindsm.protein.generate import contig
 from proteindsm.protein.generate.motif import read_motif
 from proteindsm.resources import shipped_checkpoint
-from proteindsm.protein.generate.scaffold import known_part, motif_rmsd, scaffold_remarks, write_scaffold_pdb
+from proteindsm.protein.generate.scaffold_sampling import known_part, motif_rmsd, scaffold_remarks, write_scaffold_pdb
 from tests.equivariance import assert_equivariant
 
 EXAMPLE = "10-20/A16-30/5-15/A50-60/10-20"
@@ -321,7 +321,7 @@ def test_motif_ss_tokens_read_the_ubiquitin_helix(pdb_dir):
 def test_scaffold_ss_tokens_reach_the_score_function(pdb_dir):
     """The per-backbone tokens go into cond["ss"] of each batch, rows in layout order."""
     from proteindsm.core import AnnealedLangevin
-    from proteindsm.protein.generate.scaffold import scaffold_backbones
+    from proteindsm.protein.generate.scaffold_sampling import scaffold_backbones
 
     segments = contig.parse_contig("3/A23-26/3")
     motif = read_motif(pdb_dir / "1ubi.pdb", segments)
@@ -390,3 +390,46 @@ def test_api_scaffold_equals_the_cli(pdb_dir, tmp_path):
         (back,) = read_backbones(out / r["file"], max_peptide_bond=1e9)
         np.testing.assert_allclose(s.coords, back.coords, atol=5.1e-4, rtol=0)        # PDB: 3 decimals
         assert res.report[s.index]["layout"] == r["layout"] and float(r["motif_rmsd"]) == res.report[s.index]["motif_rmsd"]
+
+
+def test_interrupted_scaffold_run_is_continued(pdb_dir, tmp_path, monkeypatch, capsys):
+    """Scaffolds are written batch by batch (manifest complete: false); the same command into the
+    same folder samples only the missing batches and ends with the uninterrupted run's files."""
+    import proteindsm.protein.generate.scaffold_sampling as scaffold_module
+
+    args = ["scaffold", f"motif={pdb_dir / '1ubi.pdb'}", "contig=2-4/A23-30/3/A40-43/2-4", "num=3", "batch_size=1",
+            "length=20-22", *FAST]
+    full = tmp_path / "full"
+    assert main([*args, f"out={full}"]) == 0
+    out = tmp_path / "part"
+    real = scaffold_module.known_part
+    calls = {"n": 0}
+
+    def dies_after_first(*a, **k):
+        calls["n"] += 1
+        if calls["n"] > 1:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(scaffold_module, "known_part", dies_after_first)
+    assert main([*args, f"out={out}"]) == 130
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["complete"] is False and len(m["rows"]) == 1 and not (out / "report.csv").exists()
+    monkeypatch.setattr(scaffold_module, "known_part", real)
+    capsys.readouterr()
+    assert main([*args[:-len(FAST)], "seed=5", *FAST, f"out={out}"]) == 2
+    assert "partial scaffold run made with other settings" in capsys.readouterr().err
+    calls["n"] = 0
+
+    def counting(*a, **k):
+        calls["n"] += 1
+        return real(*a, **k)
+
+    monkeypatch.setattr(scaffold_module, "known_part", counting)
+    assert main([*args, f"out={out}"]) == 0
+    assert calls["n"] == 2
+    assert json.loads((out / "manifest.json").read_text())["complete"] is True
+    for name in ("scaffold_000.pdb", "scaffold_001.pdb", "scaffold_002.pdb"):
+        assert (out / name).read_text() == (full / name).read_text()
+    strip = lambda p: [line.rsplit(",", 1)[0] for line in p.read_text().splitlines()]   # noqa: E731 (seconds differ)
+    assert strip(out / "report.csv") == strip(full / "report.csv")

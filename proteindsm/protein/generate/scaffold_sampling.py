@@ -105,7 +105,9 @@ def scaffold_backbones(score_for: Callable[[object], object], motif: Motif, layo
                        sampler, sigmas: torch.Tensor, *, seed: int = 0, batch_size: int = 8,
                        device: torch.device | str = "cpu", progress: bool = False,
                        ideal_output: bool = False,
-                       ss_tokens: Optional[Sequence[np.ndarray]] = None) -> list[ScaffoldSample]:
+                       ss_tokens: Optional[Sequence[np.ndarray]] = None,
+                       skip: Optional[Callable[[list[int]], bool]] = None,
+                       on_batch: Optional[Callable[[list[ScaffoldSample]], None]] = None) -> list[ScaffoldSample]:
     """Sample one backbone per layout (backbone ``i`` has ``layouts[i]``; ``ss_tokens[i]``, int64
     ``(L_i,)``, its secondary-structure condition for a conditioned model, e.g. from
     :func:`proteindsm.protein.generate.scaffold_ss.layout_ss_tokens`; None: unconditioned).
@@ -115,7 +117,9 @@ def scaffold_backbones(score_for: Callable[[object], object], motif: Motif, layo
     the sampling potentials on top.  Backbones of the same total length are sampled together, in
     batches of ``batch_size``; batch ``b`` of length ``L`` starts from the noise of
     :func:`proteindsm.protein.generate.sampling.batch_generator` ``(seed, L, b)``, so the same seed and contig
-    give the same starting noise whatever the mechanism.
+    give the same starting noise whatever the mechanism.  ``skip(rows)``: batches (their backbone
+    numbers) to leave out, e.g. written by an interrupted run; ``on_batch``: called with each batch's
+    scaffolds as soon as they are done.  Returns the sampled scaffolds in index order.
     """
     from tqdm.auto import tqdm
 
@@ -130,6 +134,7 @@ def scaffold_backbones(score_for: Callable[[object], object], motif: Motif, layo
         by_length.setdefault(lay.total, []).append(i)
     jobs = [(L, b, idx[b * batch_size:(b + 1) * batch_size])
             for L, idx in sorted(by_length.items()) for b in range((len(idx) + batch_size - 1) // batch_size)]
+    jobs = [job for job in jobs if skip is None or not skip(job[2])]
     out: dict[int, ScaffoldSample] = {}
     for L, b, rows in tqdm(jobs, desc="scaffolding", unit="batch", disable=not progress):
         n = len(rows)
@@ -152,9 +157,12 @@ def scaffold_backbones(score_for: Callable[[object], object], motif: Motif, layo
             torch.cuda.synchronize(device)
         per = (time.perf_counter() - t0) / n
         x = x.float().cpu().numpy()
-        for j, i in enumerate(rows):
-            out[i] = ScaffoldSample(i, layouts[i], x[j], motif_rmsd(x[j], motif, layouts[i]), per)
-    return [out[i] for i in range(len(layouts))]
+        batch = [ScaffoldSample(i, layouts[i], x[j], motif_rmsd(x[j], motif, layouts[i]), per)
+                 for j, i in enumerate(rows)]
+        out.update((s.index, s) for s in batch)
+        if on_batch is not None:
+            on_batch(batch)
+    return [out[i] for i in sorted(out)]
 
 
 # ------------------------------------------------------------------------------------ output
