@@ -18,8 +18,7 @@ def run(cfg: DictConfig) -> int:
     # Everything about the input first: no model work, nothing written, until it all checks out.
     if "view" in cfg and not isinstance(cfg.get("view"), bool):
         raise InputError(f"view must be true or false, got {cfg.get('view')!r}")
-    wanted = [cfg.get(k) for k in ("property", "function", "target")] + list(cfg.get("properties") or [])
-    requests = parse_requests(cfg) if any(v is not None for v in wanted) else []
+    requests = parse_requests(cfg)            # [] without property/function/target/properties
     guidance = cfg.get("guidance")
     run = load_scaffold(resolve_path(str(require(cfg, "motif"))), require(cfg, "contig"), num=cfg.num,
                         length=cfg.get("length"), seed=cfg.seed, mechanism=cfg.get("mechanism", "replacement"),

@@ -20,7 +20,7 @@ from proteindsm.core import with_guidance
 from proteindsm.errors import InputError, SamplerDivergedError
 
 from .plan import SamplingPlan
-from .targets import PropertyTarget, ResolvedTarget, guidance_terms, resolve_targets
+from .targets import PropertyTarget, ResolvedTarget, guidance_terms, import_function, resolve_targets
 
 DEFAULT_SCALE = 16.0
 """The guidance weight of a request that gives none (``scale`` in ``configs/protein/design.yaml``)."""
@@ -93,13 +93,7 @@ def _function(value: Any, where: str, resolve_function) -> Callable:
     if resolve_function is not None:
         return resolve_function(value, where)
     if isinstance(value, str):
-        import importlib
-        module, _, attr = value.rpartition(".")
-        try:
-            return getattr(importlib.import_module(module), attr)
-        except (ImportError, AttributeError, ValueError) as exc:
-            raise InputError(f"{where}: cannot import the property function {value!r} "
-                             f"({type(exc).__name__}: {exc})") from None
+        return import_function(value, where)
     raise InputError(f"{where}: function must be a callable or a dotted path, got {value!r}")
 
 

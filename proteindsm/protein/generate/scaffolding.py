@@ -304,10 +304,8 @@ def scaffold(motif: str | Path, contig: str, *, num: Any = 16, length: Any = Non
     """
     from .guided import property_requests
 
-    requests = []
-    if any(v is not None for v in (property, function, target)) or properties:
-        requests = property_requests(property, target, scale=scale, tolerance=tolerance, predictor=predictor,
-                                     function=function, properties=properties)
+    requests = property_requests(property, target, scale=scale, tolerance=tolerance, predictor=predictor,
+                                 function=function, properties=properties)      # [] when none is given
     run = load_scaffold(motif, contig, num=num, length=length, seed=seed, mechanism=mechanism, guidance=guidance,
                         ss=ss, requests=requests, predictor_dir=predictor_dir, batch_size=batch_size, **options)
     return run_scaffold(run, out, view=view)

@@ -45,7 +45,7 @@ from proteindsm.protein.structure.properties import FOLD_CLASS_NAMES, PROPERTIES
 
 __all__ = [
     "DesignProperty", "FoldClassProperty", "UserProperty", "DESIGN_PROPERTIES", "DEFAULT_FUNCTION_TOLERANCE",
-    "PropertyTarget", "ResolvedTarget", "shipped_dir", "predictor_checkpoint_name", "resolve_targets",
+    "PropertyTarget", "ResolvedTarget", "shipped_dir", "predictor_checkpoint_name", "resolve_targets", "import_function",
     "guidance_terms", "radius_of_gyration_property", "load_predictor", "predictor_calibration",
 ]
 
@@ -271,10 +271,17 @@ def load_predictor(path: str | Path, prop: str, device: torch.device | str = "cp
     return loaded
 
 
-def _import_function(path: str) -> Callable:
+def import_function(path: str, where: str = "function") -> Callable:
+    """The function at dotted ``path`` (``pkg.mod.fn``); one :class:`InputError` naming ``where``
+    when it cannot be imported."""
     import importlib
+
     module, _, attr = path.rpartition(".")
-    return getattr(importlib.import_module(module), attr)
+    try:
+        return getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise InputError(f"{where}: cannot import the property function {path!r} "
+                         f"({type(exc).__name__}: {exc})") from None
 
 
 def resolve_targets(requests: Sequence[PropertyTarget], *, sigma_range: Optional[tuple[float, float]] = None,
@@ -303,7 +310,7 @@ def resolve_targets(requests: Sequence[PropertyTarget], *, sigma_range: Optional
         spec = DESIGN_PROPERTIES.get(name)
         function = r.function
         if function is None and r.predictor in (None, "", "null") and spec is not None and spec.function:
-            function = _import_function(spec.function)
+            function = import_function(spec.function, name)
         if function is not None:
             if not callable(function):
                 raise InputError(f"{name}: function must be callable, got {type(function).__name__}")
