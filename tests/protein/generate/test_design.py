@@ -28,6 +28,7 @@ from proteindsm.protein.model.predictor_features import residue_features
 from proteindsm.protein.model.predictor_training import LabelledBackboneBatches, PropertyObjective
 from proteindsm.protein.model.predictors import PropertyPredictor
 from proteindsm.toy.datasets import TwoGaussians
+from tests.interrupt import CallCounter
 from tests.equivariance import assert_equivariant
 
 SCHEDULE = dict(_target_="proteindsm.core.GeometricSchedule", sigma_min=0.02, sigma_max=60.0, num_levels=200,
@@ -523,15 +524,7 @@ def test_interrupted_design_run_is_continued(checkpoints, tmp_path, monkeypatch,
     assert _design(checkpoints, full, *args) == 0
     out = tmp_path / "part"
     real = sampling._sample_batch
-    calls = {"n": 0}
-
-    def dies_after_first(*a, **k):
-        calls["n"] += 1
-        if calls["n"] > 1:
-            raise KeyboardInterrupt
-        return real(*a, **k)
-
-    monkeypatch.setattr(sampling, "_sample_batch", dies_after_first)
+    monkeypatch.setattr(sampling, "_sample_batch", CallCounter(real, die_after=1))
     assert _design(checkpoints, out, *args) == 130
     m = json.loads((out / "manifest.json").read_text())
     assert m["complete"] is False and [f["file"] for f in m["files"]] == ["len14_000.pdb"]
@@ -541,15 +534,10 @@ def test_interrupted_design_run_is_continued(checkpoints, tmp_path, monkeypatch,
     capsys.readouterr()
     assert _design(checkpoints, out, "property=helix_fraction", "target=0.3", "num=2", "batch_size=1") == 2
     assert "partial run made with other settings" in capsys.readouterr().err
-    calls["n"] = 0
-
-    def counting(*a, **k):
-        calls["n"] += 1
-        return real(*a, **k)
-
+    counting = CallCounter(real)
     monkeypatch.setattr(sampling, "_sample_batch", counting)
     assert _design(checkpoints, out, *args) == 0
-    assert calls["n"] == 3            # guided batch 2 + both unguided batches
+    assert counting.calls == 3            # guided batch 2 + both unguided batches
     m = json.loads((out / "manifest.json").read_text())
     assert m["complete"] is True and m["targets"][0]["target"] == 0.6
     for name in ("len14_000.pdb", "len14_001.pdb", "unguided/len14_000.pdb", "unguided/len14_001.pdb"):

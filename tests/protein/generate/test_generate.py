@@ -15,6 +15,8 @@ from proteindsm.errors import InputError
 from proteindsm.protein.data.io import read_backbones
 from proteindsm.resources import config_root
 
+from tests.interrupt import CallCounter
+
 FAST = ["progress=false", "device=cpu"]
 
 
@@ -92,15 +94,7 @@ def test_interrupted_run_keeps_its_first_batch_and_is_continued(tmp_path, monkey
 
     out = tmp_path / "part"
     real = sampling._sample_batch
-    calls = {"n": 0}
-
-    def dies_after_first(*a, **k):
-        calls["n"] += 1
-        if calls["n"] > 1:
-            raise KeyboardInterrupt
-        return real(*a, **k)
-
-    monkeypatch.setattr(sampling, "_sample_batch", dies_after_first)
+    monkeypatch.setattr(sampling, "_sample_batch", CallCounter(real, die_after=1))
     assert main(["sample", f"out={out}", *args]) == 130
     m = json.loads((out / "manifest.json").read_text())
     assert m["complete"] is False and [f["file"] for f in m["files"]] == ["len14_000.pdb"]
@@ -114,15 +108,10 @@ def test_interrupted_run_keeps_its_first_batch_and_is_continued(tmp_path, monkey
     assert "partial run made with other settings" in err and "seed" in err and "Traceback" not in err
 
     # the same command completes it, re-making only the missing batches
-    calls["n"] = 0
-
-    def counting(*a, **k):
-        calls["n"] += 1
-        return real(*a, **k)
-
+    counting = CallCounter(real)
     monkeypatch.setattr(sampling, "_sample_batch", counting)
     assert main(["sample", f"out={out}", *args]) == 0
-    assert calls["n"] == 2 and "continued a partial run" in capsys.readouterr().out
+    assert counting.calls == 2 and "continued a partial run" in capsys.readouterr().out
     m = json.loads((out / "manifest.json").read_text())
     assert m["complete"] is True and len(m["files"]) == 3
     for i in range(3):

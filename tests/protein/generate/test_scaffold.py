@@ -21,6 +21,7 @@ from proteindsm.protein.generate import contig
 from proteindsm.protein.generate.motif import read_motif
 from proteindsm.resources import shipped_checkpoint
 from proteindsm.protein.generate.scaffold_sampling import known_part, motif_rmsd, scaffold_remarks, write_scaffold_pdb
+from tests.interrupt import CallCounter
 from tests.equivariance import assert_equivariant
 
 EXAMPLE = "10-20/A16-30/5-15/A50-60/10-20"
@@ -403,15 +404,7 @@ def test_interrupted_scaffold_run_is_continued(pdb_dir, tmp_path, monkeypatch, c
     assert main([*args, f"out={full}"]) == 0
     out = tmp_path / "part"
     real = scaffold_module.known_part
-    calls = {"n": 0}
-
-    def dies_after_first(*a, **k):
-        calls["n"] += 1
-        if calls["n"] > 1:
-            raise KeyboardInterrupt
-        return real(*a, **k)
-
-    monkeypatch.setattr(scaffold_module, "known_part", dies_after_first)
+    monkeypatch.setattr(scaffold_module, "known_part", CallCounter(real, die_after=1))
     assert main([*args, f"out={out}"]) == 130
     m = json.loads((out / "manifest.json").read_text())
     assert m["complete"] is False and len(m["rows"]) == 1 and not (out / "report.csv").exists()
@@ -419,15 +412,10 @@ def test_interrupted_scaffold_run_is_continued(pdb_dir, tmp_path, monkeypatch, c
     capsys.readouterr()
     assert main([*args[:-len(FAST)], "seed=5", *FAST, f"out={out}"]) == 2
     assert "partial scaffold run made with other settings" in capsys.readouterr().err
-    calls["n"] = 0
-
-    def counting(*a, **k):
-        calls["n"] += 1
-        return real(*a, **k)
-
+    counting = CallCounter(real)
     monkeypatch.setattr(scaffold_module, "known_part", counting)
     assert main([*args, f"out={out}"]) == 0
-    assert calls["n"] == 2
+    assert counting.calls == 2
     assert json.loads((out / "manifest.json").read_text())["complete"] is True
     for name in ("scaffold_000.pdb", "scaffold_001.pdb", "scaffold_002.pdb"):
         assert (out / name).read_text() == (full / name).read_text()
