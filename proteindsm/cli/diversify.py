@@ -2,7 +2,8 @@
 
 config → :func:`proteindsm.protein.generate.variants.load_diversify` (input, σ, kept residues, all
 checked first; the sampling plan of ``proteindsm sample``) → :func:`~proteindsm.protein.generate.variants.run_diversify`
-→ ``variant_000.pdb …``, ``report.csv`` (TM-score and RMSD to the input, geometry) and ``manifest.json``."""
+→ ``variant_000.pdb …`` (batch by batch; rerunning into a partial folder continues it),
+``report.csv`` (TM-score and RMSD to the input, geometry) and ``manifest.json``."""
 
 from __future__ import annotations
 

@@ -88,7 +88,8 @@ def known_residues(X: np.ndarray, keep: np.ndarray, num: int, device: torch.devi
 def diversify_backbone(score_for: Callable[[object], object], X: np.ndarray, num: int, sampler,
                        sigmas: torch.Tensor, *, start_sigma: float, seed: int = 0, batch_size: int = 8,
                        device: torch.device | str = "cpu", keep: Optional[np.ndarray] = None,
-                       cond_extra: Optional[dict] = None) -> list[Variant]:
+                       cond_extra: Optional[dict] = None, skip: Optional[Callable[[list[int]], bool]] = None,
+                       on_batch: Optional[Callable[[list[Variant]], None]] = None) -> list[Variant]:
     """``num`` variants of backbone ``X`` ``(L, 4, 3)`` Å by partial diffusion from ``start_sigma``.
 
     Args:
@@ -97,7 +98,11 @@ def diversify_backbone(score_for: Callable[[object], object], X: np.ndarray, num
         sigmas: the sampler's full descending σ grid (Å); only its part below ``start_sigma`` runs.
         keep: optional bool ``(L,)`` of residues to hold (compared after superposition).
         cond_extra: extra ``cond`` entries for every row (e.g. ``{"ss": (L,) long tokens}``).
-    Batch ``b`` draws its noise from ``torch.Generator`` seeded with ``(seed, b)``.
+        skip: ``skip(indices)`` True leaves that batch (its variant numbers) out, e.g. written by an
+            interrupted run; ``on_batch``: called with each batch's variants as soon as they are done.
+    Batch ``b`` draws its noise from ``torch.Generator`` seeded with ``(seed, b)`` only, so a run
+    continued after skipping batches gives the variants of an uninterrupted one.  Returns the
+    sampled variants in index order.
     """
     from proteindsm.protein.structure.geometry import rmsd
     from proteindsm.protein.analysis.metrics import tm_score
@@ -109,6 +114,8 @@ def diversify_backbone(score_for: Callable[[object], object], X: np.ndarray, num
     out: list[Variant] = []
     for b in range((num + batch_size - 1) // batch_size):
         n = min(batch_size, num - b * batch_size)
+        if skip is not None and skip(list(range(b * batch_size, b * batch_size + n))):
+            continue
         g = torch.Generator(device=device).manual_seed(int(seed) * 1_000_003 + b)
         mask = torch.ones(n, X.shape[0], dtype=torch.bool, device=device)
         noise = torch.randn((n,) + X.shape, generator=g, device=device)
@@ -122,6 +129,7 @@ def diversify_backbone(score_for: Callable[[object], object], X: np.ndarray, num
                              project=project_zero_ca_centroid, generator=g)
         per = (time.perf_counter() - t0) / n
         xs = res.x.detach().float().cpu().numpy()
+        batch: list[Variant] = []
         for i in range(n):
             Y = xs[i]
             ca = rmsd(torch.from_numpy(Y[:, 1:2]).double(), torch.from_numpy(X[:, 1:2]).double())
@@ -129,5 +137,8 @@ def diversify_backbone(score_for: Callable[[object], object], X: np.ndarray, num
             if keep is not None and keep.any():
                 k = torch.from_numpy(np.flatnonzero(keep))
                 kept = float(rmsd(torch.from_numpy(Y).double()[k], torch.from_numpy(X).double()[k]))
-            out.append(Variant(b * batch_size + i, Y, tm_score(X, Y)[0], float(ca), kept, per))
+            batch.append(Variant(b * batch_size + i, Y, tm_score(X, Y)[0], float(ca), kept, per))
+        out.extend(batch)
+        if on_batch is not None:
+            on_batch(batch)
     return out

@@ -188,22 +188,6 @@ def _row(run: ScaffoldRun, s) -> dict:
             **{t.name: round(t.measure(s.coords), 4) for t in run.targets}, "seconds": round(s.seconds, 3)}
 
 
-def _previous_rows(out: Path, settings: dict) -> tuple[dict[int, dict], float]:
-    """The report rows (and seconds) of a partial run in ``out`` with the same settings; a partial
-    run with other settings is refused; a complete or manifest-less folder starts afresh."""
-    try:
-        previous = json.loads((out / "manifest.json").read_text())
-    except (OSError, ValueError):
-        return {}, 0.0
-    if not isinstance(previous, dict) or previous.get("complete") is not False:
-        return {}, 0.0
-    if previous.get("settings") != settings:
-        raise InputError(f"out={out} holds a partial scaffold run made with other settings; rerun it with the "
-                         "same settings to complete it, choose another out=, or delete the folder to start over")
-    rows = {int(r["index"]): r for r in previous.get("rows", []) if (out / str(r.get("file"))).is_file()}
-    return rows, float(previous.get("seconds_total") or 0.0) if rows else 0.0
-
-
 def run_scaffold(run: ScaffoldRun, out: Optional[str | Path] = None, *, view: bool = False) -> Scaffolds:
     """Sample one scaffold per layout; with ``out``, write each batch as it finishes
     (``scaffold_<i>.pdb``: motif residue names and B-factor 1, REMARK 999 segment map; the manifest
@@ -214,16 +198,16 @@ def run_scaffold(run: ScaffoldRun, out: Optional[str | Path] = None, *, view: bo
     from proteindsm.protein.data.io import read_backbones
     from proteindsm.protein.data.secondary_structure import tokens_to_string
 
+    from .resume import previous_rows, write_partial_manifest
+
     plan, o = run.plan, run.plan.options
     settings = _settings(run)
     out = None if out is None else Path(out)
-    done, before = ({}, 0.0) if out is None else _previous_rows(out, settings)
+    done, before = ({}, 0.0) if out is None else previous_rows(out, settings, "scaffold")
     t0 = time.perf_counter()
 
     def write_partial() -> None:
-        atomic_write_text(out / "manifest.json", json.dumps(
-            {"command": "scaffold", "complete": False, "settings": settings, "rows": [done[i] for i in sorted(done)],
-             "seconds_total": round(before + time.perf_counter() - t0, 2)}, indent=2))
+        write_partial_manifest(out, "scaffold", settings, done, before + time.perf_counter() - t0)
 
     def on_batch(batch) -> None:
         for s in batch:

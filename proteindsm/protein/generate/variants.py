@@ -95,20 +95,57 @@ class Variants(list):
         self.report, self.manifest = report, manifest
 
 
+def _settings(run: DiversifyRun) -> dict:
+    """What determines the variants (JSON-able): compared when a partial run is continued."""
+    plan, o = run.plan, run.plan.options
+    return json.loads(json.dumps({
+        "input": str(run.path), "chain": run.chain.id, "sigma": run.sigma, "keep": run.keep_spec,
+        "mechanism": run.mechanism if run.keep is not None else None, "ss": run.ss,
+        "checkpoint": str(o.checkpoint), "sampler": {"class": type(o.sampler).__name__, **vars(o.sampler)},
+        "levels": o.levels, "sigma_grid": [float(plan.sigmas[0]), float(plan.sigmas[-1])], **plan.potentials,
+        "seed": o.seed, "num": o.num, "batch_size": o.batch_size}))
+
+
+def _row(v) -> dict:
+    from .scaffold_sampling import backbone_geometry
+
+    return {"file": f"variant_{v.index:03d}.pdb", "index": v.index, "tm_to_input": round(v.tm_to_input, 4),
+            "ca_rmsd_to_input": round(v.ca_rmsd_to_input, 3),
+            "kept_rmsd": "" if v.kept_rmsd is None else round(v.kept_rmsd, 3), **backbone_geometry(v.coords),
+            "seconds": round(v.seconds, 3)}
+
+
+def _read_back(out: Path, r: dict):
+    """The variant of report row ``r`` written by an earlier (interrupted) run, with its rounded measures."""
+    from proteindsm.protein.data.io import read_backbones
+
+    (chain,) = read_backbones(out / r["file"], max_peptide_bond=float("inf"))[:1]
+    kept = None if r["kept_rmsd"] in ("", None) else float(r["kept_rmsd"])
+    return D.Variant(int(r["index"]), chain.coords, float(r["tm_to_input"]), float(r["ca_rmsd_to_input"]), kept,
+                     float(r["seconds"]))
+
+
 def run_diversify(run: DiversifyRun, out: Optional[str | Path] = None, *, command: Optional[str] = None) -> Variants:
-    """Sample the variants; with ``out`` write ``variant_<i>.pdb`` (REMARKs: input, checkpoint,
-    sampler, σ, seed, TM-score and RMSD to the input), ``report.csv`` and ``manifest.json``."""
+    """Sample the variants; with ``out`` write each batch as it finishes (``variant_<i>.pdb``, REMARKs:
+    input, checkpoint, sampler, σ, seed, TM-score and RMSD to the input; the manifest says
+    ``complete: false`` until the end), then ``report.csv`` and the final ``manifest.json``.  A
+    partial run in ``out`` with the same settings is continued (its variants are read back, not
+    sampled again); one with other settings is refused."""
     from proteindsm.core import with_conditioning
     from proteindsm.fileio import atomic_write_csv, atomic_write_text
     from proteindsm.protein.data.io import write_pdb
     from proteindsm.resources import version
 
     from .options import model_score_fn, with_potentials
-    from .scaffold_sampling import backbone_geometry, conditioning
+    from .resume import previous_rows, write_partial_manifest
+    from .scaffold_sampling import conditioning
 
     plan, o = run.plan, run.plan.options
     L = run.chain.coords.shape[0]
     sigma_data = getattr(plan.loaded.schedule, "sigma_data", None) or 10.0
+    settings = _settings(run)
+    out = None if out is None else Path(out)
+    done, before = ({}, 0.0) if out is None else previous_rows(out, settings, "diversify")
 
     def score_for(known):
         if known is None:
@@ -116,16 +153,34 @@ def run_diversify(run: DiversifyRun, out: Optional[str | Path] = None, *, comman
         term = conditioning(run.mechanism, known, sigma_data=sigma_data)
         return with_potentials(with_conditioning(model_score_fn(plan.loaded.model), term), o.steric, o.compactness)
 
+    def on_batch(batch) -> None:
+        for v in batch:
+            remarks = [f"GENERATOR proteindsm {version()} diversify", f"INPUT {run.path.name} chain {run.chain.id}",
+                       f"CHECKPOINT {o.checkpoint.name}", f"SAMPLER {o.sampler_name} from sigma {run.sigma:g} A",
+                       f"SEED {o.seed} VARIANT {v.index}",
+                       f"TM_TO_INPUT {v.tm_to_input:.4f} CA_RMSD_TO_INPUT {v.ca_rmsd_to_input:.3f} A"]
+            if run.ss:
+                remarks.append(f"SS {run.ss}")
+            write_pdb(out / f"variant_{v.index:03d}.pdb", v.coords, remarks=remarks)
+            done[v.index] = _row(v)
+        write_partial_manifest(out, "diversify", settings, done, before + time.perf_counter() - t0)
+
     extra = {} if plan.ss_layout is None else {"ss": plan.ss_layout(L, 0)}
     t0 = time.perf_counter()
-    variants = D.diversify_backbone(score_for, run.chain.coords, o.num, o.sampler, plan.sigmas, start_sigma=run.sigma,
-                                    seed=o.seed, batch_size=o.batch_size, device=o.device, keep=run.keep,
-                                    cond_extra=extra)
-    rows = [{"file": f"variant_{v.index:03d}.pdb", "index": v.index, "tm_to_input": round(v.tm_to_input, 4),
-             "ca_rmsd_to_input": round(v.ca_rmsd_to_input, 3),
-             "kept_rmsd": "" if v.kept_rmsd is None else round(v.kept_rmsd, 3), **backbone_geometry(v.coords),
-             "seconds": round(v.seconds, 3)} for v in variants]
-    tms = [v.tm_to_input for v in variants]
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        write_partial_manifest(out, "diversify", settings, done, before)
+    new = D.diversify_backbone(score_for, run.chain.coords, o.num, o.sampler, plan.sigmas, start_sigma=run.sigma,
+                               seed=o.seed, batch_size=o.batch_size, device=o.device, keep=run.keep,
+                               cond_extra=extra, skip=(lambda rows: all(i in done for i in rows)) if done else None,
+                               on_batch=on_batch if out is not None else None)
+    by_index = {v.index: v for v in new}
+    for i, r in done.items():                 # variants of the continued run, read back
+        if i not in by_index:
+            by_index[i] = _read_back(out, r)
+    variants = [by_index[i] for i in range(o.num)]
+    rows = [done[v.index] if v.index in done else _row(v) for v in variants]
+    tms = [v.tm_to_input for v in variants]     # rounded (from the report) for variants of a continued run
     manifest = {
         "command": command or "diversify", "version": version(), "input": str(run.path),
         "chain": run.chain.id, "length": L, "sigma": run.sigma, "keep": run.keep_spec,
@@ -135,20 +190,10 @@ def run_diversify(run: DiversifyRun, out: Optional[str | Path] = None, *, comman
         "seed": o.seed, "num": o.num, "steric": o.steric, "compactness": o.compactness,
         "summary": {"tm_to_input_median": statistics.median(tms), "tm_to_input_min": min(tms), "tm_to_input_max": max(tms),
                     "ca_rmsd_to_input_median": statistics.median([v.ca_rmsd_to_input for v in variants])},
-        "files": [r["file"] for r in rows], "report": "report.csv", "complete": True,
-        "seconds_total": round(time.perf_counter() - t0, 2),
+        "files": [r["file"] for r in rows], "report": "report.csv", "settings": settings, "complete": True,
+        "seconds_total": round(before + time.perf_counter() - t0, 2),
     }
     if out is not None:
-        out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
-        for v, r in zip(variants, rows):
-            remarks = [f"GENERATOR proteindsm {version()} diversify", f"INPUT {run.path.name} chain {run.chain.id}",
-                       f"CHECKPOINT {o.checkpoint.name}", f"SAMPLER {o.sampler_name} from sigma {run.sigma:g} A",
-                       f"SEED {o.seed} VARIANT {v.index}",
-                       f"TM_TO_INPUT {v.tm_to_input:.4f} CA_RMSD_TO_INPUT {v.ca_rmsd_to_input:.3f} A"]
-            if run.ss:
-                remarks.append(f"SS {run.ss}")
-            write_pdb(out / r["file"], v.coords, remarks=remarks)
         atomic_write_csv(out / "report.csv", REPORT_COLUMNS, rows)
         atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=2))
     return Variants(variants, rows, manifest)

@@ -11,6 +11,7 @@ from proteindsm.core import GeometricSchedule, ReverseSDE
 from proteindsm.errors import InputError
 from proteindsm.protein.generate.partial_diffusion import diversify_backbone, keep_mask, partial_sigmas
 
+from tests.interrupt import CallCounter
 from tests.protein.analysis.test_metrics import ideal_helix
 
 
@@ -74,6 +75,21 @@ def test_kept_residues_are_reported_and_the_condition_is_passed():
     out = diversify_backbone(score_for, X, 2, ReverseSDE(), grid, start_sigma=2.0, seed=1, keep=keep)
     assert seen[0] is not None and seen[0].mask.shape == (2, 20) and int(seen[0].mask[0].sum()) == 6
     assert all(v.kept_rmsd is not None and v.kept_rmsd < 0.2 for v in out)
+
+
+def test_skipped_batches_leave_the_others_unchanged_and_each_batch_is_reported():
+    X = ideal_helix(20).astype(np.float32)
+    grid = GeometricSchedule(0.02, 60.0, 40).levels()
+    score = _gaussian_around(X, 0.5)
+    run = lambda **kw: diversify_backbone(lambda known: score, X, 5, ReverseSDE(), grid, start_sigma=3.0,  # noqa: E731
+                                          seed=2, batch_size=2, **kw)
+    full = run()
+    batches, asked = [], []
+    part = run(skip=lambda rows: asked.append(rows) or rows == [0, 1], on_batch=batches.append)
+    assert asked == [[0, 1], [2, 3], [4]]
+    assert [[v.index for v in b] for b in batches] == [[2, 3], [4]] and [v.index for v in part] == [2, 3, 4]
+    for v in part:
+        np.testing.assert_array_equal(v.coords, full[v.index].coords)
 
 
 # ------------------------------------------------------------------------------------ CLI
@@ -147,3 +163,45 @@ def test_api_diversify_equals_the_cli(tmp_path):
     assert len(res) == 2 and res.manifest["sigma"] == 0.5
     for v, r in zip(res, res.report):
         np.testing.assert_allclose(v.coords, read_backbones(out / r["file"])[0].coords, atol=5.1e-4, rtol=0)  # PDB: 3 decimals
+
+
+def test_interrupted_diversify_continues_and_equals_an_uninterrupted_run(tmp_path, monkeypatch, capsys):
+    import json
+
+    from proteindsm.cli import main
+    from proteindsm.protein.generate import partial_diffusion
+
+    src = _input(tmp_path)
+    args = ["diversify", f"input={src}", "num=3", "batch_size=1", "sigma=0.5", "sampler=langevin_fast", "steps=20",
+            "keep=5-12", "progress=false"]
+    full = tmp_path / "full"
+    assert main([*args, f"out={full}"]) == 0
+    out = tmp_path / "part"
+    real = partial_diffusion.known_residues                    # called once per batch when residues are kept
+    monkeypatch.setattr(partial_diffusion, "known_residues", CallCounter(real, die_after=1))
+    assert main([*args, f"out={out}"]) == 130
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["complete"] is False and [r["file"] for r in m["rows"]] == ["variant_000.pdb"]
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "variant_000.pdb"]
+    monkeypatch.setattr(partial_diffusion, "known_residues", real)
+    # a partial folder with other settings: one error line, nothing written
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    capsys.readouterr()
+    assert main([*[a if a != "sigma=0.5" else "sigma=0.6" for a in args], f"out={out}"]) == 2
+    err = capsys.readouterr().err
+    assert "partial diversify run made with other settings" in err and f"out={out}" in err
+    assert len(err.strip().splitlines()) == 1
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    # the same command completes it: only the missing batches are sampled, the variants are those of the full run
+    counting = CallCounter(real)
+    monkeypatch.setattr(partial_diffusion, "known_residues", counting)
+    assert main([*args, f"out={out}"]) == 0
+    assert counting.calls == 2
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["complete"] is True and m["files"] == ["variant_000.pdb", "variant_001.pdb", "variant_002.pdb"]
+    assert m["settings"] == json.loads((full / "manifest.json").read_text())["settings"]
+    atoms = lambda p: [line for line in p.read_text().splitlines() if line.startswith("ATOM")]  # noqa: E731
+    for name in m["files"]:
+        assert atoms(out / name) == atoms(full / name)
+    strip = lambda p: [line.rsplit(",", 1)[0] for line in p.read_text().splitlines()]   # noqa: E731 (seconds differ)
+    assert strip(out / "report.csv") == strip(full / "report.csv")
