@@ -170,9 +170,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"proteindsm: error: {exc} (no samples were written)", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("proteindsm: interrupted (outputs written so far are complete files; `sample` continues a "
-              "partial folder and training resumes from its last checkpoint when rerun with the same "
-              "command)", file=sys.stderr)
+        print("proteindsm: interrupted (outputs written so far are complete files; `sample`, `design`, "
+              "`scaffold` and `diversify` continue a partial folder and training resumes from its last "
+              "checkpoint when rerun with the same command)", file=sys.stderr)
         return 130
 
 
