@@ -9,7 +9,10 @@ SETTING: ``PRESET[,key=value...]`` — a configs/protein/sampler preset with ove
 (``steps=N`` sets the σ levels), e.g. ``langevin_cold,steps=50`` or ``edm,s_churn=0``; or
 ``hybrid,edm_levels=8,switch=4.0,levels=50,steps_per_level=6,temperature=0.5``: the EDM stochastic
 sampler (churn 40, ρ = 7) from σ_max down to ``switch`` Å, then annealed Langevin (ε 2e-4) on a
-geometric grid from there to σ_min — a screen of where the evaluations matter, not a preset.
+geometric grid from there to σ_min — a screen of where the evaluations matter, not a preset; or
+``stages,first=langevin_cold,switch=1.0,second=ode,second_levels=30``: the preset ``first`` on its
+own σ grid down to ``switch`` Å (no final denoising; Langevin step sizes as on the full grid), then the preset ``second`` (keys
+``second_<field>`` override its fields) on a geometric grid of ``second_levels`` from ``switch`` to σ_min.
 Prints one JSON line per setting: evaluations, seconds per backbone (this machine, as loaded),
 and the geometry figures of ``proteindsm evaluate`` (``geometry_summary``) for ``--num`` backbones
 per length from seed 0.
@@ -31,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from proteindsm.core import AnnealedLangevin, EDMStochastic, GeometricSchedule, sampling_sigmas  # noqa: E402
 from proteindsm.protein.analysis.evaluate import geometry_summary  # noqa: E402
 from proteindsm.protein.generate import load_plan, sample_options  # noqa: E402
-from proteindsm.protein.generate.options import preset_settings  # noqa: E402
+from proteindsm.protein.generate.options import build_sampler, preset_settings  # noqa: E402
 from proteindsm.protein.generate.sampling import sample_backbones  # noqa: E402
 
 
@@ -52,6 +55,34 @@ class Hybrid:
         kw.pop("return_trajectory", None)
         first = self.a.sample(score_fn, x, self.ga, **kw)
         return self.b.sample(score_fn, first.x, self.gb, **kw)
+
+
+class TwoStage:
+    """One sampler on the levels of ``first_grid``, then another on ``second_grid`` (screening only)."""
+
+    def __init__(self, first, first_grid, second, second_grid) -> None:
+        self.a, self.ga, self.b, self.gb = first, first_grid, second, second_grid
+
+    def num_evaluations(self, num_levels: int) -> int:
+        return self.a.num_evaluations(len(self.ga)) + self.b.num_evaluations(len(self.gb))
+
+    def sample(self, score_fn, x, sigmas, **kw):
+        kw.pop("return_trajectory", None)
+        first = self.a.sample(score_fn, x, self.ga, **kw)
+        return self.b.sample(score_fn, first.x, self.gb, **kw)
+
+
+def two_stage(plan_sigmas, s_min: float, first: str, switch: float, second: str, second_levels: int = 30,
+              **second_fields) -> TwoStage:
+    ga = plan_sigmas[plan_sigmas > switch]
+    settings = {**preset_settings(first), "final_denoise": False}
+    if "eps" in settings:        # Langevin steps α = ε(σ/σ_last)²: keep those of the full grid
+        settings["eps"] = float(settings["eps"]) * float(ga[-1] / plan_sigmas[-1]) ** 2
+    a, _ = build_sampler(settings)
+    fields = {k.removeprefix("second_"): v for k, v in second_fields.items()}
+    b, _ = build_sampler({**preset_settings(second), **fields})
+    gb = GeometricSchedule(s_min, switch, int(second_levels)).levels()
+    return TwoStage(a, ga, b, gb)
 
 
 def parse(spec: str) -> tuple[str, dict]:
@@ -82,6 +113,11 @@ def main() -> None:
                                             progress=False))
             s = plan.loaded.schedule
             sampler = Hybrid(s.sigma_max, s.sigma_min, **fields)
+        elif name == "stages":
+            first = preset_settings(fields["first"])
+            plan = load_plan(sample_options(length=args.lengths, num=args.num, sampler=first,
+                                            checkpoint=args.checkpoint, progress=False))
+            sampler = two_stage(plan.sigmas, plan.loaded.schedule.sigma_min, **fields)
         else:
             steps = fields.pop("steps", None)
             settings = {**preset_settings(name), **fields}
