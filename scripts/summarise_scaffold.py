@@ -1,12 +1,13 @@
 """Summarise `proteindsm scaffold` runs: one markdown table row per output folder (its report.csv).
 
-Usage: ``python scripts/summarise_scaffold.py DIR [DIR ...] [--json OUT.json]``; a folder's name
+Usage: ``python scripts/summarise_scaffold.py DIR [DIR ...] [--first N] [--json OUT.json]``; a folder's name
 ``<problem>_<mechanism>`` labels its row; arguments without a ``report.csv`` (log files, unfinished
 runs) are skipped with a note on stderr.  Columns: scaffolds, motif RMSD median (Å) and fraction
 < 1 Å, the worst motif–scaffold peptide-bond deviation (median over scaffolds, Å), mean bond MAD (Å),
 fraction with all bonds within 0.1 Å, mean Ramachandran allowed fraction, fraction clash-free,
 seconds per backbone, and (where scaffolds tear) the fraction of scaffolds whose worst junction bond
-deviates > 0.1 Å and the largest junction deviation of the run (Å).
+deviates > 0.1 Å and the largest junction deviation of the run (Å).  ``--first N``: only scaffolds
+0..N−1 of each folder (the same layouts as a run of N with the same seed), labelled ``run[:N]``.
 """
 
 from __future__ import annotations
@@ -19,12 +20,17 @@ import sys
 from pathlib import Path
 
 
-def summarise(folder: Path) -> dict:
+def summarise(folder: Path, first: int | None = None) -> dict:
     rows = list(csv.DictReader((folder / "report.csv").open()))
+    if first is not None and len(rows) > first:
+        rows = [r for r in rows if int(r["index"]) < first]
+        name = f"{folder.name}[:{first}]"
+    else:
+        name = folder.name
     f = lambda key: [float(r[key]) for r in rows if r[key] != ""]   # noqa: E731
     rmsd = f("motif_rmsd")
     junction = f("junction_bond_dev")
-    return {"run": folder.name, "n": len(rows),
+    return {"run": name, "n": len(rows),
             "motif_rmsd_median": statistics.median(rmsd),
             "fraction_below_1A": sum(v < 1.0 for v in rmsd) / len(rmsd),
             "junction_bond_dev_median": statistics.median(junction) if junction else None,
@@ -41,6 +47,7 @@ def summarise(folder: Path) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("dirs", nargs="+", type=Path)
+    ap.add_argument("--first", type=int, default=None)
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     dirs = [d for d in args.dirs if (d / "report.csv").is_file()]
@@ -49,7 +56,7 @@ def main() -> None:
             print(f"skipped {d} (no report.csv)", file=sys.stderr)
     if not dirs:
         raise SystemExit("summarise_scaffold: no folder with a report.csv")
-    out = [summarise(d) for d in dirs]
+    out = [summarise(d, args.first) for d in dirs]
     print("| run | n | motif RMSD median (Å) | < 1 Å | junction bond dev (Å, median) | bond MAD (Å) | "
           "bonds ≤ 0.1 Å | Rama allowed | clash-free | s / backbone | junction > 0.1 Å | junction max (Å) |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
