@@ -1,0 +1,53 @@
+#!/usr/bin/env python
+"""Do residues that were asked to be strand come out extended, paired, or neither?
+
+Usage: ``python scripts/requested_strand_geometry.py SAMPLES_DIR`` (a ``proteindsm sample`` folder
+whose manifest records each backbone's ``ss`` string, e.g. made with ``ss_file=``).
+
+For the residues whose requested label is E: the share with β-region backbone dihedrals
+(φ < −45°, and ψ > 90° or ψ < −150°), the share with α-region dihedrals (−120° < φ < −30°,
+−80° < ψ < −10°), and the share that DSSP (pydssp, as ``proteindsm evaluate``) calls strand.
+Extended but not DSSP E means the strand is there locally but has no partner strand.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch  # noqa: E402
+
+from proteindsm.protein.data.io import read_backbones  # noqa: E402
+from proteindsm.protein.structure.geometry import dihedrals  # noqa: E402
+from proteindsm.protein.structure.properties import secondary_structure  # noqa: E402
+
+
+def main() -> None:
+    folder = Path(sys.argv[1])
+    manifest = json.loads((folder / "manifest.json").read_text())
+    beta, alpha, dssp_e = [], [], []
+    for entry in manifest["files"]:
+        if not entry.get("ss"):
+            continue
+        (chain,) = read_backbones(folder / entry["file"], max_peptide_bond=float("inf"))[:1]
+        X = chain.coords.astype(np.float64)
+        phi, psi, _ = (a.numpy() for a in dihedrals(torch.from_numpy(X), degrees=True))
+        req = np.array(list(entry["ss"]))
+        got = np.array(list(secondary_structure(X)))
+        sel = (req == "E") & np.isfinite(phi) & np.isfinite(psi)
+        beta += list(((phi < -45) & ((psi > 90) | (psi < -150)))[sel])
+        alpha += list(((phi < -30) & (phi > -120) & (psi > -80) & (psi < -10))[sel])
+        dssp_e += list((got == "E")[sel])
+    if not beta:
+        raise SystemExit(f"{folder}: no residue was requested as E (no ss strings in the manifest?)")
+    print(json.dumps({"residues_requested_E": len(beta), "beta_region": float(np.mean(beta)),
+                      "alpha_region": float(np.mean(alpha)), "dssp_strand": float(np.mean(dssp_e))}))
+
+
+if __name__ == "__main__":
+    main()
