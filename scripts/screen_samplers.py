@@ -38,25 +38,6 @@ from proteindsm.protein.generate.options import build_sampler, preset_settings  
 from proteindsm.protein.generate.sampling import sample_backbones  # noqa: E402
 
 
-class Hybrid:
-    """EDM from σ_max to ``switch`` Å, then annealed Langevin to σ_min (screening only)."""
-
-    def __init__(self, s_max: float, s_min: float, edm_levels: int, switch: float, levels: int,
-                 steps_per_level: int, temperature: float) -> None:
-        self.a = EDMStochastic(s_churn=40.0, final_denoise=False)
-        self.ga = sampling_sigmas(switch, s_max, edm_levels, rho=7.0)
-        self.b = AnnealedLangevin(eps=2e-4, steps_per_level=steps_per_level, temperature=temperature)
-        self.gb = GeometricSchedule(s_min, switch, levels + 1).levels()[1:]
-
-    def num_evaluations(self, num_levels: int) -> int:
-        return self.a.num_evaluations(len(self.ga)) + self.b.num_evaluations(len(self.gb))
-
-    def sample(self, score_fn, x, sigmas, **kw):
-        kw.pop("return_trajectory", None)
-        first = self.a.sample(score_fn, x, self.ga, **kw)
-        return self.b.sample(score_fn, first.x, self.gb, **kw)
-
-
 class TwoStage:
     """One sampler on the levels of ``first_grid``, then another on ``second_grid`` (screening only)."""
 
@@ -83,6 +64,14 @@ def two_stage(plan_sigmas, s_min: float, first: str, switch: float, second: str,
     b, _ = build_sampler({**preset_settings(second), **fields})
     gb = GeometricSchedule(s_min, switch, int(second_levels)).levels()
     return TwoStage(a, ga, b, gb)
+
+
+def hybrid(s_max: float, s_min: float, edm_levels: int, switch: float, levels: int, steps_per_level: int,
+           temperature: float) -> TwoStage:
+    """EDM (churn 40, ρ = 7) from σ_max to ``switch`` Å, then annealed Langevin to σ_min."""
+    return TwoStage(EDMStochastic(s_churn=40.0, final_denoise=False), sampling_sigmas(switch, s_max, edm_levels, rho=7.0),
+                    AnnealedLangevin(eps=2e-4, steps_per_level=steps_per_level, temperature=temperature),
+                    GeometricSchedule(s_min, switch, levels + 1).levels()[1:])
 
 
 def parse(spec: str) -> tuple[str, dict]:
@@ -112,7 +101,7 @@ def main() -> None:
             plan = load_plan(sample_options(length=args.lengths, num=args.num, checkpoint=args.checkpoint,
                                             progress=False))
             s = plan.loaded.schedule
-            sampler = Hybrid(s.sigma_max, s.sigma_min, **fields)
+            sampler = hybrid(s.sigma_max, s.sigma_min, **fields)
         elif name == "stages":
             first = preset_settings(fields["first"])
             plan = load_plan(sample_options(length=args.lengths, num=args.num, sampler=first,
