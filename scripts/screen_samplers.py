@@ -3,7 +3,7 @@
 defaults (shipped checkpoint, self-conditioning, ss=auto layouts, steric + compactness potentials).
 
 Usage:
-    python scripts/screen_samplers.py SETTING [SETTING ...] [--num 4] [--lengths 60 100 150]
+    python scripts/screen_samplers.py SETTING [SETTING ...] [--num 4] [--lengths 60 100 150] [--ss auto|none] [--checkpoint CKPT]
 
 SETTING: ``PRESET[,key=value...]`` — a configs/protein/sampler preset with overrides of its fields
 (``steps=N`` sets the σ levels), e.g. ``langevin_cold,steps=50`` or ``edm,s_churn=0``; or
@@ -93,25 +93,26 @@ def main() -> None:
     ap.add_argument("--lengths", type=int, nargs="+", default=[60, 100, 150])
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--checkpoint", default=None, help="a score checkpoint (default: the shipped one)")
+    ap.add_argument("--ss", default="auto", help="the sample ss= setting (auto, none or a string)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     for spec in args.settings:
         name, fields = parse(spec)
         if name == "hybrid":
             plan = load_plan(sample_options(length=args.lengths, num=args.num, checkpoint=args.checkpoint,
-                                            progress=False))
+                                            ss=args.ss, progress=False))
             s = plan.loaded.schedule
             sampler = hybrid(s.sigma_max, s.sigma_min, **fields)
         elif name == "stages":
             first = preset_settings(fields["first"])
             plan = load_plan(sample_options(length=args.lengths, num=args.num, sampler=first,
-                                            checkpoint=args.checkpoint, progress=False))
+                                            checkpoint=args.checkpoint, ss=args.ss, progress=False))
             sampler = two_stage(plan.sigmas, plan.loaded.schedule.sigma_min, **fields)
         else:
             steps = fields.pop("steps", None)
             settings = {**preset_settings(name), **fields}
             plan = load_plan(sample_options(length=args.lengths, num=args.num, sampler=settings, steps=steps,
-                                            checkpoint=args.checkpoint, progress=False))
+                                            checkpoint=args.checkpoint, ss=args.ss, progress=False))
             sampler = plan.options.sampler
         t0 = time.time()
         out = sample_backbones(plan.score_fn, args.lengths, args.num, sampler, plan.sigmas, seed=0, batch_size=8,
