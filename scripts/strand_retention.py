@@ -15,8 +15,8 @@ strand residues that are still strand (``E kept``), per-residue 3-state agreemen
 and the TM-score to the input.  A model that keeps sheets from small σ but not from large σ cannot
 *form* them; one that loses them already at σ ≤ 1 Å does not hold them even locally.
 
-``--denoiser-only``: no sampler — one denoiser evaluation x̂₀ = D(x + σε, σ) (then a second with
-x̂₀ as the self-conditioning input, as the samplers do), per chain and σ, two noise draws each;
+``--denoiser-only``: no sampler — one denoiser evaluation x̂₀ = D(x + σε, σ) (for a
+self-conditioned model a second one with x̂₀ as its input, through the samplers' wrapper), per chain and σ, two noise draws each;
 reports the share of the input's strand residues that are strand in x̂₀ and in the noisy input.
 If x̂₀ keeps the strands but the samplers from the same σ do not, the sampler loses them.
 """
@@ -59,9 +59,12 @@ def strand_rich_chains(corpus_path: str, n: int, min_strand: float = 0.3) -> lis
 
 def denoiser_only(chains, args) -> None:
     """One-shot x̂₀ retention of strand residues (see the module docstring)."""
+    from proteindsm.core import denoised_estimate
     from proteindsm.protein.data.secondary_structure import dssp_to_tokens
-    from proteindsm.resources import checkpoint_path
+    from proteindsm.protein.generate.options import model_score_fn
     from proteindsm.protein.model.checkpoints import load_model
+    from proteindsm.protein.structure.domain import project_zero_ca_centroid
+    from proteindsm.resources import checkpoint_path
 
     model = load_model(checkpoint_path(args.checkpoint)).model
     g = torch.Generator().manual_seed(0)
@@ -70,18 +73,17 @@ def denoiser_only(chains, args) -> None:
         for ss in args.ss:
             kept, kept_noisy = [], []
             for _, X, ref in chains:
-                x0 = torch.from_numpy(X)[None]
-                x0 = x0 - x0[:, :, 1].mean(1, keepdim=True)[:, :, None]
+                x0 = project_zero_ca_centroid(torch.from_numpy(X)[None], None)
                 cond = {"mask": torch.ones(1, X.shape[0], dtype=torch.bool)}
                 if ss == "input":
                     cond["ss"] = torch.as_tensor(dssp_to_tokens(ref.replace("C", "L")))[None].long()
                 ref_e = np.array([c == "E" for c in ref])
                 for _ in range(2):
                     xn = x0 + sigma * torch.randn(x0.shape, generator=g)
+                    score, sig = model_score_fn(model), torch.tensor([sigma])   # fresh self-conditioning state
                     with torch.no_grad():
-                        d = model.denoise(xn, torch.tensor([sigma]), cond)
-                        if bool(getattr(model, "config", {}).get("self_conditioning", False)):
-                            d = model.denoise(xn, torch.tensor([sigma]), {**cond, "self_cond": d})
+                        score(xn, sig, cond)                 # the pass whose x̂₀ self-conditions the next
+                        d = denoised_estimate(xn, sig, score(xn, sig, cond))
                     kept.append(float((np.array(list(secondary_structure(d[0].numpy())))[ref_e] == "E").mean()))
                     kept_noisy.append(float((np.array(list(secondary_structure(xn[0].numpy())))[ref_e] == "E").mean()))
             rows.append({"sigma": sigma, "ss": ss, "denoised_strand_kept": float(np.mean(kept)),
@@ -141,7 +143,7 @@ def main() -> None:
                              "helix": float(np.mean(helix)), "strand_kept": float(np.mean(kept)),
                              "agreement": float(np.mean(agree)), "tm_median": float(np.median(tms))})
                 print(json.dumps(rows[-1]), flush=True)
-    inputs = [secondary_structure(X) for _, X, _ in chains]
+    inputs = [ref for _, _, ref in chains]
     in_strand = float(np.mean([s.count("E") / len(s) for s in inputs]))
     in_helix = float(np.mean([s.count("H") / len(s) for s in inputs]))
     print(f"\ninputs: {', '.join(c for c, _, _ in chains)}; strand {in_strand:.3f}, helix {in_helix:.3f}")
