@@ -50,7 +50,7 @@ class SampleOptions:
     batch_size: int
     format: str = "pdb"
     rho: Optional[float] = None     # σ-grid spacing of the sampler preset (None: geometric)
-    ideal_output: bool = False
+    ideal_output: bool = True
     save_trajectory: bool = False
     progress: bool = True
 
@@ -76,7 +76,7 @@ def sample_options(*, length: Any = None, num: Any = 8, seed: Any = 0, sampler: 
                    steps: Any = None, checkpoint: Any = None, ss: Any = "auto", ss_file: Any = None,
                    steric: Any = "default", compactness: Any = "default", sigma_min: Any = None,
                    sigma_max: Any = None, device: Any = "auto", batch_size: Any = 8, format: Any = "pdb",
-                   ideal_output: Any = False, save_trajectory: Any = False, progress: Any = True,
+                   ideal_output: Any = True, save_trajectory: Any = False, progress: Any = True,
                    sampler_name: Optional[str] = None) -> SampleOptions:
     """Check every plain setting of a sampling run (one :class:`InputError` naming the setting).
 

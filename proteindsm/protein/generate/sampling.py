@@ -123,9 +123,10 @@ def sample_backbones(score_fn: ScoreFn, lengths: Sequence[int], num_per_length: 
         ss_layout: optional ``(length, index) -> tokens (length,) | None``: the secondary-structure
             labels of each backbone (:mod:`proteindsm.protein.data.secondary_structure`), passed to the
             score function as ``cond["ss"]`` long ``(B, L)``.
-        ideal_output: rebuild each final backbone from its residue frames with ideal geometry
-            (:func:`proteindsm.protein.structure.ideal_geometry.idealise_backbone`: exact N–CA, CA–C, C=O and
-            the N–CA–C / CA–C=O angles in every residue, chain ends included; CA kept).
+        ideal_output: replace each final backbone by the nearest ideal-geometry chain
+            (:func:`proteindsm.protein.structure.ideal_fit.fit_ideal_backbone`: ideal residues superposed
+            on the sampled ones, then moved rigidly to close the peptide bonds; exact N–CA, CA–C, C=O and
+            the N–CA–C / CA–C=O angles in every residue, chain ends included).
         on_batch: called with the backbones of each batch as soon as it is done (e.g. to write them).
         skip: ``(length, batch index) -> bool``: batches to leave out (already written by an
             interrupted run); the others are unchanged, since each batch's noise depends only on
@@ -187,8 +188,8 @@ def _sample_batch(score_fn: ScoreFn, sampler: Sampler, sigmas: torch.Tensor, L: 
     per = (time.perf_counter() - t0) / n
     x = res.x.detach()
     if ideal_output:
-        from proteindsm.protein.structure.ideal_geometry import idealise_backbone
-        x = idealise_backbone(x, mask)
+        from proteindsm.protein.structure.ideal_fit import fit_ideal_backbone
+        x = fit_ideal_backbone(x, mask)
     x = x.float().cpu().numpy()
     traj = torch.stack(res.trajectory, 1).float().cpu().numpy() if res.trajectory is not None else None
     return [SampledBackbone(length=L, index=start + i, coords=x[i], seconds=per,

@@ -151,8 +151,8 @@ def scaffold_backbones(score_for: Callable[[object], object], motif: Motif, layo
                              project=project_zero_ca_centroid, generator=g, progress=False)
         x = res.x.detach()
         if ideal_output:
-            from proteindsm.protein.structure.ideal_geometry import idealise_backbone
-            x = idealise_backbone(x, mask)
+            from proteindsm.protein.structure.ideal_fit import fit_ideal_backbone
+            x = fit_ideal_backbone(x, mask)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         per = (time.perf_counter() - t0) / n

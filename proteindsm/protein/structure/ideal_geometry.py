@@ -33,7 +33,7 @@ from torch import Tensor
 
 from proteindsm.protein.structure.backbone import ANGLE_CA_C_O, ANGLE_N_CA_C, BOND_C_O, BOND_CA_C, BOND_N_CA, C, CA, N, O
 
-__all__ = ["residue_frames", "idealise_backbone"]
+__all__ = ["residue_frames", "idealise_backbone", "place_carbonyl_oxygen"]
 
 _EPS = 1e-8
 
@@ -60,6 +60,19 @@ def _in_plane_away(origin: Tensor, toward: Tensor, other: Tensor, angle_deg: flo
     p = _unit(w - (w * u).sum(-1, keepdim=True) * u)
     a = math.radians(angle_deg)
     return origin + length * (math.cos(a) * u - math.sin(a) * p)
+
+
+def place_carbonyl_oxygen(ca: Tensor, c: Tensor, n: Tensor, o_input: Tensor, has_next: Tensor) -> Tensor:
+    """O of every residue from the peptide plane: ``(B, L, 3)`` Å.
+
+    At ``BOND_C_O`` from C and ``ANGLE_CA_C_O`` to C→CA, in the plane of CA(i), C(i), N(i+1) on the
+    side away from N(i+1) where ``has_next`` (bool ``(B, L)``); elsewhere in the plane of CA(i), C(i)
+    and ``o_input`` (i), on its side.  ``ca``, ``c``, ``n``, ``o_input``: ``(B, L, 3)`` Å.
+    """
+    n_next = torch.cat([n[:, 1:], n[:, -1:]], dim=1)  # last row is a placeholder
+    mirror_o = 2.0 * c - o_input                      # "away from the mirror" = towards the input O
+    other = torch.where(has_next[..., None], n_next, mirror_o)
+    return _in_plane_away(c, ca, other, ANGLE_CA_C_O, BOND_C_O)
 
 
 def idealise_backbone(X: Tensor, mask: Optional[Tensor] = None, residue_index: Optional[Tensor] = None) -> Tensor:
@@ -91,12 +104,7 @@ def idealise_backbone(X: Tensor, mask: Optional[Tensor] = None, residue_index: O
         if residue_index is not None:
             bonded = bonded & ((residue_index[:, 1:] - residue_index[:, :-1]) == 1)
         has_next[:, :-1] = bonded
-    n_next = torch.cat([n_new[:, 1:], n_new[:, -1:]], dim=1)  # last row is a placeholder
-    # Side reference: away from N(i+1) where bonded; else towards the input O (i.e. away from its mirror).
-    o_in = X[:, :, O, :]
-    mirror_o = 2.0 * c_new - o_in
-    other = torch.where(has_next[..., None], n_next, mirror_o)
-    o_new = _in_plane_away(c_new, ca, other, ANGLE_CA_C_O, BOND_C_O)
+    o_new = place_carbonyl_oxygen(ca, c_new, n_new, X[:, :, O, :], has_next)
 
     out = torch.stack([n_new, ca, c_new, o_new], dim=2)
     return torch.where(mask[..., None, None], out, torch.zeros((), dtype=X.dtype, device=X.device))
