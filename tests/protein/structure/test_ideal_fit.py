@@ -75,6 +75,7 @@ def test_no_restraint_across_a_chain_break() -> None:
     idx = torch.cat([torch.arange(6), torch.arange(6) + 20])[None]
     fit = fit_ideal_backbone(y, residue_index=idx)
     assert (fit - y).abs().max() < 1e-5                              # both halves ideal, gap untouched
+    assert (fit_ideal_backbone(y) - y).abs().max() < 1e-5            # a 6 Å peptide bond is a break too
     mask = torch.ones(1, 12, dtype=torch.bool)
     mask[0, 10:] = False
     fit_m = fit_ideal_backbone(_torn(x) * mask[..., None, None], mask)
