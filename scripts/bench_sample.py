@@ -13,7 +13,7 @@ complete sampling runs of one batch (best of ``--repeats``).  ``--max-levels K``
 first K levels (from σ_max, so the states are those of a real run) and extrapolates the full run
 from the seconds per evaluation there (``"extrapolated": true``): exact for the network's share,
 but the steric potential (on at σ ≤ 1 Å only) is not in those levels — it cost ~4–10 % of a full
-run at L = 100–400.  Lengths above the checkpoint's
+run at L = 100–400 — nor is the final ideal-geometry fit (``ideal_output``, in complete runs only).  Lengths above the checkpoint's
 ``max_length`` (256), which ``proteindsm sample`` refuses, are timed without ``ss`` labels (the
 network runs at any length; the speed, not the backbones, is what such a row measures).  Peak memory: CUDA max allocated on a GPU; on the CPU the peak resident set size during the run
 above its size just before (polled every 2 ms from /proc/self/statm, Linux).
@@ -82,6 +82,7 @@ def time_setting(plan, length: int, batch: int, sigmas: torch.Tensor, repeats: i
             t0 = time.perf_counter()
             sample_backbones(plan.score_fn, [length], batch, plan.options.sampler, sigmas, batch_size=batch,
                              device=device, progress=False,
+                             ideal_output=plan.options.ideal_output and len(sigmas) == len(plan.sigmas),
                              ss_layout=plan.ss_layout if length <= plan.loaded.max_length else None)
             if device.type == "cuda":
                 torch.cuda.synchronize(device)

@@ -95,22 +95,28 @@ def _rotate(v: Tensor, w: Tensor) -> Tensor:
     return v + a * kxv + b * torch.cross(k, kxv, dim=-1)
 
 
+_CHUNK = 1024   # atoms per block of the contact search
+
+
 def _close_contacts(x: Tensor, mask: Tensor, floor: float) -> tuple[Tensor, Tensor]:
     """Non-bonded atom pairs (residues ≥ 3 apart) of ``x`` ``(B, L, 4, 3)`` closer than ``floor + 0.5`` Å:
     ``(P, 3)`` long rows ``(batch, atom i, atom j)`` over the flattened ``L·4`` atoms, and their floors
     ``min(input distance, floor)`` ``(P,)`` Å."""
     batch, length = x.shape[:2]
     res = torch.arange(length, device=x.device).repeat_interleave(4)
-    far = (res[:, None] - res[None, :]).abs() >= 3
-    upper = torch.ones(length * 4, length * 4, dtype=torch.bool, device=x.device).triu(1)
     rows, floors = [], []
     for b in range(batch):
         p = x[b].reshape(-1, 3)
-        d = torch.cdist(p, p)
         real = mask[b].repeat_interleave(4)
-        i, j = torch.nonzero((d < floor + 0.5) & far & upper & real[:, None] & real[None, :], as_tuple=True)
-        rows.append(torch.stack([torch.full_like(i, b), i, j], -1))
-        floors.append(d[i, j].clamp(max=floor))
+        for lo in range(0, p.shape[0], _CHUNK):          # blocks of atoms: memory linear in L
+            d = torch.cdist(p[lo:lo + _CHUNK], p)
+            ri = res[lo:lo + _CHUNK]
+            keep = ((d < floor + 0.5) & ((ri[:, None] - res[None, :]).abs() >= 3)
+                    & (torch.arange(lo, lo + d.shape[0], device=x.device)[:, None] < torch.arange(p.shape[0], device=x.device)[None, :])
+                    & real[lo:lo + _CHUNK, None] & real[None, :])
+            i, j = torch.nonzero(keep, as_tuple=True)
+            rows.append(torch.stack([torch.full_like(i, b), i + lo, j], -1))
+            floors.append(d[i, j].clamp(max=floor))
     return torch.cat(rows), torch.cat(floors)
 
 
