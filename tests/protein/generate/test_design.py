@@ -439,7 +439,8 @@ def test_design_blueprint_holds_the_output_on_the_sheet(checkpoints, tmp_path, v
 
     out = tmp_path / "held"
     assert _design(checkpoints, out, "property=helix_fraction", "target=0.5", "scale=0", "sheet.fraction=0.5",
-                   "sheet.sigma_max=1000", "steps=20", f"sheet.vary={str(vary).lower()}", "num=3", "batch_size=2") == 0
+                   "sheet.sigma_max=1000", "steps=20", f"sheet.vary={str(vary).lower()}", "num=3", "batch_size=2",
+                   "ideal_output=false") == 0   # the sampler's own output: the untrained net's is far from ideal
     bps = varied_meanders(14, 0.5, 3, seed=0) if vary else [meander_blueprint(14, 0.5)] * 3
     if vary:
         assert len({b.strands for b in bps}) > 1                  # the layouts differ (this seed)
