@@ -96,10 +96,12 @@ def _rotate(v: Tensor, w: Tensor) -> Tensor:
 
 
 _CHUNK = 1024   # atoms per block of the contact search
+_REACH = 2.0    # Å beyond the floor: pairs farther apart than floor + _REACH are not watched (the fit moves
+                # atoms 0.06 Å rms on sampled backbones, a few Å at most on a far-from-ideal input)
 
 
 def _close_contacts(x: Tensor, mask: Tensor, floor: float) -> tuple[Tensor, Tensor]:
-    """Non-bonded atom pairs (residues ≥ 3 apart) of ``x`` ``(B, L, 4, 3)`` closer than ``floor + 0.5`` Å:
+    """Non-bonded atom pairs (residues ≥ 3 apart) of ``x`` ``(B, L, 4, 3)`` closer than ``floor + _REACH`` Å:
     ``(P, 3)`` long rows ``(batch, atom i, atom j)`` over the flattened ``L·4`` atoms, and their floors
     ``min(input distance, floor)`` ``(P,)`` Å."""
     batch, length = x.shape[:2]
@@ -111,7 +113,7 @@ def _close_contacts(x: Tensor, mask: Tensor, floor: float) -> tuple[Tensor, Tens
         for lo in range(0, p.shape[0], _CHUNK):          # blocks of atoms: memory linear in L
             d = torch.cdist(p[lo:lo + _CHUNK], p)
             ri = res[lo:lo + _CHUNK]
-            keep = ((d < floor + 0.5) & ((ri[:, None] - res[None, :]).abs() >= 3)
+            keep = ((d < floor + _REACH) & ((ri[:, None] - res[None, :]).abs() >= 3)
                     & (torch.arange(lo, lo + d.shape[0], device=x.device)[:, None] < torch.arange(p.shape[0], device=x.device)[None, :])
                     & real[lo:lo + _CHUNK, None] & real[None, :])
             i, j = torch.nonzero(keep, as_tuple=True)
