@@ -9,7 +9,8 @@ same backbones:
 
 Only the coordinates of the ATOM records change (HEADER/REMARK lines are kept); ``manifest.json`` is
 copied with ``ideal_output`` set to ``"fit_ideal_backbone (applied afterwards)"``.  Each file is fitted
-on its own (sampling fits a batch at once: the same minimiser, ~1e-3 Å apart where L-BFGS stops).
+on its own (sampling fits a batch at once: the same minimiser; where L-BFGS stops differs by up to
+~0.04 Å).
 Prints the rms and largest atom move per folder.
 """
 

@@ -27,7 +27,8 @@ C(i)–N(i+1) longer than ``break_distance`` (2 Å) — is not restrained there 
 rather than being dragged shut.
 
 Every term is rotation- and translation-invariant, so the minimiser is equivariant; the default 100
-L-BFGS iterations stop within ~1e-3 Å of it (peptide distances within ~0.01 Å of ideal), at
+L-BFGS iterations stop close to it (peptide distances within ~0.01 Å of ideal; atoms within a few
+hundredths of an Å of where a longer run ends), at
 ~0.2 s per 100-residue backbone in batches of 8 on one (shared) CPU thread.  Shapes: ``X`` ``(B, L, 4, 3)``
 Å, ``mask`` bool ``(B, L)``; padding is returned as 0.
 """
@@ -144,7 +145,7 @@ def fit_ideal_backbone(X: Tensor, mask: Optional[Tensor] = None, residue_index: 
     Returns:
         ``(B, L, 4, 3)`` in ``X``'s dtype, Å; 0 at padding.  The batch is minimised jointly (one L-BFGS
         run: the terms do not couple backbones, so only where the iterations stop depends on the
-        batch, at the ~1e-3 Å level).
+        batch — measured: up to 0.035 Å between 4 backbones of 60 fitted together and one by one).
     """
     dtype = X.dtype
     x = X.detach().to(torch.float64)

@@ -85,7 +85,7 @@ def test_no_restraint_across_a_chain_break() -> None:
 
 def test_fit_is_se3_equivariant() -> None:
     """Every term is invariant, so the minimiser is equivariant; run to convergence to see it exactly
-    (the default 100 iterations stop within ~1e-3 Å of it, along a path that rounding makes frame-dependent)."""
+    (the default 100 iterations stop a little short of it, along a path that rounding makes frame-dependent)."""
     torn = _torn(_chain(10), seed=3, noise=0.1)
     assert_equivariant(lambda z: fit_ideal_backbone(z, max_iterations=400), torn, kind="point", seed=4, rtol=1e-5)
     assert_equivariant(lambda z: fit_ideal_backbone(z), torn, kind="point", seed=4, rtol=1e-3)
