@@ -43,7 +43,8 @@ from torch import Tensor
 
 from proteindsm.protein.structure.backbone import (ANGLE_C_N_CA, ANGLE_CA_C_N, ANGLE_N_CA_C, BOND_C_N,
                                                    BOND_CA_C, BOND_N_CA, C, CA, N, O)
-from proteindsm.protein.structure.ideal_geometry import place_carbonyl_oxygen
+from proteindsm.protein.structure.geometry import kabsch_align
+from proteindsm.protein.structure.ideal_geometry import bonded_to_next, place_carbonyl_oxygen
 
 __all__ = ["fit_ideal_backbone", "ideal_residue_triangle", "PEPTIDE_DISTANCES"]
 
@@ -69,18 +70,10 @@ def ideal_residue_triangle(dtype: torch.dtype = torch.float64, device=None) -> T
 
 
 def _superpose_triangles(target: Tensor) -> Tensor:
-    """Ideal triangles superposed (Kabsch, det +1) onto ``target`` ``(..., 3 atoms, 3)``."""
-    ideal = ideal_residue_triangle(target.dtype, target.device)
-    ideal_c = ideal - ideal.mean(0)
-    centre = target.mean(-2, keepdim=True)
-    t = target - centre
-    h = ideal_c.transpose(0, 1) @ t                     # (..., 3, 3): Σ ideal_k ⊗ target_k
-    u, _, vh = torch.linalg.svd(h)
-    d = torch.sign(torch.linalg.det(vh.transpose(-1, -2) @ u.transpose(-1, -2)))
-    diag = torch.ones(h.shape[:-2] + (3,), dtype=h.dtype, device=h.device)
-    diag[..., 2] = d
-    rot = vh.transpose(-1, -2) @ torch.diag_embed(diag) @ u.transpose(-1, -2)   # maps ideal -> target
-    return ideal_c @ rot.transpose(-1, -2) + centre
+    """Ideal triangles superposed (Kabsch, det +1) onto each residue of ``target`` ``(B, L, 3 atoms, 3)``:
+    every residue is its own one-residue fit of :func:`~proteindsm.protein.structure.geometry.kabsch_align`."""
+    ideal = ideal_residue_triangle(target.dtype, target.device).expand(target.shape)
+    return kabsch_align(ideal[:, :, None], target[:, :, None])[0][:, :, 0]
 
 
 def _rotate(v: Tensor, w: Tensor) -> Tensor:
@@ -153,12 +146,9 @@ def fit_ideal_backbone(X: Tensor, mask: Optional[Tensor] = None, residue_index: 
     if mask is None:
         mask = torch.ones(batch, length, dtype=torch.bool, device=x.device)
     mask = mask.to(torch.bool)
-    bonded = torch.zeros(batch, max(length - 1, 0), dtype=torch.bool, device=x.device)
-    if length > 1:
-        bonded = mask[:, 1:] & mask[:, :-1]
-        if residue_index is not None:
-            bonded = bonded & ((residue_index[:, 1:] - residue_index[:, :-1]) == 1)
-        bonded = bonded & ((x[:, :-1, C] - x[:, 1:, N]).norm(dim=-1) <= break_distance)
+    has_next = bonded_to_next(mask, residue_index)
+    has_next[:, :-1] &= (x[:, :-1, C] - x[:, 1:, N]).norm(dim=-1) <= break_distance   # not across a break
+    bonded = has_next[:, :-1]
     target = x[:, :, [N, CA, C], :]
     start = _superpose_triangles(target)                 # (B, L, 3, 3)
     centre = start[:, :, 1:2, :]
@@ -171,8 +161,6 @@ def fit_ideal_backbone(X: Tensor, mask: Optional[Tensor] = None, residue_index: 
     def atoms() -> Tensor:
         return _rotate(local, rot_vec) + centre + shift[:, :, None, :]
 
-    has_next = torch.zeros_like(mask)
-    has_next[:, :-1] = bonded
     o_input = x[:, :, O, :]
 
     def oxygen(a: Tensor) -> Tensor:
@@ -182,9 +170,10 @@ def fit_ideal_backbone(X: Tensor, mask: Optional[Tensor] = None, residue_index: 
 
     def energy() -> Tensor:
         a = atoms()
-        e = (w[..., None] * ((a - target) ** 2).sum(-1)).sum() + (w * ((oxygen(a) - o_input) ** 2).sum(-1)).sum()
+        o = oxygen(a)
+        e = (w[..., None] * ((a - target) ** 2).sum(-1)).sum() + (w * ((o - o_input) ** 2).sum(-1)).sum()
         if pairs.shape[0]:
-            flat = torch.cat([a, oxygen(a)[:, :, None, :]], dim=2).reshape(batch, length * 4, 3)
+            flat = torch.cat([a, o[:, :, None, :]], dim=2).reshape(batch, length * 4, 3)
             d = (flat[pairs[:, 0], pairs[:, 1]] - flat[pairs[:, 0], pairs[:, 2]]).norm(dim=-1)
             e = e + peptide_weight * (torch.relu(floors - d) ** 2).sum()
         if length > 1:

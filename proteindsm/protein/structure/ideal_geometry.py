@@ -33,7 +33,7 @@ from torch import Tensor
 
 from proteindsm.protein.structure.backbone import ANGLE_CA_C_O, ANGLE_N_CA_C, BOND_C_O, BOND_CA_C, BOND_N_CA, C, CA, N, O
 
-__all__ = ["residue_frames", "idealise_backbone", "place_carbonyl_oxygen"]
+__all__ = ["residue_frames", "idealise_backbone", "place_carbonyl_oxygen", "bonded_to_next"]
 
 _EPS = 1e-8
 
@@ -60,6 +60,18 @@ def _in_plane_away(origin: Tensor, toward: Tensor, other: Tensor, angle_deg: flo
     p = _unit(w - (w * u).sum(-1, keepdim=True) * u)
     a = math.radians(angle_deg)
     return origin + length * (math.cos(a) * u - math.sin(a) * p)
+
+
+def bonded_to_next(mask: Tensor, residue_index: Optional[Tensor] = None) -> Tensor:
+    """bool ``(B, L)``: residue i is peptide-bonded to i + 1 — both real (``mask`` ``(B, L)``) and, with
+    ``residue_index`` ``(B, L)``, numbered consecutively; False for the last residue."""
+    has_next = torch.zeros_like(mask)
+    if mask.shape[1] > 1:
+        bonded = mask[:, 1:] & mask[:, :-1]
+        if residue_index is not None:
+            bonded = bonded & ((residue_index[:, 1:] - residue_index[:, :-1]) == 1)
+        has_next[:, :-1] = bonded
+    return has_next
 
 
 def place_carbonyl_oxygen(ca: Tensor, c: Tensor, n: Tensor, o_input: Tensor, has_next: Tensor) -> Tensor:
@@ -97,14 +109,7 @@ def idealise_backbone(X: Tensor, mask: Optional[Tensor] = None, residue_index: O
     c_new = ca + BOND_CA_C * e1
     n_new = ca + BOND_N_CA * (math.cos(a) * e1 + math.sin(a) * e2)
 
-    # Which residues have a bonded next residue.
-    has_next = torch.zeros_like(mask)
-    if length > 1:
-        bonded = mask[:, 1:] & mask[:, :-1]
-        if residue_index is not None:
-            bonded = bonded & ((residue_index[:, 1:] - residue_index[:, :-1]) == 1)
-        has_next[:, :-1] = bonded
-    o_new = place_carbonyl_oxygen(ca, c_new, n_new, X[:, :, O, :], has_next)
+    o_new = place_carbonyl_oxygen(ca, c_new, n_new, X[:, :, O, :], bonded_to_next(mask, residue_index))
 
     out = torch.stack([n_new, ca, c_new, o_new], dim=2)
     return torch.where(mask[..., None, None], out, torch.zeros((), dtype=X.dtype, device=X.device))
