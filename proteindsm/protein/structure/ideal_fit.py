@@ -29,7 +29,7 @@ rather than being dragged shut.
 Every term is rotation- and translation-invariant, so the minimiser is equivariant; the default 100
 L-BFGS iterations stop close to it (peptide distances within ~0.01 Å of ideal; atoms within a few
 hundredths of an Å of where a longer run ends), at
-~0.2 s per 100-residue backbone in batches of 8 on one (shared) CPU thread.  Shapes: ``X`` ``(B, L, 4, 3)``
+~0.1 s per 100-residue backbone in batches of 8 on one (shared) CPU thread (scripts/bench_ideal_fit.py).  Shapes: ``X`` ``(B, L, 4, 3)``
 Å, ``mask`` bool ``(B, L)``; padding is returned as 0.
 """
 
