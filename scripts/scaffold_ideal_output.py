@@ -1,6 +1,7 @@
 #!/usr/bin/env python
 """Scaffolds with and without the final ideal-geometry fit (``ideal_output``), on finished
-``proteindsm scaffold`` folders sampled with ``ideal_output=false``:
+``proteindsm scaffold`` folders sampled with ``ideal_output=false``, fitted as ``scaffold
+ideal_output=true`` does (:func:`~proteindsm.protein.generate.scaffold_sampling.fit_ideal_scaffolds`):
 
     python scripts/scaffold_ideal_output.py runs/scaffold16/*_replacement runs/scaffold16b/*_none
 
@@ -27,9 +28,8 @@ sys.path.insert(0, str(REPO))
 from proteindsm.protein.data.io import read_backbones  # noqa: E402
 from proteindsm.protein.generate.contig import Layout, MotifSegment, parse_contig  # noqa: E402
 from proteindsm.protein.generate.motif import read_motif  # noqa: E402
-from proteindsm.protein.generate.scaffold_sampling import backbone_geometry, motif_rmsd  # noqa: E402
+from proteindsm.protein.generate.scaffold_sampling import backbone_geometry, fit_ideal_scaffolds, motif_rmsd  # noqa: E402
 from proteindsm.protein.structure.geometry import rmsd  # noqa: E402
-from proteindsm.protein.structure.ideal_fit import fit_ideal_backbone  # noqa: E402
 
 MOTIFS = REPO / "docs/results/motifs"
 
@@ -50,7 +50,7 @@ def summarise(folder: Path, contigs: dict[str, str]) -> str:
     for r in rows:
         layout = layout_from_report(segments, r["layout"])
         X = read_backbones(folder / r["file"], max_peptide_bond=float("inf"))[0].coords.astype(np.float64)
-        Y = fit_ideal_backbone(torch.tensor(X[None]))[0].numpy()
+        Y = fit_ideal_scaffolds(torch.tensor(X[None]), torch.ones(1, len(X), dtype=torch.bool), [layout])[0].numpy()
         for tag, Z in (("raw", X), ("fit", Y)):
             g = backbone_geometry(Z, layout)
             agg.setdefault(f"{tag}_bonds", []).append(g["bonds_all_within_0.1A"])

@@ -116,8 +116,8 @@ def load_scaffold(motif: str | Path, contig: str, *, num: Any = 16, length: Any 
     motif_obj = read_motif(motif_path, segments)
     ss_spec = parse_scaffold_ss(ss, segments)
     layouts = [C.draw_layout(segments, bounds, seed, i) for i in range(num)]
-    # ideal_output off unless asked for (as `proteindsm scaffold`): the motif residues then stay exact
-    options = {"ideal_output": False, **options, "ss": "none", "ss_file": None, "format": "pdb"}
+    # ideal_output on unless turned off (as `proteindsm scaffold`): fit_ideal_scaffolds closes torn junctions
+    options = {"ideal_output": True, **options, "ss": "none", "ss_file": None, "format": "pdb"}
     plan = load_plan(sample_options(length=max(lay.total for lay in layouts), num=num, seed=seed, **options))
     if settings["sigma_data"] is None:
         settings["sigma_data"] = getattr(plan.loaded.schedule, "sigma_data", None) or 10.0

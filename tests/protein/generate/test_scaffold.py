@@ -20,7 +20,8 @@ from proteindsm.protein.generate.contig import (Layout, MotifSegment, NewSegment
 from proteindsm.protein.generate import contig
 from proteindsm.protein.generate.motif import read_motif
 from proteindsm.resources import shipped_checkpoint
-from proteindsm.protein.generate.scaffold_sampling import known_part, motif_rmsd, scaffold_remarks, write_scaffold_pdb
+from proteindsm.protein.generate.scaffold_sampling import (fit_ideal_scaffolds, known_part, motif_rmsd, scaffold_remarks,
+                                                          write_scaffold_pdb)
 from tests.interrupt import CallCounter
 from tests.equivariance import assert_equivariant
 
@@ -187,6 +188,31 @@ def test_motif_rmsd_is_invariant_and_zero_on_the_motif(pdb_dir):
     from proteindsm.protein.structure.geometry import rmsd
     as_placed = float(rmsd(torch.as_tensor(Y[3:15]), torch.as_tensor(motif.coords, dtype=torch.float64), align=False))
     assert 0.7 < as_placed < 0.95 and 0.5 < motif_rmsd(Y, motif, lay) < as_placed
+
+
+def test_ideal_output_closes_a_torn_junction_and_keeps_the_motif(pdb_dir):
+    """The scaffold fit closes a junction torn by ~2.5 Å (``sample``'s fit would leave it as a chain
+    break) and moves mostly the new segment, not the motif."""
+    from proteindsm.protein.structure.geometry import bond_lengths
+    from proteindsm.protein.structure.ideal_fit import fit_ideal_backbone
+
+    segs = parse_contig("3/A23-34/6")
+    motif = read_motif(pdb_dir / "1ubi.pdb", segs)
+    lay = Layout(tuple(segs), (3, 12, 6))
+    chain = read_backbones(pdb_dir / "1ubi.pdb")[0]
+    X = torch.tensor(chain.coords[19:40], dtype=torch.float64)[None]    # residues 20-40 (1ubi numbers from 1)
+    assert motif_rmsd(X[0].numpy(), motif, lay) < 1e-3
+    torn = X.clone()
+    torn[0, 15:] += torch.tensor([1.5, 1.5, 1.0], dtype=X.dtype)      # C(15)–N(16) torn open
+    gap = float((torn[0, 14, 2] - torn[0, 15, 0]).norm())
+    assert gap > 2.2
+    mask = torch.ones(1, 21, dtype=torch.bool)
+    assert float(bond_lengths(fit_ideal_backbone(torn, mask))[0, 14, 3]) > 2.0   # sample's fit: a break
+    fit = fit_ideal_scaffolds(torn, mask, [lay])
+    assert (bond_lengths(fit)[0, :-1, 3] - 1.329).abs().max() < 0.1
+    assert motif_rmsd(fit[0].numpy(), motif, lay) < 0.3
+    moved = (fit - torn).norm(dim=-1)[0]
+    assert float(moved[3:15].mean()) < float(moved[15:].mean())
 
 
 # ------------------------------------------------------------------------------------ output files

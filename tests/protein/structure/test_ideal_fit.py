@@ -16,9 +16,10 @@ from tests.equivariance import assert_equivariant
 
 
 def _chain(n: int = 16) -> torch.Tensor:
-    """An ideal chain: helix, then a β stretch (float64, (1, n, 4, 3) Å)."""
-    phi = torch.tensor([-57.0] * (n // 2) + [-120.0] * (n - n // 2))
-    psi = torch.tensor([-47.0] * (n // 2) + [130.0] * (n - n // 2))
+    """An ideal chain: helix, one polyproline-II residue, then a β stretch (float64, (1, n, 4, 3) Å);
+    no two atoms of residues ≥ 3 apart closer than 2.8 Å (a direct helix → β switch has a 2.2 Å O···O)."""
+    phi = torch.tensor([-57.0] * (n // 2 - 1) + [-65.0] + [-120.0] * (n - n // 2))
+    psi = torch.tensor([-47.0] * (n // 2 - 1) + [150.0] + [130.0] * (n - n // 2))
     return backbone_from_dihedrals(phi.double(), psi.double())[None]
 
 
@@ -89,3 +90,63 @@ def test_fit_is_se3_equivariant() -> None:
     torn = _torn(_chain(10), seed=3, noise=0.1)
     assert_equivariant(lambda z: fit_ideal_backbone(z, max_iterations=400), torn, kind="point", seed=4, rtol=1e-5)
     assert_equivariant(lambda z: fit_ideal_backbone(z), torn, kind="point", seed=4, rtol=1e-3)
+
+
+def _two_segments(closest: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two ideal 6-residue segments (not bonded: residue_index jumps) side by side, their closest
+    atoms ``closest`` Å apart.  Returns ``(X (1, 12, 4, 3), residue_index (1, 12))``."""
+    a = _chain(6)
+    direction = torch.tensor([0.3, 1.0, 0.2], dtype=a.dtype)
+    direction = direction / direction.norm()
+
+    def placed(t: float) -> torch.Tensor:
+        return torch.cat([a, a + t * direction], dim=1)
+
+    lo, hi = 0.0, 30.0
+    for _ in range(80):   # bisect the shift that gives the wanted closest distance
+        mid = 0.5 * (lo + hi)
+        x = placed(mid)
+        d = torch.cdist(x[0, :6].reshape(-1, 3), x[0, 6:].reshape(-1, 3)).min()
+        lo, hi = (mid, hi) if d < closest else (lo, mid)
+    idx = torch.cat([torch.arange(6), torch.arange(6) + 20])[None]
+    return placed(hi), idx
+
+
+def _closest_between(x: torch.Tensor) -> float:
+    return float(torch.cdist(x[0, :6].reshape(-1, 3), x[0, 6:].reshape(-1, 3)).min())
+
+
+def test_near_contacts_are_moved_out_to_the_floor() -> None:
+    """A 2.4 Å contact (the too-short N···O of sampled helices) ends at the 2.65 Å floor; with
+    relax_from = contact_floor it is only kept from getting shorter."""
+    x, idx = _two_segments(2.4)
+    assert _closest_between(x) == pytest.approx(2.4, abs=1e-6)
+    fit = fit_ideal_backbone(x, residue_index=idx)
+    assert _closest_between(fit) > 2.63
+    assert float((fit - x).norm(dim=-1).max()) < 0.3                 # a small, local move
+    kept = fit_ideal_backbone(x, residue_index=idx, relax_from=2.65)
+    assert 2.39 < _closest_between(kept) < 2.45
+
+
+def test_overlaps_are_not_pushed_apart() -> None:
+    """Closer than relax_from (2.2 Å) is a real overlap: it stays visible (not made worse either)."""
+    x, idx = _two_segments(1.9)
+    fit = fit_ideal_backbone(x, residue_index=idx)
+    assert 1.89 < _closest_between(fit) < 2.1     # neighbouring near-contacts moving out may shift it a little
+
+
+def test_infinite_break_distance_closes_a_wide_tear_and_weights_hold_residues() -> None:
+    """break_distance=inf closes a 3 Å tear (a scaffold junction); position_weight keeps the
+    weighted residues (a motif) in place while the rest of the chain gives way."""
+    x = _chain(12)
+    y = x.clone()
+    y[0, 6:] += torch.tensor([2.0, 1.5, 1.5], dtype=x.dtype)         # C(6)–N(7) > 2.5 Å
+    gap = float((y[0, 5, 2] - y[0, 6, 0]).norm())
+    assert gap > 2.5
+    assert float((fit_ideal_backbone(y)[0, 5, 2] - fit_ideal_backbone(y)[0, 6, 0]).norm()) > 2.5   # a break by default
+    weight = torch.ones(1, 12, dtype=x.dtype)
+    weight[0, 6:] = 100.0
+    fit = fit_ideal_backbone(y, break_distance=float("inf"), position_weight=weight, max_iterations=300)
+    assert (bond_lengths(fit)[0, :-1, 3] - BOND_C_N).abs().max() < 0.1           # passes the bond check
+    moved = (fit - y).norm(dim=-1)
+    assert float(moved[0, 6:].max()) < 0.1 < float(moved[0, :6].max())
