@@ -282,7 +282,9 @@ def scaffold(motif: str | Path, contig: str, *, num: Any = 16, length: Any = Non
         ss: ``None``/``"none"``, ``"motif"`` or one entry per segment (``"L/motif/H"``).
         property, target, ...: optional design targets as :func:`proteindsm.protein.design`.
         out, view: write the files (and ``view.html``) there.
-        **options: the sampling keys of :func:`proteindsm.protein.sample`.
+        **options: the sampling keys of :func:`proteindsm.protein.sample`; ``ideal_output`` (default
+            True) applies :func:`~proteindsm.protein.generate.scaffold_sampling.fit_ideal_scaffolds`
+            (torn junctions closed, the motif moved by hundredths of an Å; False: the motif exact).
 
     Returns:
         :class:`Scaffolds`: samples with ``.coords``, ``.layout``, ``.motif_rmsd``; ``.report``, ``.manifest``.

@@ -145,7 +145,7 @@ def fit_ideal_backbone(X: Tensor, mask: Optional[Tensor] = None, residue_index: 
             the bond is not restrained (the output stays broken and fails any bond check);
             ``float("inf")`` closes every bond (for chains known to be continuous, e.g. scaffolds).
         position_weight: optional ``(B, L)`` ≥ 0 weight of each residue's positional term (None: 1):
-            e.g. 100 on motif residues keeps them in place and lets the rest of the chain give way.
+            e.g. 10 on motif residues keeps them nearly in place and lets the rest of the chain give way.
         max_iterations: L-BFGS iterations of the rigid-body refinement (0: superposition only).
 
     Returns:
