@@ -113,13 +113,16 @@ SCAFFOLD_BREAK_DISTANCE = 4.0
 def fit_ideal_scaffolds(x: torch.Tensor, mask: torch.Tensor, layouts: Sequence[Layout]) -> torch.Tensor:
     """``ideal_output`` for scaffolds ``x`` ``(B, L, 4, 3)`` Å with ``layouts[b]`` each: the nearest
     ideal-geometry chain (:func:`proteindsm.protein.structure.ideal_fit.fit_ideal_backbone`), with
-    two differences from ``sample``'s — peptide bonds torn up to :data:`SCAFFOLD_BREAK_DISTANCE` are
-    closed (a scaffold is one continuous chain by construction, so a torn motif junction is a defect
-    to repair, not a chain break), and
-    the motif residues' positions weigh :data:`MOTIF_FIT_WEIGHT` × the others', so mostly the new
-    segments give way, with peptide restraints :data:`SCAFFOLD_PEPTIDE_WEIGHT` strong enough to close
-    junctions torn by up to ~2 Å (measured on the 16-scaffold benchmark: every bond within 0.1 Å on all
-    six problems, motif moved ≤ 0.25 Å rms, docs/scaffold.md)."""
+    two differences from ``sample``'s:
+
+    * peptide bonds torn up to C–N :data:`SCAFFOLD_BREAK_DISTANCE` are closed, with restraints of
+      weight :data:`SCAFFOLD_PEPTIDE_WEIGHT` (a scaffold is one continuous chain by construction, so a
+      torn motif junction is a defect to repair, not a chain break);
+    * the motif residues' positions weigh :data:`MOTIF_FIT_WEIGHT` × the others', so mostly the new
+      segments give way.
+
+    Measured on the 16-scaffold benchmark: every bond within 0.1 Å on all six problems, the motif
+    moved ≤ 0.25 Å rms (docs/scaffold.md)."""
     from proteindsm.protein.structure.ideal_fit import fit_ideal_backbone
 
     weight = torch.ones(mask.shape, dtype=x.dtype, device=x.device)

@@ -143,7 +143,7 @@ def fit_ideal_backbone(X: Tensor, mask: Optional[Tensor] = None, residue_index: 
             distance but not pushed apart; ``relax_from = contact_floor`` pushes no contact out.
         break_distance: Å; where the input's C(i)–N(i+1) is longer, the chain is broken there and
             the bond is not restrained (the output stays broken and fails any bond check);
-            ``float("inf")`` closes every bond (for chains known to be continuous, e.g. scaffolds).
+            a larger value closes wider tears, for chains known to be continuous (scaffolds use 4 Å).
         position_weight: optional ``(B, L)`` ≥ 0 weight of each residue's positional term (None: 1):
             e.g. 10 on motif residues keeps them nearly in place and lets the rest of the chain give way.
         max_iterations: L-BFGS iterations of the rigid-body refinement (0: superposition only).

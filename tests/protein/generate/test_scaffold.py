@@ -193,6 +193,7 @@ def test_motif_rmsd_is_invariant_and_zero_on_the_motif(pdb_dir):
 def test_ideal_output_closes_a_torn_junction_and_keeps_the_motif(pdb_dir):
     """The scaffold fit closes a junction torn by ~2.5 Å (``sample``'s fit would leave it as a chain
     break) and moves mostly the new segment, not the motif."""
+    from proteindsm.protein.structure.backbone import BOND_C_N
     from proteindsm.protein.structure.geometry import bond_lengths
     from proteindsm.protein.structure.ideal_fit import fit_ideal_backbone
 
@@ -209,7 +210,7 @@ def test_ideal_output_closes_a_torn_junction_and_keeps_the_motif(pdb_dir):
     mask = torch.ones(1, 21, dtype=torch.bool)
     assert float(bond_lengths(fit_ideal_backbone(torn, mask))[0, 14, 3]) > 2.0   # sample's fit: a break
     fit = fit_ideal_scaffolds(torn, mask, [lay])
-    assert (bond_lengths(fit)[0, :-1, 3] - 1.329).abs().max() < 0.1
+    assert (bond_lengths(fit)[0, :-1, 3] - BOND_C_N).abs().max() < 0.1
     assert motif_rmsd(fit[0].numpy(), motif, lay) < 0.3
     moved = (fit - torn).norm(dim=-1)[0]
     assert float(moved[3:15].mean()) < float(moved[15:].mean())
