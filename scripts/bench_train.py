@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from proteindsm.core import GeometricSchedule, dsm_loss  # noqa: E402
 from proteindsm.protein.structure.domain import project_zero_ca_centroid  # noqa: E402
 from proteindsm.protein.model.egnn_baseline import EGNNBaseline  # noqa: E402
+from proteindsm.protein.model.checkpoints import SCORE_MODELS  # noqa: E402
 from proteindsm.protein.model.network import BackboneScoreNet  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -99,11 +100,17 @@ def main() -> None:
     def load_cfg(name: str) -> dict:
         cfg = yaml.safe_load((ROOT / "configs/protein/network" / f"{name}.yaml").read_text())
         cfg.pop("_target_")
+        if isinstance(cfg.get("sigma_data"), str):  # the ${schedule.sigma_data} interpolation
+            cfg["sigma_data"] = 10.0
         return cfg
+
+    def build(name: str) -> torch.nn.Module:
+        target = yaml.safe_load((ROOT / "configs/protein/network" / f"{name}.yaml").read_text())["_target_"]
+        return SCORE_MODELS[target.rsplit(".", 1)[1]](**load_cfg(name))
 
     cfg = load_cfg(args.network)
     if args.compare:
-        models = {name: BackboneScoreNet(**load_cfg(name)) for name in args.compare}
+        models = {name: build(name) for name in args.compare}
     else:
         egnn_cfg = {k: cfg[k] for k in ("num_layers", "k_neighbors", "seq_neighbors", "max_relative_position",
                                          "num_rbf", "sigma_data")}

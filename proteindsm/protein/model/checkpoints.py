@@ -20,9 +20,11 @@ from proteindsm.core.checkpoint import load_checkpoint, load_weights_into, read_
 from proteindsm.core.schedules import GeometricSchedule
 from proteindsm.errors import CheckpointError
 
+from proteindsm.protein.model.frame_network import FrameScoreNet
 from proteindsm.protein.model.network import BackboneScoreNet
 
-SCORE_MODELS: dict[str, Callable[..., torch.nn.Module]] = {"BackboneScoreNet": BackboneScoreNet}
+SCORE_MODELS: dict[str, Callable[..., torch.nn.Module]] = {"BackboneScoreNet": BackboneScoreNet,
+                                                             "FrameScoreNet": FrameScoreNet}
 
 
 @dataclass

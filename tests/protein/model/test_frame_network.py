@@ -1,0 +1,141 @@
+"""FrameScoreNet: SE(3)- (not E(3)-) equivariance, padding, conditioning inputs, rebuild from config."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from proteindsm.core import SELF_COND_KEY
+from proteindsm.errors import InputError
+from proteindsm.protein.model.checkpoints import SCORE_MODELS, build_model
+from proteindsm.protein.model.frame_network import FrameScoreNet, local_frames
+from proteindsm.protein.structure.domain import CA_INDEX
+from tests.equivariance import assert_chiral, assert_equivariant, random_rotation
+
+from .test_network import batch  # noqa: F401  (fixture: ubiquitin, a padded second chain)
+
+SMALL = dict(node_dim=32, edge_dim=16, num_layers=2, num_heads=4, attn_dim=16, k_neighbors=8, seq_neighbors=2,
+             num_pair_rbf=4)
+SIGMAS = torch.tensor([0.5, 4.0], dtype=torch.float64)
+
+
+def _net(**kwargs) -> FrameScoreNet:
+    """A float64 network whose zero-initialised readout is randomised (so F ≠ 0 and every path counts)."""
+    torch.manual_seed(0)
+    net = FrameScoreNet(**{**SMALL, **kwargs}).double()
+    with torch.no_grad():
+        net.readout.weight.normal_(0.0, 0.3)
+        for name, p in net.named_parameters():
+            if name.startswith(("ss_", "sc_")):
+                p.normal_(0.0, 0.3)
+    return net
+
+
+def _cond(x: torch.Tensor, mask: torch.Tensor) -> dict:
+    gen = torch.Generator().manual_seed(2)
+    return {"mask": mask, "ss": torch.randint(0, 4, mask.shape, generator=gen),
+            SELF_COND_KEY: x + 0.3 * torch.randn(x.shape, generator=gen, dtype=x.dtype)}
+
+
+def test_frames_are_proper_rotations_that_follow_the_residue(batch) -> None:
+    x, mask = batch
+    r = local_frames(x[0])
+    eye = torch.eye(3, dtype=x.dtype).expand_as(r)
+    # orthonormal to the ~1e-8 of the norm's regulariser, det +1 (right-handed)
+    assert torch.allclose(r.transpose(-1, -2) @ r, eye, atol=1e-7)
+    assert torch.allclose(torch.linalg.det(r), torch.ones(76, dtype=x.dtype), atol=1e-7)
+    q = random_rotation(torch.float64, seed=4)
+    assert torch.allclose(local_frames(x[0] @ q.T + 3.0), q @ r, atol=1e-9)
+    assert torch.isfinite(local_frames(torch.zeros(5, 4, 3))).all()  # padding: zeros, not NaN
+
+
+def test_rotation_translation_equivariance(batch) -> None:
+    """score(x Qᵀ + t) = score(x) Qᵀ without conditioning inputs (the shared symmetry helper)."""
+    x, mask = batch
+    net = _net()
+    fn = lambda y: net(y, SIGMAS, {"mask": mask})  # noqa: E731
+    with torch.no_grad():
+        assert fn(x).abs().max() > 1e-2
+    assert_equivariant(fn, x)
+
+
+def test_equivariance_with_labels_and_self_conditioning(batch) -> None:
+    """The same with secondary-structure labels and a self-conditioning estimate that moves with x."""
+    x, mask = batch
+    net = _net()
+    cond = _cond(x, mask)
+    q, t = random_rotation(torch.float64, seed=5), torch.tensor([4.0, -9.0, 2.5], dtype=torch.float64)
+    moved = {**cond, SELF_COND_KEY: cond[SELF_COND_KEY] @ q.T + t}
+    with torch.no_grad():
+        out, out_moved = net(x, SIGMAS, cond), net(x @ q.T + t, SIGMAS, moved)
+    assert out.abs().max() > 1e-2
+    assert (out_moved - out @ q.T).abs().max() < 1e-9 * out.abs().max()
+
+
+def test_not_reflection_equivariant(batch) -> None:
+    """Chirality: at every σ the mirror image's score is not the mirror of the score."""
+    x, mask = batch
+    net = _net()
+    for sigma in (0.1, 1.0, 10.0):
+        assert_chiral(lambda y: net(y, torch.full((2,), sigma, dtype=torch.float64), {"mask": mask}), x)
+
+
+def test_padding_does_not_leak_and_output_is_zero_there(batch) -> None:
+    x, mask = batch
+    net = _net()
+    cond = _cond(x, mask)
+    out = net(x, SIGMAS, cond)
+    y = x.clone()
+    y[1, 50:] = -7.0  # other garbage in the padding
+    out2 = net(y, SIGMAS, cond)
+    assert torch.equal(out[:, :50], out2[:, :50]) or torch.allclose(out[:, :50], out2[:, :50], atol=1e-12)
+    assert out[1, 50:].abs().max() == 0
+    # zero mean CA score over the real residues (the wrapper's projection)
+    assert out[1, :50, CA_INDEX].mean(0).abs().max() < 1e-10
+
+
+def test_absent_conditioning_equals_unknown_labels_and_no_estimate(batch) -> None:
+    """``ss`` absent ≡ all unknown tokens; ``self_cond`` absent ≡ zeros ("no estimate"); a real
+    estimate changes the output."""
+    x, mask = batch
+    net = _net()
+    plain = net(x, SIGMAS, {"mask": mask})
+    explicit = net(x, SIGMAS, {"mask": mask, "ss": torch.full(mask.shape, 3), SELF_COND_KEY: torch.zeros_like(x)})
+    assert torch.allclose(plain, explicit, atol=1e-12)
+    with_estimate = net(x, SIGMAS, {"mask": mask, SELF_COND_KEY: x})
+    assert (with_estimate - plain).abs().max() > 1e-3
+    with_labels = net(x, SIGMAS, {"mask": mask, "ss": torch.ones(mask.shape, dtype=torch.long)})
+    assert (with_labels - plain).abs().max() > 1e-3
+
+
+def test_zero_initialised_readout_gives_the_skip_denoiser(batch) -> None:
+    """At initialisation F = 0, so D = c_skip x_c (the EDM skip connection alone)."""
+    x, mask = batch
+    torch.manual_seed(0)
+    net = FrameScoreNet(**SMALL).double()
+    d = net.denoise(x[:1], torch.tensor([2.0], dtype=torch.float64))
+    c_skip = 10.0**2 / (2.0**2 + 10.0**2)
+    xc = x[:1] - x[:1, :, CA_INDEX].mean(1, keepdim=True)[:, :, None]
+    assert torch.allclose(d, c_skip * xc, atol=1e-10)
+
+
+def test_rebuilt_from_checkpoint_metadata_and_bad_config() -> None:
+    net = FrameScoreNet(**SMALL)
+    assert "FrameScoreNet" in SCORE_MODELS
+    again = build_model(SCORE_MODELS, {"model_class": "FrameScoreNet", "model_config": net.config}, "mem")
+    assert again.config == net.config
+    assert sum(p.numel() for p in again.parameters()) == sum(p.numel() for p in net.parameters())
+    with pytest.raises(InputError, match="attn_dim"):
+        FrameScoreNet(attn_dim=30, num_heads=4)
+    with pytest.raises(InputError, match="k_neighbors"):
+        FrameScoreNet(k_neighbors=0, seq_neighbors=0)
+
+
+def test_gradients_finite_at_extreme_sigmas(batch) -> None:
+    x, mask = batch
+    net = _net()
+    for sigma in (0.02, 60.0):
+        net.zero_grad()
+        out = net(x, torch.full((2,), sigma, dtype=torch.float64), _cond(x, mask))
+        (out.pow(2).sum() * sigma**2).backward()
+        assert all(torch.isfinite(p.grad).all() for p in net.parameters() if p.grad is not None)
