@@ -39,9 +39,11 @@ def _train_score(cfg: DictConfig) -> int:
     ss_dropout = to_container(d.ss_dropout) if d.get("ss_dropout") is not None else None
     if ss_labels and corpus.dssp is None:
         raise InputError(f"data.ss_labels=true needs a corpus with a dssp field; {d.path} has none")
+    strand_pairs = bool(d.get("strand_pairs", False))
     batches = BackboneBatches(corpus, train_idx, tokens_per_batch=int(d.tokens_per_batch),
                               crop_length=int(d.crop_length), max_batch_size=int(d.max_batch_size),
-                              seed=int(cfg.seed), ss_labels=ss_labels, ss_dropout=ss_dropout)
+                              seed=int(cfg.seed), ss_labels=ss_labels, ss_dropout=ss_dropout,
+                              strand_pairs=strand_pairs, pairs_dropout=float(d.get("pairs_dropout", 0.5)))
     schedule = instantiate_checked(cfg.schedule, "schedule")
     network = instantiate_checked(cfg.network, "network")
     name = type(network).__name__
@@ -55,7 +57,7 @@ def _train_score(cfg: DictConfig) -> int:
     objective = DSMObjective(schedule, project=project_zero_ca_centroid, self_conditioning_rate=sc_rate)
     validation = score_validation_sets(corpus, val_idx, schedule, num_chains=int(d.val_chains),
                                        crop_length=int(d.crop_length), ss_labels=ss_labels,
-                                       self_conditioning=sc_rate > 0)
+                                       self_conditioning=sc_rate > 0, strand_pairs=strand_pairs)
     metadata = {
         "model_class": name, "model_config": network.config,
         "schedule": to_container(cfg.schedule), "max_length": int(d.crop_length),
@@ -72,6 +74,9 @@ def _train_score(cfg: DictConfig) -> int:
         {"corpus": str(d.path), "train_ids": corpus.ids[train_idx].tolist(), "val_ids": corpus.ids[val_idx].tolist()}))
     metadata["ss_labels"] = ss_labels
     metadata["ss_dropout"] = ss_dropout
+    metadata["strand_pairs"] = strand_pairs
+    if strand_pairs:
+        metadata["pairs_dropout"] = float(d.get("pairs_dropout", 0.5))
     metadata["self_conditioning_rate"] = sc_rate
     trainer = Trainer(network, objective, batches,
                       train_config(cfg, out), validation=validation, metadata=metadata)

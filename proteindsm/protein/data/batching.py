@@ -14,6 +14,11 @@ corpus's DSSP codes (:mod:`proteindsm.protein.data.secondary_structure`), with t
 (``ss_dropout``: the keyword arguments of
 :func:`~proteindsm.protein.data.secondary_structure.drop_labels`) when the batch is random; padding is
 unknown.
+
+With ``strand_pairs`` (needs ``ss_labels``) the batch also carries ``cond["ss_pairs"]`` long
+``(B, L, L)``: which strand segments pair (:func:`proteindsm.protein.data.strand_pairing.pair_tokens`
+of the chain's real pairing, computed on the cropped window from the full labels), all unknown for a
+chain with probability ``pairs_dropout`` and whenever the chain's labels were all dropped.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ from proteindsm.errors import InputError
 from proteindsm.protein.structure.backbone import CA
 from proteindsm.protein.data.corpus import Corpus
 from proteindsm.protein.data.secondary_structure import SS_UNKNOWN, dssp_to_tokens, drop_labels
+from proteindsm.protein.data.strand_pairing import (PAIR_UNKNOWN, pair_tokens, paired_residues, segment_adjacency,
+                                                    strand_segments)
 
 
 @dataclass
@@ -47,6 +54,8 @@ class BackboneBatches:
         ss_labels: add ``cond["ss"]`` (secondary-structure tokens) to every batch.
         ss_dropout: label-dropout rates for random batches (see the module docstring); None = the
             defaults of :func:`~proteindsm.protein.data.secondary_structure.drop_labels`.
+        strand_pairs: add ``cond["ss_pairs"]`` (which strands pair) to every batch (with ``ss_labels``).
+        pairs_dropout: probability that a random batch's chain gets no pairing (all unknown).
     """
 
     corpus: Corpus
@@ -58,8 +67,14 @@ class BackboneBatches:
     seed: int = 0
     ss_labels: bool = False
     ss_dropout: Optional[dict] = None
+    strand_pairs: bool = False
+    pairs_dropout: float = 0.5
 
     def __post_init__(self) -> None:
+        if self.strand_pairs and not self.ss_labels:
+            raise InputError("data.strand_pairs=true needs data.ss_labels=true (pairs are defined on the labels)")
+        if not 0.0 <= float(self.pairs_dropout) <= 1.0:
+            raise InputError(f"data.pairs_dropout must be in [0, 1], got {self.pairs_dropout}")
         self.indices = np.asarray(self.indices, dtype=np.int64)
         if self.indices.size == 0:
             raise InputError("no training chains: the chosen split is empty")
@@ -91,7 +106,7 @@ class BackboneBatches:
 
     def make_batch(self, chain_indices: Sequence[int], rng: Optional[np.random.Generator] = None) -> Batch:
         """Batch of the given chains (random crops when ``rng`` is given, else the first window)."""
-        chains, labels = [], []
+        chains, labels, pairs = [], [], []
         for i in chain_indices:
             start, length = int(self._offsets[i]), int(self.corpus.lengths[i])
             off = 0
@@ -102,7 +117,15 @@ class BackboneBatches:
             chains.append(xyz - xyz[:, CA].mean(0, keepdims=True))
             if self.ss_labels:
                 tok = dssp_to_tokens(self.corpus.dssp[start + off: start + off + length])
-                labels.append(drop_labels(tok, rng, **(self.ss_dropout or {})) if rng is not None else tok)
+                kept = drop_labels(tok, rng, **(self.ss_dropout or {})) if rng is not None else tok
+                labels.append(kept)
+                if self.strand_pairs:
+                    drop = rng is not None and (bool(rng.random() < self.pairs_dropout)
+                                                or bool((kept == SS_UNKNOWN).all()))
+                    segments = strand_segments(tok)
+                    adjacency = None if drop else segment_adjacency(
+                        segments, paired_residues(xyz[:, CA], tok))
+                    pairs.append(pair_tokens(length, segments, adjacency))
         L = max(len(c) for c in chains)
         x = np.zeros((len(chains), L, 4, 3), dtype=np.float32)
         mask = np.zeros((len(chains), L), dtype=bool)
@@ -115,30 +138,39 @@ class BackboneBatches:
             for b, t in enumerate(labels):
                 ss[b, : len(t)] = t
             cond["ss"] = torch.from_numpy(ss)
+        if self.strand_pairs:
+            pt = np.full((len(chains), L, L), PAIR_UNKNOWN, dtype=np.int64)
+            for b, t in enumerate(pairs):
+                pt[b, : len(t), : len(t)] = t
+            cond["ss_pairs"] = torch.from_numpy(pt)
         return Batch(x=torch.from_numpy(x), mask=torch.from_numpy(mask), cond=cond)
 
 
 def validation_batches(corpus: Corpus, indices: np.ndarray, *, num_chains: int = 64, batch_size: int = 16,
-                       crop_length: int = 256, seed: int = 0, ss_labels: bool = False) -> list[Batch]:
+                       crop_length: int = 256, seed: int = 0, ss_labels: bool = False,
+                       strand_pairs: bool = False) -> list[Batch]:
     """A fixed list of validation batches (``num_chains`` chains from ``indices``, sorted by length
-    so padding is small); with ``ss_labels`` they carry the full (not dropped) secondary structure."""
+    so padding is small); with ``ss_labels`` they carry the full (not dropped) secondary structure,
+    with ``strand_pairs`` also the chains' full strand pairing."""
     rng = np.random.default_rng(seed)
     pick = rng.choice(indices, size=min(num_chains, len(indices)), replace=False)
     pick = pick[np.argsort(corpus.lengths[pick])]
-    maker = BackboneBatches(corpus, pick, crop_length=crop_length, seed=seed, ss_labels=ss_labels)
+    maker = BackboneBatches(corpus, pick, crop_length=crop_length, seed=seed, ss_labels=ss_labels,
+                            strand_pairs=strand_pairs)
     return [maker.make_batch(pick[i: i + batch_size]) for i in range(0, len(pick), batch_size)]
 
 
 def score_validation_sets(corpus: Corpus, indices: np.ndarray, schedule, *, num_chains: int = 64,
                           crop_length: int = 256, ss_labels: bool = False, self_conditioning: bool = False,
-                          num_sigmas: int = 8) -> list:
+                          num_sigmas: int = 8, strand_pairs: bool = False) -> list:
     """The validation sets of score-model training (one definition for ``proteindsm train`` and the
     scripts that compare checkpoints):
 
     * ``val``: plain DSM at ``num_sigmas`` fixed σ, no labels, no self-conditioning — comparable with
       any model, conditioned or not;
     * ``val_cond`` (only with ``ss_labels`` or ``self_conditioning``): the same chains with their full
-      secondary-structure labels and, with ``self_conditioning``, a self-conditioning pass on every row.
+      secondary-structure labels (and strand pairing, with ``strand_pairs``) and, with
+      ``self_conditioning``, a self-conditioning pass on every row.
     """
     from proteindsm.core import DSMObjective, ValidationSet
 
@@ -149,7 +181,8 @@ def score_validation_sets(corpus: Corpus, indices: np.ndarray, schedule, *, num_
                           sigmas, objective=DSMObjective(schedule, project=project_zero_ca_centroid))]
     if ss_labels or self_conditioning:
         sets.append(ValidationSet(
-            validation_batches(corpus, indices, num_chains=num_chains, crop_length=crop_length, ss_labels=ss_labels),
+            validation_batches(corpus, indices, num_chains=num_chains, crop_length=crop_length, ss_labels=ss_labels,
+                               strand_pairs=strand_pairs),
             sigmas, objective=DSMObjective(schedule, project=project_zero_ca_centroid,
                                            self_conditioning_rate=1.0 if self_conditioning else 0.0),
             name="val_cond"))

@@ -56,7 +56,8 @@ class EDMScoreModel(torch.nn.Module):
     ``network(x_c, sigma, mask, residue_index, cond) -> F`` on the centred backbone ``x_c``
     ``(B, L, 4, 3)`` (0 at padding), ``sigma`` ``(B,)``, ``mask`` bool ``(B, L)``,
     ``residue_index`` long ``(B, L)`` and the conditioning inputs ``cond`` (a dict, possibly empty:
-    ``"ss"`` long ``(B, L)`` secondary-structure tokens, ``"self_cond"`` ``(B, L, 4, 3)`` the previous
+    ``"ss"`` long ``(B, L)`` secondary-structure tokens, ``"ss_pairs"`` long ``(B, L, L)`` strand-pairing
+    tokens (:mod:`proteindsm.protein.data.strand_pairing`), ``"self_cond"`` ``(B, L, 4, 3)`` the previous
     denoised estimate, centred with ``x``'s own CA centroid), returning ``F`` ``(B, L, 4, 3)`` (the
     raw network output of the EDM parametrisation, unit scale).  Inputs are cast to the dtype/device
     of the parameters and the output back to the dtype of ``x``.
@@ -111,6 +112,12 @@ class EDMScoreModel(torch.nn.Module):
             if tuple(ss.shape) != tuple(x.shape[:2]):
                 raise InputError(f"cond['ss'] must have shape (B, L) = {tuple(x.shape[:2])}, got {tuple(ss.shape)}")
             extras["ss"] = ss.to(device=x.device, dtype=torch.long)
+        if cond is not None and cond.get("ss_pairs") is not None:
+            pairs = cond["ss_pairs"]
+            want = (x.shape[0], x.shape[1], x.shape[1])
+            if tuple(pairs.shape) != want:
+                raise InputError(f"cond['ss_pairs'] must have shape (B, L, L) = {want}, got {tuple(pairs.shape)}")
+            extras["ss_pairs"] = pairs.to(device=x.device, dtype=torch.long)
         if cond is not None and cond.get("self_cond") is not None:
             sc = cond["self_cond"]
             if tuple(sc.shape) != tuple(x.shape):

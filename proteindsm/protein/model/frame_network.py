@@ -28,13 +28,17 @@ reflected atoms, so the local coordinates along e3 change sign and the output is
 Scales: coordinates enter multiplied by ``σ_d c_in`` (Å at small σ, compressed at large σ, as in
 ``BackboneScoreNet``) and then divided by 10 Å for unit scale; the CA position relative to the chain
 centroid enters as ``c_in · R_iᵀ CA_i`` (unit scale, where the residue sits in the globule).
+:func:`geometry_deviations` adds the covalent bonds and angles of the residue and its two peptide
+bonds as deviations from ideal *in units of σ*: at σ = 0.02 Å the denoiser must see 0.02 Å changes
+of 1.5 Å bonds, which Å-scale inputs bury in the fourth digit.
 
 Graph: the ``seq_neighbors`` sequence neighbours on each side plus the ``k_neighbors`` nearest other
-residues by CA distance (:func:`proteindsm.protein.model.graph_inputs.knn_sequence_graph`), K slots
-per residue.  Edge features (computed once): the neighbour's four atoms in frame i, the relative
+residues by CA distance (:func:`proteindsm.protein.model.graph_inputs.knn_sequence_graph`), and with
+``pair_conditioning`` the nearest residues of the strands that the residue's strand pairs with; K
+slots per residue.  Edge features (computed once): the neighbour's four atoms in frame i, the relative
 rotation, Gaussian RBFs of the 16 atom–atom distances (hydrogen-bond N···O, peptide C–N …), the
-clipped relative sequence position, secondary-structure pair tokens and the self-conditioning
-estimate's own relative geometry.
+clipped relative sequence position, secondary-structure pair tokens, strand-pairing tokens and the
+self-conditioning estimate's own relative geometry.
 
 Layers (pre-norm residual, ``num_layers`` times): multi-head attention over the K slots with an
 edge bias per head; each head also averages the edge features with its attention weights (the
@@ -53,12 +57,15 @@ from torch import Tensor
 
 from proteindsm.errors import InputError
 from proteindsm.protein.data.secondary_structure import NUM_SS_TOKENS, SS_UNKNOWN
+from proteindsm.protein.data.strand_pairing import NUM_PAIR_TOKENS, PAIR_ADJACENT, PAIR_UNKNOWN
 from proteindsm.protein.model.edm_model import EDMScoreModel
 from proteindsm.protein.model.graph_inputs import (NUM_SIGMA_FREQUENCIES, RBF_MAX_DISTANCE, knn_sequence_graph,
                                                    sigma_fourier_features, sigma_frequencies)
+from proteindsm.protein.structure.backbone import (ANGLE_C_N_CA, ANGLE_CA_C_N, ANGLE_CA_C_O, ANGLE_N_CA_C, ANGLE_O_C_N,
+                                                   BOND_C_N, BOND_C_O, BOND_CA_C, BOND_N_CA)
 from proteindsm.protein.structure.domain import CA_INDEX
 
-__all__ = ["FrameScoreNet", "local_frames"]
+__all__ = ["FrameScoreNet", "geometry_deviations", "local_frames"]
 
 _PAIR_RBF_MAX = 12.0  # Å, last RBF centre of the 16 atom-pair distances
 _UNIT = 10.0          # Å: local coordinates are divided by this for unit scale
@@ -79,10 +86,73 @@ def local_frames(x: Tensor) -> Tensor:
     return torch.stack([e1, e2, e3], dim=-1)
 
 
+#: Node features of :func:`geometry_deviations`.
+NUM_GEOMETRY_DEVIATIONS = 15
+_ARM = 1.4            # Å: an angle deviation (rad) times this arm is the displacement it stands for
+_TAU = 0.03           # Å: spread of real bond lengths, the floor of the σ normalisation
+
+
+def _angle(a: Tensor, b: Tensor, c: Tensor) -> Tensor:
+    u, v = a - b, c - b
+    cos = (u * v).sum(-1) / torch.sqrt((u * u).sum(-1) * (v * v).sum(-1) + _EPS)
+    return torch.acos(cos.clamp(-1.0 + 1e-6, 1.0 - 1e-6))
+
+
+def geometry_deviations(x: Tensor, sigma: Tensor, mask: Tensor, residue_index: Tensor) -> Tensor:
+    """Covalent geometry of each residue relative to ideal, in units of the noise: ``(B, L, 15)``.
+
+    ``x`` ``(B, L, 4, 3)`` Å, ``sigma`` ``(B,)`` Å.  Deviations from the ideal values of
+    :mod:`proteindsm.protein.structure.backbone` — bonds N–CA, CA–C, C=O and angles N–CA–C, CA–C=O in the
+    residue (5); C–N, CA–C–N, C–N–CA, O=C–N of the peptide bond to the next residue and the same of
+    the previous residue's bond (4 + 4), each with a flag saying the bond exists (consecutive
+    residue index, both real) — bonds in Å, angles as radians × 1.4 Å, all divided by
+    ``sqrt(2σ² + τ²)`` (τ = 0.03 Å) and clipped to ±10.  At small σ these are O(1) where the
+    Å-scale coordinates differ by 0.1 %, which is what the denoiser needs to see there; rotation-
+    and translation-invariant."""
+    n, ca, c, o = x.unbind(dim=2)
+    rad = math.pi / 180.0
+
+    def dist(a: Tensor, b: Tensor) -> Tensor:
+        return torch.sqrt(((a - b) ** 2).sum(-1) + _EPS)
+
+    intra = torch.stack([dist(n, ca) - BOND_N_CA, dist(ca, c) - BOND_CA_C, dist(c, o) - BOND_C_O,
+                         _ARM * (_angle(n, ca, c) - ANGLE_N_CA_C * rad),
+                         _ARM * (_angle(ca, c, o) - ANGLE_CA_C_O * rad)], dim=-1)
+    n1, ca1 = torch.roll(n, -1, dims=1), torch.roll(ca, -1, dims=1)
+    pep = torch.stack([dist(c, n1) - BOND_C_N, _ARM * (_angle(ca, c, n1) - ANGLE_CA_C_N * rad),
+                       _ARM * (_angle(c, n1, ca1) - ANGLE_C_N_CA * rad),
+                       _ARM * (_angle(o, c, n1) - ANGLE_O_C_N * rad)], dim=-1)  # bond i → i+1
+    bonded = (mask & torch.roll(mask, -1, dims=1)
+              & (torch.roll(residue_index, -1, dims=1) - residue_index == 1))
+    bonded[:, -1] = False
+    pep = pep * bonded[..., None]
+    prev_pep, prev_bonded = torch.roll(pep, 1, dims=1), torch.roll(bonded, 1, dims=1)
+    prev_bonded[:, 0] = False
+    prev_pep = prev_pep * prev_bonded[..., None]
+    scale = torch.sqrt(2.0 * sigma**2 + _TAU**2)[:, None, None]
+    dev = (torch.cat([intra, pep, prev_pep], dim=-1) / scale).clamp(-10.0, 10.0)
+    flags = torch.stack([bonded, prev_bonded], dim=-1).to(x.dtype)
+    return torch.cat([dev, flags], dim=-1) * mask[..., None]
+
+
 def _gather(t: Tensor, nbr_flat: Tensor, batch: int, length: int) -> Tensor:
     """``t`` ``(B, L, ...)`` indexed by flat neighbour indices ``(B·L·K,)`` → ``(B, L, K, ...)``."""
     out = t.reshape(batch * length, *t.shape[2:]).index_select(0, nbr_flat)
     return out.reshape(batch, length, -1, *t.shape[2:])
+
+
+def _partner_slots(ca: Tensor, adjacent: Tensor, num: int) -> tuple[Tensor, Tensor]:
+    """The ``num`` nearest residues (CA distance) among each residue's strand partners.
+
+    ``ca`` ``(B, L, 3)``, ``adjacent`` bool ``(B, L, L)`` → ``(nbr, mask)`` long / bool ``(B, L, num)``
+    (mask False where a residue has fewer partners; those slots point at residue 0)."""
+    num = min(num, ca.shape[1])
+    with torch.no_grad():
+        d = torch.cdist(ca, ca, compute_mode="donot_use_mm_for_euclid_dist")
+        key = torch.where(adjacent, d, torch.full_like(d, float("inf")))
+        key, nbr = torch.topk(key, num, dim=-1, largest=False, sorted=False)
+        ok = torch.isfinite(key)
+    return torch.where(ok, nbr, torch.zeros_like(nbr)), ok
 
 
 def _rbf(d: Tensor, centers: Tensor, width: float) -> Tensor:
@@ -123,7 +193,7 @@ class _AttentionBlock(torch.nn.Module):
         num_slots = k_j.shape[2]
         logits = (q.reshape(batch, length, 1, nh, dh) * k_j.reshape(batch, length, num_slots, nh, dh)).sum(-1)
         logits = logits / math.sqrt(dh) + self.edge_bias(edge) + bias_mask[..., None]
-        w = torch.softmax(logits, dim=2)  # (B, L, K, nh)
+        w = torch.softmax(logits, dim=2) * (bias_mask[..., None] == 0)  # (B, L, K, nh); 0 on masked slots
         node_msg = (w[..., None] * v_j.reshape(batch, length, num_slots, nh, dh)).sum(2).reshape(batch, length, width)
         edge_msg = torch.einsum("blkh,blke->blhe", w, edge).reshape(batch, length, -1)
         h = h + self.out(torch.cat([node_msg, edge_msg], dim=-1))
@@ -152,6 +222,12 @@ class FrameScoreNet(EDMScoreModel):
         sigma_data: σ_d in Å of the EDM preconditioning.
         ss_conditioning: accept ``cond["ss"]`` (long ``(B, L)`` tokens L/H/E/unknown): a node
             embedding and a pair embedding on every edge; absent = all unknown.
+        pair_conditioning: accept ``cond["ss_pairs"]`` (long ``(B, L, L)``, which strands pair:
+            :mod:`proteindsm.protein.data.strand_pairing`): an embedding of the token on every edge,
+            and ``partner_neighbors`` extra edge slots per residue to the nearest residues (by CA
+            distance) of the strands its strand pairs with, so that paired strands see each other
+            at any σ; absent = all unknown.
+        partner_neighbors: those extra slots (with ``pair_conditioning``).
         self_conditioning: accept ``cond["self_cond"]`` (``(B, L, 4, 3)`` Å, the previous denoised
             estimate; absent = zeros, "no estimate"): its atoms in the noisy residue's frame (node)
             and its own relative geometry on every edge.
@@ -179,6 +255,8 @@ class FrameScoreNet(EDMScoreModel):
         num_pair_rbf: int = 8,
         sigma_data: float = 10.0,
         ss_conditioning: bool = True,
+        pair_conditioning: bool = False,
+        partner_neighbors: int = 4,
         self_conditioning: bool = True,
         ideal_geometry: bool = False,
         ideal_sigma: float = 0.1,
@@ -199,6 +277,7 @@ class FrameScoreNet(EDMScoreModel):
             attn_dim=int(attn_dim), k_neighbors=int(k_neighbors), seq_neighbors=int(seq_neighbors),
             max_relative_position=int(max_relative_position), num_rbf=int(num_rbf), num_pair_rbf=int(num_pair_rbf),
             sigma_data=float(sigma_data), ss_conditioning=bool(ss_conditioning),
+            pair_conditioning=bool(pair_conditioning), partner_neighbors=int(partner_neighbors),
             self_conditioning=bool(self_conditioning), ideal_geometry=bool(ideal_geometry),
             ideal_sigma=float(ideal_sigma),
         )
@@ -206,6 +285,10 @@ class FrameScoreNet(EDMScoreModel):
         self.ideal_geometry = bool(ideal_geometry)
         self.ideal_sigma = float(ideal_sigma)
         self.ss_conditioning = bool(ss_conditioning)
+        self.pair_conditioning = bool(pair_conditioning)
+        self.partner_neighbors = int(partner_neighbors) if self.pair_conditioning else 0
+        if self.pair_conditioning and self.partner_neighbors < 1:
+            raise InputError("FrameScoreNet: partner_neighbors must be >= 1 with pair_conditioning")
         self.self_conditioning = bool(self_conditioning)
         self.k_neighbors, self.seq_neighbors = int(k_neighbors), int(seq_neighbors)
         self.max_relative_position = int(max_relative_position)
@@ -219,7 +302,8 @@ class FrameScoreNet(EDMScoreModel):
         self.pair_rbf_width = _PAIR_RBF_MAX / max(int(num_pair_rbf) - 1, 1)
 
         # node inputs: σ features (16) + N, C, O in the frame (9) + centroid position in the frame (3) + |·| (1)
-        node_in = 2 * NUM_SIGMA_FREQUENCIES + 13
+        # + covalent geometry deviations in units of σ (15)
+        node_in = 2 * NUM_SIGMA_FREQUENCIES + 13 + NUM_GEOMETRY_DEVIATIONS
         # edge inputs: 4 atoms of j in frame i (12) + R_iᵀR_j (9) + CA–CA RBF + 16 atom-pair distances × RBFs
         edge_in = 21 + int(num_rbf) + 16 * int(num_pair_rbf)
         self.node_mlp = torch.nn.Sequential(torch.nn.Linear(node_in, H), torch.nn.SiLU(), torch.nn.Linear(H, H))
@@ -230,6 +314,8 @@ class FrameScoreNet(EDMScoreModel):
         if self.ss_conditioning:
             self.ss_node = torch.nn.Embedding(NUM_SS_TOKENS, H)
             self.ss_edge = torch.nn.Embedding(NUM_SS_TOKENS * NUM_SS_TOKENS, E)
+        if self.pair_conditioning:
+            self.pair_edge = torch.nn.Embedding(NUM_PAIR_TOKENS, E)
         if self.self_conditioning:
             # node: the estimate's 4 atoms relative to the noisy CA, in the noisy frame (12) + flag (1)
             self.sc_node = torch.nn.Linear(13, H)
@@ -283,7 +369,7 @@ class FrameScoreNet(EDMScoreModel):
         atoms = torch.einsum("blad,bldc->blac", xs[:, :, [0, 2, 3]] - ca[:, :, None], frames).flatten(2) / _UNIT
         glob = torch.einsum("bld,bldc->blc", x_c[:, :, CA_INDEX] * c_in[:, None, None], frames)
         node_in = torch.cat([s_feat[:, None, :].expand(batch, length, -1), atoms, glob,
-                             glob.norm(dim=-1, keepdim=True)], dim=-1)
+                             glob.norm(dim=-1, keepdim=True), geometry_deviations(x_c, sigma, mask, res_idx)], dim=-1)
         h = self.node_mlp(node_in)
         ss = None
         if self.ss_conditioning:
@@ -305,6 +391,15 @@ class FrameScoreNet(EDMScoreModel):
 
         # graph and edges
         nbr, edge_mask = knn_sequence_graph(ca, mask, res_idx, self.k_neighbors, self.seq_neighbors)
+        pairs = None
+        if self.pair_conditioning:
+            pairs = cond.get("ss_pairs")
+            if pairs is None:
+                pairs = torch.full((batch, length, length), PAIR_UNKNOWN, dtype=torch.long, device=x_c.device)
+            pair_ok = mask[:, :, None] & mask[:, None, :]
+            pairs = torch.where(pair_ok, pairs.clamp(0, NUM_PAIR_TOKENS - 1), torch.full_like(pairs, PAIR_UNKNOWN))
+            partner, partner_mask = _partner_slots(ca, pairs == PAIR_ADJACENT, self.partner_neighbors)
+            nbr, edge_mask = torch.cat([nbr, partner], dim=-1), torch.cat([edge_mask, partner_mask], dim=-1)
         num_slots = nbr.shape[-1]
         if num_slots == 0:  # a single residue: no edges
             f = self.readout(self.readout_norm(h)).reshape(batch, length, 4, 3)
@@ -320,6 +415,8 @@ class FrameScoreNet(EDMScoreModel):
         if ss is not None:
             ss_j = _gather(ss[..., None], nbr_flat, batch, length)[..., 0]
             edge = edge + self.ss_edge(ss[:, :, None] * NUM_SS_TOKENS + ss_j)
+        if pairs is not None:
+            edge = edge + self.pair_edge(torch.gather(pairs, 2, nbr))
         if sc is not None:
             sc_frames = local_frames(sc)
             sc_geo = self._edge_geometry(sc, sc_frames, nbr_flat, pair_rbf=False)

@@ -139,3 +139,55 @@ def test_gradients_finite_at_extreme_sigmas(batch) -> None:
         out = net(x, torch.full((2,), sigma, dtype=torch.float64), _cond(x, mask))
         (out.pow(2).sum() * sigma**2).backward()
         assert all(torch.isfinite(p.grad).all() for p in net.parameters() if p.grad is not None)
+
+
+def test_geometry_deviations_vanish_on_ideal_chains_and_scale_with_sigma(batch) -> None:
+    """An ideal chain (built from dihedrals with the ideal bonds and angles) has zero deviations;
+    real ubiquitin has O(1) ones at small σ (its bonds spread by ~0.01–0.03 Å) and smaller at large σ."""
+    from proteindsm.protein.model.frame_network import geometry_deviations
+    from proteindsm.protein.structure.geometry import backbone_from_dihedrals
+
+    phi = torch.full((1, 12), -60.0, dtype=torch.float64) * torch.pi / 180
+    psi = torch.full((1, 12), -45.0, dtype=torch.float64) * torch.pi / 180
+    ideal = backbone_from_dihedrals(phi, psi)
+    mask = torch.ones(1, 12, dtype=torch.bool)
+    idx = torch.arange(12)[None]
+    dev = geometry_deviations(ideal, torch.tensor([0.02], dtype=torch.float64), mask, idx)
+    assert dev.shape == (1, 12, 15)
+    assert dev[..., :13].abs().max() < 0.05
+    assert dev[0, :, 13].tolist() == [1.0] * 11 + [0.0] and dev[0, :, 14].tolist() == [0.0] + [1.0] * 11
+    x, mask2 = batch
+    idx2 = torch.arange(76).expand(2, 76)
+    small = geometry_deviations(x, torch.full((2,), 0.02, dtype=torch.float64), mask2, idx2)[0, :, :13]
+    large = geometry_deviations(x, torch.full((2,), 5.0, dtype=torch.float64), mask2, idx2)[0, :, :13]
+    assert 0.1 < small.abs().mean() < 3.0
+    assert large.abs().max() < 0.05
+    padded = geometry_deviations(x, torch.full((2,), 0.02, dtype=torch.float64), mask2, idx2)[1, 50:]
+    assert padded.abs().max() == 0
+
+
+def test_pair_conditioning_adds_partner_edges_and_keeps_se3(batch) -> None:
+    """Strand pairing: absent ≡ all unknown; a pairing changes the output; still SE(3), not E(3);
+    residues of paired strands become neighbours even when they are far apart in space."""
+    from proteindsm.protein.data.strand_pairing import PAIR_ADJACENT, PAIR_APART
+    from proteindsm.protein.model.frame_network import _partner_slots
+
+    x, mask = batch
+    net = _net(pair_conditioning=True, partner_neighbors=3)
+    with torch.no_grad():
+        net.pair_edge.weight.normal_(0.0, 0.3)
+    pairs = torch.full((2, 76, 76), PAIR_APART)
+    pairs[:, 0:5, 60:65] = PAIR_ADJACENT
+    pairs[:, 60:65, 0:5] = PAIR_ADJACENT
+    plain = net(x, SIGMAS, {"mask": mask})
+    assert torch.allclose(plain, net(x, SIGMAS, {"mask": mask, "ss_pairs": torch.zeros(2, 76, 76, dtype=torch.long)}))
+    paired = net(x, SIGMAS, {"mask": mask, "ss_pairs": pairs})
+    assert (paired - plain)[0].abs().max() > 1e-3
+    fn = lambda y: net(y, SIGMAS, {"mask": mask, "ss_pairs": pairs})  # noqa: E731
+    assert_equivariant(fn, x)
+    assert_chiral(fn, x)
+    nbr, ok = _partner_slots(x[:, :, CA_INDEX], pairs == PAIR_ADJACENT, 3)
+    assert ok[0, :5].all() and ok[0, 60:65].all() and not ok[0, 10:50].any()
+    assert set(nbr[0, 0][ok[0, 0]].tolist()) <= set(range(60, 65))
+    with pytest.raises(InputError, match="ss_pairs"):
+        net(x, SIGMAS, {"mask": mask, "ss_pairs": pairs[:, :10]})
