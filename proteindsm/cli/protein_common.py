@@ -45,7 +45,7 @@ def options_from_config(cfg: DictConfig, command: str = "sample") -> SampleOptio
             raise InputError(f"{key} must be true or false, got {cfg.get(key)!r}")
     return sample_options(
         length=_container(cfg.get("length")), num=cfg.num, seed=cfg.seed, ss=cfg.get("ss", "auto"),
-        ss_file=cfg.get("ss_file"), format=cfg.get("format", "pdb"),
+        ss_file=cfg.get("ss_file"), pairs=cfg.get("pairs", "auto"), format=cfg.get("format", "pdb"),
         save_trajectory=cfg.get("save_trajectory", False), **sampling_keys(cfg, command))
 
 

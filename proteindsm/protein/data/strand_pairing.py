@@ -4,7 +4,7 @@ The secondary-structure string says *where* the strands are; a sheet also needs 
 strands lie side by side (RFdiffusion's "block adjacency").  Here:
 
 * :func:`strand_segments` — the maximal runs of strand tokens (E) of a 3-state string, numbered
-  1, 2, … in sequence order (the numbers a designer writes in ``pairs=1:2,2:3``);
+  1, 2, … in sequence order (the numbers a designer writes in ``pairs=1:2/2:3``);
 * :func:`paired_residues` — residue pairs (i, j), i < j, of a real chain that sit side by side in a
   sheet: both strand, ``|i − j| ≥ 3``, CA–CA ≤ :data:`PAIR_CA_DISTANCE` (bridge partners in DSSP's
   sense sit at 4.4–5.5 Å; the next residue along a strand is ~6.5 Å away);
@@ -12,19 +12,22 @@ strands lie side by side (RFdiffusion's "block adjacency").  Here:
 * :func:`pair_tokens` — the per-residue-pair input of the score network, ``(L, L)`` int64:
   :data:`PAIR_UNKNOWN` (no adjacency given), :data:`PAIR_APART` (given: the two residues are not in
   a pair of adjacent strands) or :data:`PAIR_ADJACENT` (their strands pair);
-* :func:`parse_pairs` — a user's ``"1:2,2:3"`` checked against the segments of the string.
+* :func:`parse_pairs` — a user's ``"1:2/2:3"`` checked against the segments of the string;
+* :class:`PairedLayout` — a backbone's secondary-structure tokens with its strand adjacency (None:
+  not given), what ``ss=auto`` draws from a real chain and what ``ss=STRING pairs=...`` gives.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from dataclasses import dataclass
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
 from proteindsm.errors import InputError
 from proteindsm.protein.data.secondary_structure import SS_STRAND
 
-__all__ = ["PAIR_UNKNOWN", "PAIR_APART", "PAIR_ADJACENT", "NUM_PAIR_TOKENS", "PAIR_CA_DISTANCE",
+__all__ = ["PairedLayout", "as_layout", "PAIR_UNKNOWN", "PAIR_APART", "PAIR_ADJACENT", "NUM_PAIR_TOKENS", "PAIR_CA_DISTANCE",
            "strand_segments", "paired_residues", "segment_adjacency", "pair_tokens", "parse_pairs",
            "format_pairs"]
 
@@ -86,15 +89,16 @@ def pair_tokens(length: int, segments: Sequence[tuple[int, int]],
 
 
 def parse_pairs(text: str, segments: Sequence[tuple[int, int]], *, source: str = "pairs") -> list[tuple[int, int]]:
-    """``"1:2,2:3"`` (1-based strand segment numbers) → 0-based adjacency ``[(0, 1), (1, 2)]``.
+    """``"1:2/2:3"`` (1-based strand segment numbers; ``/`` or ``,`` between entries — ``/`` on the
+    command line, where Hydra reads a comma as a sweep) → 0-based adjacency ``[(0, 1), (1, 2)]``.
 
     One clear :class:`InputError` naming the entry for malformed text, a segment number that the
     string does not have (with how many strand segments it has), or a strand paired with itself."""
     text = str(text).strip()
     if not text:
-        raise InputError(f"{source}: empty; give strand pairs as 'S:T,...' (strand segments numbered from 1)")
+        raise InputError(f"{source}: empty; give strand pairs as 'S:T/S:T...' (strand segments numbered from 1)")
     out = set()
-    for entry in text.split(","):
+    for entry in text.replace("/", ",").split(","):
         parts = entry.strip().split(":")
         if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
             raise InputError(f"{source}: entry {entry.strip()!r} is not 'S:T' with two strand numbers (e.g. 1:2)")
@@ -110,5 +114,34 @@ def parse_pairs(text: str, segments: Sequence[tuple[int, int]], *, source: str =
 
 
 def format_pairs(adjacency: Sequence[tuple[int, int]]) -> str:
-    """0-based adjacency → the 1-based ``"1:2,2:3"`` text ('' when empty)."""
-    return ",".join(f"{s + 1}:{t + 1}" for s, t in adjacency)
+    """0-based adjacency → the 1-based ``"1:2/2:3"`` text ('' when empty)."""
+    return "/".join(f"{s + 1}:{t + 1}" for s, t in adjacency)
+
+
+@dataclass(frozen=True)
+class PairedLayout:
+    """Secondary-structure tokens ``(L,)`` int64 and the strand adjacency (0-based segment pairs of
+    :func:`strand_segments`; None = not given, the model decides which strands pair)."""
+
+    tokens: np.ndarray
+    pairs: Optional[tuple[tuple[int, int], ...]] = None
+
+    @property
+    def segments(self) -> list[tuple[int, int]]:
+        return strand_segments(self.tokens)
+
+    def pair_tokens(self) -> np.ndarray:
+        """The network's ``(L, L)`` pair input (:func:`pair_tokens`)."""
+        return pair_tokens(len(self.tokens), self.segments, None if self.pairs is None else list(self.pairs))
+
+    @property
+    def pairs_text(self) -> Optional[str]:
+        """``"1:2/2:3"`` (1-based), ``""`` for "no strands pair", None when not given."""
+        return None if self.pairs is None else format_pairs(self.pairs)
+
+
+def as_layout(value: Any) -> Optional[PairedLayout]:
+    """A layout callable's result as a :class:`PairedLayout`: tokens alone → no pairs; None → None."""
+    if value is None or isinstance(value, PairedLayout):
+        return value
+    return PairedLayout(np.asarray(value, dtype=np.int64), None)

@@ -208,28 +208,59 @@ def read_ss_file(ss_file: Any, length: Any = None) -> dict[int, list]:
     return dict(sorted(groups.items()))
 
 
+def parse_pairs_option(pairs: Any, ss_mode: str, ss_tokens: Any) -> tuple[str, Any]:
+    """``pairs=auto | none | "S:T/..."`` → ``(mode, adjacency)``: ``("auto", None)`` (``ss=auto``: the
+    drawn chain's pairing; a string: not given), ``("none", None)`` or ``("given", [(s, t), ...])``
+    (0-based strand segments of the ``ss`` string, checked: one error naming the entry)."""
+    from proteindsm.protein.data.strand_pairing import parse_pairs, strand_segments
+
+    if pairs is None or (isinstance(pairs, str) and pairs.strip().lower() in ("none", "null", "off")):
+        return "none", None
+    if isinstance(pairs, str) and pairs.strip().lower() == "auto":
+        return "auto", None
+    if not isinstance(pairs, str) or isinstance(pairs, bool):
+        raise InputError(f"pairs must be 'auto', 'none' or strand pairs like '1:2/2:3', got {pairs!r}")
+    if ss_mode != "string":
+        raise InputError("pairs=S:T/... numbers the strand segments of an ss= string: give ss=STRING too "
+                         f"(ss is {ss_mode})")
+    return "given", parse_pairs(pairs, strand_segments(ss_tokens))
+
+
 def ss_layout_for(mode: str, tokens: Any, seed: int, model: Any, composition: Optional[dict] = None,
-                  per_string: int = 1) -> Optional[SsLayout]:
+                  per_string: int = 1, pairs_mode: str = "auto", pairs: Any = None) -> Optional[SsLayout]:
     """The ``ss_layout`` callable of :func:`proteindsm.protein.generate.sampling.sample_backbones` for an
     ``ss`` mode: ``auto`` draws a real chain's layout per backbone
     (:func:`proteindsm.protein.data.ss_layouts.draw_layout`), a string is used for every backbone, ``none``
     gives None.  Models without secondary-structure conditioning get None for ``auto`` and an error
     for a string.  ``composition``: optional ``{"helix": f, "strand": f}`` targets for ``auto``.
     ``file``: ``tokens`` is ``{length: [tokens, ...]}``; each string serves ``per_string``
-    consecutive backbones of its length."""
+    consecutive backbones of its length.  ``pairs_mode`` / ``pairs``: :func:`parse_pairs_option`; a
+    model with strand-pair conditioning gets :class:`~proteindsm.protein.data.strand_pairing.PairedLayout`
+    objects (``auto``: the drawn chain's pairing), others plain tokens (and an error for given pairs)."""
+    from proteindsm.protein.data.strand_pairing import PairedLayout
+
     conditioned = bool(getattr(model, "config", {}).get("ss_conditioning", False))
+    paired = bool(getattr(model, "config", {}).get("pair_conditioning", False))
+    if pairs_mode == "given" and not paired:
+        raise InputError("pairs=S:T/... needs a checkpoint with strand-pair conditioning (network.pair_conditioning); "
+                         "this one has none (leave pairs= out)")
     if mode == "none" or (mode == "auto" and not conditioned):
         return None
     if not conditioned:
         raise InputError(f"{'ss_file' if mode == 'file' else 'ss=STRING'} needs a checkpoint with secondary-structure conditioning; this one has "
                          "none (use ss=none, or checkpoint= a model trained with network.ss_conditioning=true)")
     if mode == "string":
+        if pairs_mode == "given":
+            layout = PairedLayout(tokens, tuple(pairs))
+            return lambda length, index: layout
         return lambda length, index: tokens
     if mode == "file":
         return lambda length, index: tokens[length][index // per_string]
     from proteindsm.protein.data.ss_layouts import draw_layout
     comp = dict(composition or {})
-    return lambda length, index: draw_layout(length, seed, index, **comp)
+    if paired and pairs_mode == "auto":
+        return lambda length, index: draw_layout(length, seed, index, **comp)
+    return lambda length, index: draw_layout(length, seed, index, **comp).tokens
 
 
 # ---------------------------------------------------------------------------------------- samplers
@@ -309,6 +340,6 @@ def checked_format(fmt: Any) -> str:
 
 __all__ = ["parse_lengths", "positive_int", "seed_value", "potential_settings", "steric_option",
            "compactness_option", "with_potentials", "model_score_fn", "parse_ss", "read_ss_file",
-           "ss_layout_for", "sampler_presets", "build_sampler", "named_sampler", "sigma_grid", "grid_rho",
+           "ss_layout_for", "parse_pairs_option", "sampler_presets", "build_sampler", "named_sampler", "sigma_grid", "grid_rho",
            "preset_settings",
            "checked_format", "POTENTIAL_FIELDS", "POTENTIAL_DEFAULTS"]

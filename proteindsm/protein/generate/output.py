@@ -141,7 +141,7 @@ class RunWriter:
             ss = e.get("ss")
             out.append(SampledBackbone(length=int(e["length"]), index=int(e.get("index", _index(name))),
                                        coords=chain.coords, seconds=float(e.get("seconds", 0.0)),
-                                       ss=None if ss is None else parse_ss_string(ss)))
+                                       ss=None if ss is None else parse_ss_string(ss), pairs=e.get("pairs")))
         return out
 
 

@@ -31,6 +31,7 @@ class SampleOptions:
 
     ``length``: the raw length request (checked against the model when the plan is loaded);
     ``ss_mode`` / ``ss_tokens``: see :func:`~proteindsm.protein.generate.options.parse_ss`;
+    ``pairs_mode`` / ``pairs``: which strands pair, :func:`~proteindsm.protein.generate.options.parse_pairs_option`;
     ``steric`` / ``compactness``: validated potential settings, None when off."""
 
     length: Any
@@ -42,6 +43,8 @@ class SampleOptions:
     checkpoint: Path
     ss_mode: str
     ss_tokens: Any
+    pairs_mode: str
+    pairs: Any
     steric: Optional[dict]
     compactness: Optional[dict]
     sigma_min: Optional[float]
@@ -74,7 +77,7 @@ def _bool(name: str, value: Any) -> bool:
 
 def sample_options(*, length: Any = None, num: Any = 8, seed: Any = 0, sampler: Any = DEFAULT_SAMPLER,
                    steps: Any = None, checkpoint: Any = None, ss: Any = "auto", ss_file: Any = None,
-                   steric: Any = "default", compactness: Any = "default", sigma_min: Any = None,
+                   pairs: Any = "auto", steric: Any = "default", compactness: Any = "default", sigma_min: Any = None,
                    sigma_max: Any = None, device: Any = "auto", batch_size: Any = 8, format: Any = "pdb",
                    ideal_output: Any = True, save_trajectory: Any = False, progress: Any = True,
                    sampler_name: Optional[str] = None) -> SampleOptions:
@@ -92,6 +95,7 @@ def sample_options(*, length: Any = None, num: Any = 8, seed: Any = 0, sampler: 
     batch_size = opt.positive_int("batch_size", batch_size)
     fmt = opt.checked_format(format)
     ss_mode, ss_tokens = opt.parse_ss(ss, ss_file, length)
+    pairs_mode, pairs = opt.parse_pairs_option(pairs, ss_mode, ss_tokens)
     pots = {name: _potential(name, opt.POTENTIAL_DEFAULTS[name] if value == "default" else value)
             for name, value in (("steric", steric), ("compactness", compactness))}
     rho = None
@@ -111,7 +115,8 @@ def sample_options(*, length: Any = None, num: Any = 8, seed: Any = 0, sampler: 
                          f"_target_, or a sampler object, got {sampler!r}")
     return SampleOptions(
         length=length, num=num, seed=seed, sampler=sampler, sampler_name=sampler_name or name, levels=levels,
-        checkpoint=checkpoint_path(checkpoint), ss_mode=ss_mode, ss_tokens=ss_tokens, steric=pots["steric"],
+        checkpoint=checkpoint_path(checkpoint), ss_mode=ss_mode, ss_tokens=ss_tokens,
+        pairs_mode=pairs_mode, pairs=pairs, steric=pots["steric"],
         compactness=pots["compactness"], sigma_min=positive_number("sigma_min", sigma_min, unit="Å", allow_none=True),
         sigma_max=positive_number("sigma_max", sigma_max, unit="Å", allow_none=True), device=resolve_device(str(device)),
         batch_size=batch_size, format=fmt, rho=rho, ideal_output=_bool("ideal_output", ideal_output),
@@ -178,7 +183,7 @@ class SamplingPlan:
                            "rho": o.rho},
             "steric": o.steric, "compactness": o.compactness, "seed": o.seed, "batch_size": o.batch_size,
             "counts": {str(L): n for L, n in self.counts.items()}, "ss_mode": self.ss_mode,
-            "ss": _ss_settings(o), "format": o.format, "ideal_output": o.ideal_output,
+            "ss": _ss_settings(o), **_pairs_settings(o), "format": o.format, "ideal_output": o.ideal_output,
             "save_trajectory": o.save_trajectory, **self.extra_settings,
         }
 
@@ -195,6 +200,8 @@ class SamplingPlan:
                  f"SEED {o.seed} LENGTH {backbone.length} INDEX {backbone.index}"]
         if backbone.ss is not None:
             lines.append(f"SECONDARY STRUCTURE {tokens_to_string(backbone.ss)}")
+        if getattr(backbone, "pairs", None) is not None:
+            lines.append(f"STRAND PAIRS {backbone.pairs or 'NONE'} (STRAND SEGMENTS NUMBERED FROM 1)")
         lines.append("RESIDUES ARE GLYCINE PLACEHOLDERS: A BACKBONE ONLY (DESIGN A SEQUENCE NEXT, "
                      "E.G. proteindsm sequences)")
         return lines + list(self.extra_remarks)
@@ -217,6 +224,15 @@ def _ss_settings(o: SampleOptions) -> Any:
     return o.ss_mode
 
 
+def _pairs_settings(o: SampleOptions) -> dict:
+    """The ``pairs`` entry of the settings: only when not the default (older manifests have none)."""
+    from proteindsm.protein.data.strand_pairing import format_pairs
+
+    if o.pairs_mode == "auto":
+        return {}
+    return {"pairs": "none" if o.pairs_mode == "none" else format_pairs(o.pairs)}
+
+
 def load_plan(o: SampleOptions, composition: Optional[dict] = None) -> SamplingPlan:
     """Load the checkpoint of ``o`` and build the plan: lengths checked against the model, the σ
     grid, the score with its potentials and the ss layout (``composition``: optional
@@ -234,7 +250,7 @@ def load_plan(o: SampleOptions, composition: Optional[dict] = None) -> SamplingP
         counts = {L: o.num for L in opt.parse_lengths(length, loaded.max_length)}
     sigmas = opt.sigma_grid(loaded.schedule, o.levels, o.sigma_min, o.sigma_max, rho=o.rho)
     ss_layout = opt.ss_layout_for(o.ss_mode, o.ss_tokens, o.seed, loaded.model, composition=composition,
-                                  per_string=o.num)
+                                  per_string=o.num, pairs_mode=o.pairs_mode, pairs=o.pairs)
     score_fn = opt.with_potentials(opt.model_score_fn(loaded.model), o.steric, o.compactness)
     return SamplingPlan(o, loaded, counts, sigmas, score_fn, ss_layout,
                         o.ss_mode if ss_layout is not None else "none")

@@ -29,7 +29,9 @@ class SampledBackbone:
     """One generated backbone: ``coords`` float32 ``(L, 4, 3)`` Å (N, CA, C, O); ``trajectory``
     ``(T, L, 4, 3)`` of the states after each σ level (initial noise first) when asked for;
     ``seconds``: wall time of its batch divided by the batch size; ``ss``: the secondary-structure
-    tokens ``(L,)`` it was conditioned on (None: unconditional); ``remarks``: the provenance lines
+    tokens ``(L,)`` it was conditioned on (None: unconditional); ``pairs``: the strand pairs it was
+    conditioned on (``"1:2/2:3"``, strand segments of ``ss`` from 1; ``""``: none pair; None: not
+    given); ``remarks``: the provenance lines
     written into its PDB/mmCIF file (generator, checkpoint, sampler, seed; set by
     :mod:`proteindsm.protein.generate`)."""
 
@@ -39,6 +41,7 @@ class SampledBackbone:
     seconds: float
     trajectory: Optional[np.ndarray] = None
     ss: Optional[np.ndarray] = None
+    pairs: Optional[str] = None
     remarks: Optional[list] = field(default=None, repr=False)
 
     @property
@@ -56,9 +59,10 @@ class SampledBackbone:
 
     @property
     def metadata(self) -> dict:
-        """``{"length", "index", "seconds", "ss"?}`` (as in the manifest of ``proteindsm sample``)."""
+        """``{"length", "index", "seconds", "ss"?, "pairs"?}`` (as in the manifest of ``proteindsm sample``)."""
         return {"length": self.length, "index": self.index, "seconds": round(self.seconds, 3),
-                **({} if self.ss is None else {"ss": self.ss_string})}
+                **({} if self.ss is None else {"ss": self.ss_string}),
+                **({} if self.pairs is None else {"pairs": self.pairs})}
 
     def write(self, path: str | os.PathLike, *, trajectory: bool = False):
         """Write the backbone as PDB (``.pdb``) or mmCIF (``.cif``) by the suffix, with its
@@ -120,9 +124,11 @@ def sample_backbones(score_fn: ScoreFn, lengths: Sequence[int], num_per_length: 
         sampler: any core sampler (annealed Langevin, reverse SDE / PC, probability-flow ODE).
         sigmas: descending σ grid in Å; ``sigmas[0]`` scales the initial noise.
         progress: one bar over the network evaluations of the whole run (with its ETA).
-        ss_layout: optional ``(length, index) -> tokens (length,) | None``: the secondary-structure
-            labels of each backbone (:mod:`proteindsm.protein.data.secondary_structure`), passed to the
-            score function as ``cond["ss"]`` long ``(B, L)``.
+        ss_layout: optional ``(length, index) -> tokens (length,) | PairedLayout | None``: the
+            secondary-structure labels of each backbone (:mod:`proteindsm.protein.data.secondary_structure`),
+            passed to the score function as ``cond["ss"]`` long ``(B, L)``, and with a
+            :class:`~proteindsm.protein.data.strand_pairing.PairedLayout` which strands pair, as
+            ``cond["ss_pairs"]`` long ``(B, L, L)``.
         ideal_output: replace each final backbone by the nearest ideal-geometry chain
             (:func:`proteindsm.protein.structure.ideal_fit.fit_ideal_backbone`: ideal residues superposed
             on the sampled ones, then moved rigidly to close the peptide bonds; exact N–CA, CA–C, C=O and
@@ -172,14 +178,22 @@ def _sample_batch(score_fn: ScoreFn, sampler: Sampler, sigmas: torch.Tensor, L: 
     cond = {"mask": mask, "sample_index": index}
     layouts = [None] * n
     if ss_layout is not None:
-        layouts = [ss_layout(L, start + i) for i in range(n)]
+        from proteindsm.protein.data.strand_pairing import PAIR_UNKNOWN, as_layout
+
+        layouts = [as_layout(ss_layout(L, start + i)) for i in range(n)]
         if any(t is not None for t in layouts):
             from proteindsm.protein.data.secondary_structure import SS_UNKNOWN
             ss = np.full((n, L), SS_UNKNOWN, dtype=np.int64)
             for i, t in enumerate(layouts):
                 if t is not None:
-                    ss[i] = t
+                    ss[i] = t.tokens
             cond["ss"] = torch.from_numpy(ss).to(device)
+        if any(t is not None and t.pairs is not None for t in layouts):
+            pairs = np.full((n, L, L), PAIR_UNKNOWN, dtype=np.int64)
+            for i, t in enumerate(layouts):
+                if t is not None and t.pairs is not None:
+                    pairs[i] = t.pair_tokens()
+            cond["ss_pairs"] = torch.from_numpy(pairs).to(device)
     res = sampler.sample(score_fn, x0, sigmas, mask=mask, cond=cond,
                          project=project_zero_ca_centroid, generator=g,
                          return_trajectory=return_trajectory, progress=False)
@@ -193,4 +207,6 @@ def _sample_batch(score_fn: ScoreFn, sampler: Sampler, sigmas: torch.Tensor, L: 
     x = x.float().cpu().numpy()
     traj = torch.stack(res.trajectory, 1).float().cpu().numpy() if res.trajectory is not None else None
     return [SampledBackbone(length=L, index=start + i, coords=x[i], seconds=per,
-                            trajectory=None if traj is None else traj[i], ss=layouts[i]) for i in range(n)]
+                            trajectory=None if traj is None else traj[i],
+                            ss=None if layouts[i] is None else layouts[i].tokens,
+                            pairs=None if layouts[i] is None else layouts[i].pairs_text) for i in range(n)]

@@ -19,6 +19,7 @@ import numpy as np
 
 from proteindsm.core.validation import positive_number
 from proteindsm.errors import InputError
+from proteindsm.protein.data.strand_pairing import as_layout
 
 from . import partial_diffusion as D
 from .plan import SamplingPlan
@@ -165,7 +166,7 @@ def run_diversify(run: DiversifyRun, out: Optional[str | Path] = None, *, comman
             done[v.index] = _row(v)
         write_partial_manifest(out, "diversify", settings, done, before + time.perf_counter() - t0)
 
-    extra = {} if plan.ss_layout is None else {"ss": plan.ss_layout(L, 0)}
+    extra = {} if plan.ss_layout is None else {"ss": as_layout(plan.ss_layout(L, 0)).tokens}
     t0 = time.perf_counter()
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)

@@ -48,7 +48,7 @@ def test_paired_residues_find_the_sheet_of_a_real_chain(corpus_path) -> None:
 def test_parse_and_format_pairs() -> None:
     segs = strand_segments(parse_ss_string("EEELLEEELLEEE"))
     assert parse_pairs("1:2, 3:2", segs) == [(0, 1), (1, 2)]
-    assert format_pairs([(0, 1), (1, 2)]) == "1:2,2:3"
+    assert format_pairs([(0, 1), (1, 2)]) == "1:2/2:3"
     for bad, match in (("1-2", "'1-2'"), ("1:4", "strand 4.*3 strand segment"), ("2:2", "itself"),
                        ("", "empty"), ("a:b", "'a:b'")):
         with pytest.raises(InputError, match=match):

@@ -50,7 +50,7 @@ def test_ss_auto_draws_real_layouts_per_backbone(tmp_path, conditioned_checkpoin
     assert m["ss_mode"] == "auto"
     strings = [f["ss"] for f in m["files"]]
     assert [len(s) for s in strings] == [40, 40, 60, 60] and len(set(strings)) == 4
-    assert strings[0] == "".join("LHE-"[t] for t in draw_layout(40, 5, 0))   # seeded, reproducible
+    assert strings[0] == "".join("LHE-"[t] for t in draw_layout(40, 5, 0).tokens)   # seeded, reproducible
     # ss=none: unconditional, no strings
     assert main(["sample", f"out={tmp_path / 'n'}", f"checkpoint={conditioned_checkpoint}", "length=20", "num=1",
                  "ss=none", *FAST]) == 0
@@ -61,13 +61,13 @@ def test_ss_auto_draws_real_layouts_per_backbone(tmp_path, conditioned_checkpoin
 def test_auto_layouts_look_like_training_chains():
     """Over many draws the layouts have the make-up of the training chains of 100–125 residues (±0.03)."""
     lay = shipped_layouts()
-    draws = np.concatenate([draw_layout(100, 0, i) for i in range(400)])
+    draws = np.concatenate([draw_layout(100, 0, i).tokens for i in range(400)])
     pool = [lay.tokens[o: o + n] for o, n in zip(lay.offsets, lay.lengths) if 100 <= n <= 125]
     pool = np.concatenate(pool)
     assert abs((draws == SS_HELIX).mean() - (pool == SS_HELIX).mean()) < 0.03
     assert abs((draws == SS_STRAND).mean() - (pool == SS_STRAND).mean()) < 0.03
     assert 0.15 < (lay.tokens == SS_STRAND).mean() < 0.35
-    assert len(draw_layout(300, 0, 0)) == 300                       # longer than any chain: padded
+    assert len(draw_layout(300, 0, 0).tokens) == 300                       # longer than any chain: padded
 
 
 @pytest.mark.parametrize("args,message", [
@@ -94,8 +94,8 @@ def test_ss_string_with_an_unconditioned_checkpoint(tmp_path, capsys):
 def test_targeted_layouts_and_design_records_them(tmp_path, conditioned_checkpoint):
     """ss=auto with a strand target draws real layouts near it; design records them per file (and
     keeps the β-sheet blueprint: labels alone do not make strands yet)."""
-    plain = [(draw_layout(100, 0, i) == SS_STRAND).mean() for i in range(100)]
-    rich = [(draw_layout(100, 0, i, strand=0.5) == SS_STRAND).mean() for i in range(40)]
+    plain = [(draw_layout(100, 0, i).tokens == SS_STRAND).mean() for i in range(100)]
+    rich = [(draw_layout(100, 0, i, strand=0.5).tokens == SS_STRAND).mean() for i in range(40)]
     assert abs(np.mean(rich) - 0.5) < 0.03 and np.mean(plain) < 0.4 and np.std(rich) < 0.5 * np.std(plain)
     out = tmp_path / "d"
     assert main(["design", f"out={out}", f"checkpoint={conditioned_checkpoint}", "property=strand_fraction",

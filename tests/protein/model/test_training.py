@@ -159,6 +159,35 @@ def test_campaign_recipe_resumes_bit_exact(corpus, tmp_path):
     assert all(json.loads(line)["step"] <= 6 for line in metrics.read_text().splitlines())
 
 
+def test_frame_campaign_recipe_resumes_bit_exact(corpus, tmp_path):
+    """The frame-network campaign at tiny size (labels, strand pairs with dropout, self-conditioning):
+    3 steps + resume to 6 = 6 steps straight, bit for bit."""
+    from proteindsm.protein.model.frame_network import FrameScoreNet
+
+    def trainer(out: Path, steps: int) -> Trainer:
+        torch.manual_seed(0)
+        net = FrameScoreNet(node_dim=16, edge_dim=8, num_layers=1, num_heads=2, attn_dim=8, k_neighbors=4,
+                            seq_neighbors=1, num_pair_rbf=2, pair_conditioning=True, partner_neighbors=2)
+        batches = BackboneBatches(corpus, corpus.indices("train")[:8], tokens_per_batch=128, crop_length=48,
+                                  seed=0, ss_labels=True, strand_pairs=True)
+        cfg = TrainConfig(out_dir=str(out), max_steps=steps, lr=3e-3, warmup_steps=0, log_every=5,
+                          val_every=10_000, checkpoint_every=3, seed=0, device="cpu", progress=False, ema_decay=0.9)
+        objective = DSMObjective(SCHEDULE, project=project_zero_ca_centroid, self_conditioning_rate=0.5)
+        return Trainer(net, objective, batches, cfg,
+                       metadata={"model_class": "FrameScoreNet", "model_config": net.config})
+
+    trainer(tmp_path / "a", 6).fit()
+    trainer(tmp_path / "b", 3).fit()
+    resumed = trainer(tmp_path / "b", 6)
+    assert resumed.step == 3
+    resumed.fit()
+    a = load_checkpoint(tmp_path / "a" / "checkpoint.safetensors")
+    b = load_checkpoint(tmp_path / "b" / "checkpoint.safetensors")
+    for k in a.model:
+        assert torch.equal(a.model[k], b.model[k]), k
+        assert torch.equal(a.ema[k], b.ema[k]), k
+
+
 def test_batches_carry_labels_with_dropout(corpus):
     from proteindsm.protein.data.secondary_structure import SS_UNKNOWN, dssp_to_tokens
 
@@ -194,8 +223,8 @@ def test_additive_options_warm_start_from_a_plain_checkpoint(corpus, tmp_path, c
 
 
 def test_gpu_recipe_runs_at_tiny_size_on_cpu(corpus, tmp_path):
-    """scripts/train_gpu.py: the one-command GPU recipe, on a CPU at tiny size — resumes the campaign
-    recipe from init_from, bf16 autocast, writes metrics and an EMA export."""
+    """scripts/train_gpu.py: the one-command GPU recipe, on a CPU at tiny size — the frame-network
+    campaign (its default experiment), bf16 autocast, writes metrics and an EMA export."""
     import importlib.util
 
     small = _small_corpus(corpus, tmp_path)
@@ -213,3 +242,4 @@ def test_gpu_recipe_runs_at_tiny_size_on_cpu(corpus, tmp_path):
     ckpt = load_checkpoint(tmp_path / "run" / "checkpoint.safetensors")
     assert ckpt.step == 2 and ckpt.metadata["train_config"]["precision"] == "bf16"
     assert ckpt.metadata["model_config"]["ss_conditioning"] and (tmp_path / "export.safetensors").is_file()
+    assert ckpt.metadata["model_class"] == "FrameScoreNet" and ckpt.metadata["model_config"]["pair_conditioning"]
