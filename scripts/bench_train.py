@@ -60,6 +60,11 @@ def bench(model: torch.nn.Module, B: int, L: int, steps: int, device: torch.devi
         cond = {"mask": mask}
         if getattr(model, "config", {}).get("ss_conditioning"):
             cond["ss"] = torch.randint(0, 4, (B, L), generator=gen).to(device)
+        if getattr(model, "config", {}).get("pair_conditioning"):  # two paired 8-residue strands per chain
+            pairs = torch.ones(B, L, L, dtype=torch.long)
+            pairs[:, 10:18, 30:38] = 2
+            pairs[:, 30:38, 10:18] = 2
+            cond["ss_pairs"] = pairs.to(device)
         rows = (torch.rand(B, generator=gen) < self_conditioning_rate).to(device) if self_conditioning_rate > 0 else None
         loss = dsm_loss(model, x, sigma, noise, mask=mask, cond=cond, project=project_zero_ca_centroid,
                         weight=sched.loss_weight(sigma), self_condition=rows).mean()

@@ -58,6 +58,8 @@ class TrainConfig:
     # rate for new, zero-initialised inputs of a warm-started model; the first matching prefix applies
     precision: Literal["fp32", "bf16"] = "fp32"  # bf16: forward passes under torch.autocast (weights,
     # optimiser and EMA stay float32) — for GPUs; on CPU it is supported but rarely faster
+    compile: bool = False  # torch.compile the model in place (nn.Module.compile, dynamic shapes; weights,
+    # state_dict and checkpoints unchanged): fused kernels, at the price of a first-step compile
 
     def __post_init__(self) -> None:
         for name in ("max_steps", "log_every", "val_every", "checkpoint_every"):
@@ -140,6 +142,8 @@ class Trainer:
         if self.device.type == "cuda":
             torch.set_float32_matmul_precision("high")  # TF32 matmuls: ~1e-3 relative, fine for SGD
         self.model = model.to(self.device)
+        if config.compile:
+            self.model.compile(dynamic=True)
         self.objective = objective
         self.batch_for_step = batch_for_step
         self.validations: list[ValidationSet] = (

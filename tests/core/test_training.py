@@ -34,6 +34,19 @@ def test_resume_continues_with_identical_ema(tmp_path):
         assert torch.allclose(a.ema[k], b.ema[k], atol=1e-6), k
 
 
+def test_compiled_training_matches_eager_and_keeps_checkpoint_keys(tmp_path):
+    """train.compile: the same checkpoint keys as an eager run, and the same weights to float
+    rounding after 10 steps (compiled kernels may fuse operations differently)."""
+    trainer(tmp_path / "eager", 10).fit()
+    compiled = trainer(tmp_path / "compiled", 10, compile=True)
+    compiled.fit()
+    a = load_checkpoint(tmp_path / "eager" / "checkpoint.safetensors")
+    b = load_checkpoint(tmp_path / "compiled" / "checkpoint.safetensors")
+    assert set(a.model) == set(b.model) and set(a.ema) == set(b.ema)
+    for k in a.model:
+        assert torch.allclose(a.model[k], b.model[k], atol=1e-4), k
+
+
 def test_warm_start_copies_weights_then_resume_keeps_own(tmp_path):
     trainer(tmp_path / "src", 5).fit()
     src_path = tmp_path / "src" / "checkpoint.safetensors"

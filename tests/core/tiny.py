@@ -33,11 +33,11 @@ def batches(step: int) -> Batch:
     return Batch(x=torch.tensor([1.0, -2.0]) + 0.5 * torch.randn(32, 2, generator=g))
 
 
-def trainer(out: Path, steps: int, *, seed: int = 0, checkpoint_every: int = 5) -> Trainer:
+def trainer(out: Path, steps: int, *, seed: int = 0, checkpoint_every: int = 5, compile: bool = False) -> Trainer:
     torch.manual_seed(seed)
     cfg = TrainConfig(out_dir=str(out), max_steps=steps, lr=1e-2, warmup_steps=0, log_every=5,
                       val_every=10_000, checkpoint_every=checkpoint_every, seed=seed, device="cpu",
-                      progress=False, ema_decay=0.9)
+                      progress=False, ema_decay=0.9, compile=compile)
     model = TinyScore()
     return Trainer(model, DSMObjective(SCHEDULE), batches, cfg,
                    metadata={"model_class": "TinyScore", "model_config": model.config})
