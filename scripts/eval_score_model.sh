@@ -5,7 +5,8 @@
 #
 #   bash scripts/eval_score_model.sh CHECKPOINT OUTDIR [SET ...] [-- extra sample overrides]
 #
-# SET: default | priors_off | conditional (all three when none is named).  Each set runs in the
+# SET: default | priors_off | conditional (all three when none is named) | conditional_pairs (the
+# same 48 strings with each chain's strand pairs, for checkpoints with strand-pair conditioning).  Each set runs in the
 # background on one thread (OMP_NUM_THREADS=1), so two sets use two cores; the script waits for all.
 set -euo pipefail
 ckpt=$1; out=$2; shift 2
@@ -29,6 +30,7 @@ for s in "${sets[@]}"; do
     default) run_set default "length=[60,100,150]" num=16 & ;;
     priors_off) run_set priors_off "length=[60,100,150]" num=16 steric.scale=0 compactness.scale=0 & ;;
     conditional) run_set conditional ss_file="$here/docs/results/val_ss_strings_48.fasta" num=1 & ;;
+    conditional_pairs) run_set conditional_pairs ss_file="$here/docs/results/val_ss_strings_pairs_48.txt" num=1 & ;;
     *) echo "unknown set $s" >&2; exit 2 ;;
   esac
 done

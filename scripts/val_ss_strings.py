@@ -2,9 +2,11 @@
 """Write the DSSP strings (3-state H/E/L) of validation chains as a FASTA file for ``sample ss_file=``.
 
     python scripts/val_ss_strings.py [--num 48] [--min-length 50] [--max-length 150] [--seed 0] \
-        [--out docs/results/val_ss_strings_48.fasta]
+        [--out docs/results/val_ss_strings_48.fasta] [--pairs]
 
 The chains are drawn at random (seeded) from the validation split of the corpus; headers name them.
+``--pairs``: each string is followed by ``pairs=S:T/...``, the chain's own strand pairing
+(proteindsm.protein.data.strand_pairing), for checkpoints with strand-pair conditioning.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import numpy as np
 from proteindsm.fileio import atomic_write_text
 from proteindsm.protein.data.corpus import load_corpus
 from proteindsm.protein.data.secondary_structure import dssp_to_tokens, tokens_to_string
+from proteindsm.protein.data.strand_pairing import format_pairs, paired_residues, segment_adjacency, strand_segments
 
 
 def main() -> None:
@@ -26,6 +29,7 @@ def main() -> None:
     ap.add_argument("--max-length", type=int, default=150)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="docs/results/val_ss_strings_48.fasta")
+    ap.add_argument("--pairs", action="store_true", help="append each chain's strand pairs")
     args = ap.parse_args()
     c = load_corpus(args.corpus)
     val = c.indices("val")
@@ -34,7 +38,12 @@ def main() -> None:
     lines = []
     for i in pick:
         o, n = c.offsets[i], c.lengths[i]
-        lines += [f">{c.ids[i]} length={n}", tokens_to_string(dssp_to_tokens(c.dssp[o:o + n]))]
+        tok = dssp_to_tokens(c.dssp[o:o + n])
+        text = tokens_to_string(tok)
+        if args.pairs:
+            adj = segment_adjacency(strand_segments(tok), paired_residues(c.coords[o:o + n, 1], tok))
+            text += f" pairs={format_pairs(adj)}" if adj else ""
+        lines += [f">{c.ids[i]} length={n}", text]
     atomic_write_text(args.out, "\n".join(lines) + "\n")
     print(f"wrote {args.num} strings to {args.out}")
 

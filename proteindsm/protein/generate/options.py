@@ -187,9 +187,11 @@ def parse_ss(ss: Any = "auto", ss_file: Any = None, length: Any = None) -> tuple
 
 def read_ss_file(ss_file: Any, length: Any = None) -> dict[int, list]:
     """``ss_file=PATH``: one secondary-structure string per line (blank lines and FASTA ``>`` headers
-    skipped) → ``{length: [tokens, ...]}``.  One error naming the file and line for a bad string;
-    ``length`` must be None."""
+    skipped), optionally followed by ``pairs=S:T/...`` (which of its strand segments pair) →
+    ``{length: [tokens or PairedLayout, ...]}``.  One error naming the file and line for a bad string
+    or pairs; ``length`` must be None."""
     from proteindsm.protein.data.secondary_structure import parse_ss_string
+    from proteindsm.protein.data.strand_pairing import PairedLayout, parse_pairs, strand_segments
 
     path = resolve_path(ss_file)
     if not path.is_file():
@@ -201,8 +203,16 @@ def read_ss_file(ss_file: Any, length: Any = None) -> dict[int, list]:
         text = line.strip()
         if not text or text.startswith(">"):
             continue
-        tokens = parse_ss_string(text, field=f"ss_file {path.name}: line {n}")
-        groups.setdefault(len(tokens), []).append(tokens)
+        fields = text.split()
+        where = f"ss_file {path.name}: line {n}"
+        tokens = parse_ss_string(fields[0], field=where)
+        entry: Any = tokens
+        if len(fields) > 1:
+            if len(fields) > 2 or not fields[1].startswith("pairs="):
+                raise InputError(f"{where}: after the string only 'pairs=S:T/...' may follow, got {' '.join(fields[1:])!r}")
+            entry = PairedLayout(tokens, tuple(parse_pairs(fields[1][len("pairs="):], strand_segments(tokens),
+                                                           source=where)))
+        groups.setdefault(len(tokens), []).append(entry)
     if not groups:
         raise InputError(f"ss_file={ss_file}: no secondary-structure strings in the file")
     return dict(sorted(groups.items()))
@@ -237,7 +247,7 @@ def ss_layout_for(mode: str, tokens: Any, seed: int, model: Any, composition: Op
     consecutive backbones of its length.  ``pairs_mode`` / ``pairs``: :func:`parse_pairs_option`; a
     model with strand-pair conditioning gets :class:`~proteindsm.protein.data.strand_pairing.PairedLayout`
     objects (``auto``: the drawn chain's pairing), others plain tokens (and an error for given pairs)."""
-    from proteindsm.protein.data.strand_pairing import PairedLayout
+    from proteindsm.protein.data.strand_pairing import PairedLayout, as_layout
 
     conditioned = bool(getattr(model, "config", {}).get("ss_conditioning", False))
     paired = bool(getattr(model, "config", {}).get("pair_conditioning", False))
@@ -255,6 +265,12 @@ def ss_layout_for(mode: str, tokens: Any, seed: int, model: Any, composition: Op
             return lambda length, index: layout
         return lambda length, index: tokens
     if mode == "file":
+        entries = [e for group in tokens.values() for e in group]
+        if any(isinstance(e, PairedLayout) for e in entries) and pairs_mode != "none" and not paired:
+            raise InputError("ss_file gives strand pairs (pairs=...), which need a checkpoint with strand-pair "
+                             "conditioning (network.pair_conditioning); this one has none (add pairs=none to ignore them)")
+        if pairs_mode == "none":
+            return lambda length, index: as_layout(tokens[length][index // per_string]).tokens
         return lambda length, index: tokens[length][index // per_string]
     from proteindsm.protein.data.ss_layouts import draw_layout
     comp = dict(composition or {})

@@ -220,7 +220,12 @@ def _ss_settings(o: SampleOptions) -> Any:
     if o.ss_mode == "string":
         return tokens_to_string(o.ss_tokens)
     if o.ss_mode == "file":
-        return {str(L): [tokens_to_string(t) for t in group] for L, group in o.ss_tokens.items()}
+        from proteindsm.protein.data.strand_pairing import as_layout
+
+        def text(entry: Any) -> str:
+            layout = as_layout(entry)
+            return tokens_to_string(layout.tokens) + ("" if layout.pairs is None else f" pairs={layout.pairs_text}")
+        return {str(L): [text(t) for t in group] for L, group in o.ss_tokens.items()}
     return o.ss_mode
 
 

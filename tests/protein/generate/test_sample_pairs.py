@@ -105,3 +105,19 @@ def test_bad_pairs_fail_before_work(tmp_path, capsys, paired_checkpoint, args, m
 def test_given_pairs_need_a_pair_conditioned_checkpoint(tmp_path, capsys):
     assert main(["sample", f"out={tmp_path / 'o'}", "ss=LLEEELLEEELL", "pairs=1:2", *FAST]) == 2
     assert "strand-pair conditioning" in capsys.readouterr().err
+
+
+def test_ss_file_with_pairs(tmp_path, paired_checkpoint, capsys):
+    f = tmp_path / "ss.txt"
+    f.write_text(">a\nLLEEELLEEELLHHHHLL pairs=1:2\n>b\nLLHHHHHHHHLL\n")
+    out = tmp_path / "o"
+    assert main(["sample", f"out={out}", f"checkpoint={paired_checkpoint}", f"ss_file={f}", "num=1", *FAST]) == 0
+    files = {x["length"]: x for x in json.loads((out / "manifest.json").read_text())["files"]}
+    assert files[18]["pairs"] == "1:2" and "pairs" not in files[12]
+    bad = tmp_path / "bad.txt"
+    bad.write_text("LLEEELLEEELL pairs=1:3\n")
+    assert main(["sample", f"out={tmp_path / 'b'}", f"checkpoint={paired_checkpoint}", f"ss_file={bad}", *FAST]) == 2
+    assert "bad.txt: line 1" in capsys.readouterr().err
+    # a checkpoint without pair conditioning: an error, unless pairs=none
+    assert main(["sample", f"out={tmp_path / 'c'}", f"ss_file={f}", *FAST]) == 2
+    assert "strand-pair conditioning" in capsys.readouterr().err
