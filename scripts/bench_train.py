@@ -45,7 +45,7 @@ def random_backbones(B: int, L: int, gen: torch.Generator) -> torch.Tensor:
 
 
 def bench(model: torch.nn.Module, B: int, L: int, steps: int, device: torch.device,
-          self_conditioning_rate: float = 0.0) -> tuple[float, float]:
+          self_conditioning_rate: float = 0.0, warmup: int = 1) -> tuple[float, float]:
     """Optimiser steps/s and peak memory; a self-conditioned network gets the campaign's extra
     gradient-free pass on a fraction ``self_conditioning_rate`` of the rows, and random labels."""
     gen = torch.Generator().manual_seed(0)
@@ -72,7 +72,8 @@ def bench(model: torch.nn.Module, B: int, L: int, steps: int, device: torch.devi
         loss.backward()
         opt.step()
 
-    step()
+    for _ in range(warmup):  # a compiled network compiles its graphs here
+        step()
     if device.type == "cuda":
         torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
@@ -99,6 +100,8 @@ def main() -> None:
                     help="instead of e3nn vs EGNN: these network configs side by side (e.g. e3nn_local_small "
                          "e3nn_local_ss e3nn_local_cpu); self-conditioned ones at --self-conditioning-rate")
     ap.add_argument("--self-conditioning-rate", type=float, default=0.5)
+    ap.add_argument("--compile", action="store_true",
+                    help="torch.compile each network (nn.Module.compile, dynamic shapes) as train.compile=true does")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     device = torch.device(args.device)
@@ -124,11 +127,13 @@ def main() -> None:
     rows = []
     for name, model in models.items():
         model.to(device)
+        if args.compile:
+            model.compile(dynamic=True)
         n_params = sum(p.numel() for p in model.parameters())
         for L in args.lengths:
             for B in args.batch_sizes:
                 rate = args.self_conditioning_rate if getattr(model, "config", {}).get("self_conditioning") else 0.0
-                sps, mem = bench(model, B, L, args.steps, device, rate)
+                sps, mem = bench(model, B, L, args.steps, device, rate, warmup=3 if args.compile else 1)
                 rows.append({"model": name, "params": n_params, "length": L, "batch_size": B,
                              "steps_per_s": round(sps, 3), "residues_per_s": round(sps * B * L, 1),
                              "peak_mem_MiB": round(mem, 1)})
@@ -136,7 +141,7 @@ def main() -> None:
                       f"{sps * B * L:10.1f} res/s  peak {mem:8.1f} MiB", flush=True)
     info = {"device": str(device), "hardware": torch.cuda.get_device_name(device) if device.type == "cuda"
             else f"{platform.processor() or platform.machine()} ({torch.get_num_threads()} threads)",
-            "torch": torch.__version__, "network": args.network, "rows": rows}
+            "torch": torch.__version__, "network": args.network, "compile": bool(args.compile), "rows": rows}
     if args.json:
         Path(args.json).write_text(json.dumps(info, indent=2))
 

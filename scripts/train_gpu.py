@@ -85,6 +85,9 @@ def main() -> int:
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--export", default=None)
     ap.add_argument("--lr", type=float, default=None, help="learning rate (default: the campaign's)")
+    ap.add_argument("--compile", action="store_true",
+                    help="keep the experiment's train.compile (off by default here: compiling costs minutes "
+                         "of a short GPU session, untimed on a GPU)")
     args, extra = ap.parse_known_args()
 
     out = args.out or experiment_out(args.experiment)
@@ -102,6 +105,8 @@ def main() -> int:
                  "train.val_every=1000", "train.checkpoint_every=200"]
     if args.lr is not None:
         overrides.append(f"train.lr={args.lr}")
+    if not args.compile:
+        overrides.append("train.compile=false")
     if args.export:
         overrides.append(f"export={args.export}")
     # the `proteindsm train` command itself, as a user would run it (scripts never import the CLI)

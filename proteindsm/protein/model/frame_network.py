@@ -353,8 +353,66 @@ class FrameScoreNet(EDMScoreModel):
 
     # ------------------------------------------------------------------ forward
     def network(self, x_c: Tensor, sigma: Tensor, mask: Tensor, res_idx: Tensor, cond: dict | None = None) -> Tensor:
-        """F: centred ``(B, L, 4, 3)`` coords (0 at padding) → ``(B, L, 4, 3)`` (0 at padding)."""
+        """F: centred ``(B, L, 4, 3)`` coords (0 at padding) → ``(B, L, 4, 3)`` (0 at padding).
+
+        The geometric inputs (frames, local coordinates, distances) are computed in float32 even
+        under bf16 autocast (``train.precision=bf16``): at σ = 0.02 Å they carry 0.1 % differences
+        of Å-scale numbers, below bf16's resolution; the layers then run under the autocast."""
         cond = cond or {}
+        batch, length = x_c.shape[:2]
+        dtype = x_c.dtype
+        mask_f = mask[..., None].to(dtype)
+        ss = None
+        if self.ss_conditioning:
+            ss = cond.get("ss")
+            if ss is None:
+                ss = torch.full((batch, length), SS_UNKNOWN, dtype=torch.long, device=x_c.device)
+            ss = torch.where(mask, ss.clamp(0, NUM_SS_TOKENS - 1), torch.full_like(ss, SS_UNKNOWN))
+        pairs = None
+        if self.pair_conditioning:
+            pairs = cond.get("ss_pairs")
+            if pairs is None:
+                pairs = torch.full((batch, length, length), PAIR_UNKNOWN, dtype=torch.long, device=x_c.device)
+            pair_ok = mask[:, :, None] & mask[:, None, :]
+            pairs = torch.where(pair_ok, pairs.clamp(0, NUM_PAIR_TOKENS - 1), torch.full_like(pairs, PAIR_UNKNOWN))
+        sc = cond.get("self_cond") if self.self_conditioning else None
+
+        geo = torch.float64 if dtype == torch.float64 else torch.float32
+        with torch.autocast(device_type=x_c.device.type, enabled=False):
+            g = self._geometry(x_c.to(geo), sigma.to(geo), mask, res_idx, None if sc is None else sc.to(geo), pairs)
+        g = {k: v.to(dtype) if torch.is_tensor(v) and v.is_floating_point() else v for k, v in g.items()}
+        frames = g["frames"]
+
+        h = self.node_mlp(g["node_in"])
+        if ss is not None:
+            h = h + self.ss_node(ss)
+        if self.self_conditioning:
+            h = h + self.sc_node(g["sc_node"]) * g["has_sc"][:, None, None]
+        if g["nbr"] is None:  # a single residue: no edges
+            f = self.readout(self.readout_norm(h)).reshape(batch, length, 4, 3)
+            return torch.einsum("bldc,blac->blad", frames, f.to(dtype)) * mask_f[..., None]
+        nbr, nbr_flat = g["nbr"], g["nbr_flat"]
+        edge = self.edge_mlp(g["edge_geo"]) + self.edge_relpos(g["rel"]) + self.edge_sigma(g["s_feat"])[:, None, None, :]
+        if ss is not None:
+            ss_j = _gather(ss[..., None], nbr_flat, batch, length)[..., 0]
+            edge = edge + self.ss_edge(ss[:, :, None] * NUM_SS_TOKENS + ss_j)
+        if pairs is not None:
+            edge = edge + self.pair_edge(torch.gather(pairs, 2, nbr))
+        if self.self_conditioning:
+            edge = edge + self.sc_edge(g["sc_geo"]) * g["has_sc"][:, None, None, None]
+        edge = self.edge_norm(edge)
+        bias_mask = torch.where(g["edge_mask"], torch.zeros((), dtype=dtype, device=x_c.device),
+                                torch.full((), -1e9, dtype=dtype, device=x_c.device))
+        for block in self.blocks:
+            h = block(h, edge, nbr_flat, bias_mask, mask_f)
+        f = self.readout(self.readout_norm(h)).reshape(batch, length, 4, 3).to(dtype)
+        return torch.einsum("bldc,blac->blad", frames, f) * mask_f[..., None]
+
+    def _geometry(self, x_c: Tensor, sigma: Tensor, mask: Tensor, res_idx: Tensor, sc: Tensor | None,
+                  pairs: Tensor | None) -> dict[str, Any]:
+        """The invariant inputs of :meth:`network` (float32 or float64, no parameters): frames, node
+        inputs, the graph (``nbr`` ``(B, L, K)`` / flat / edge mask; None without edges), edge
+        geometry, relative-position indices, σ features and the self-conditioning inputs."""
         batch, length = x_c.shape[:2]
         dtype = x_c.dtype
         _, _, c_in, c_noise = self.preconditioning.coefficients(sigma)
@@ -363,69 +421,33 @@ class FrameScoreNet(EDMScoreModel):
         frames = local_frames(xs)  # (B, L, 3, 3); the scale does not change them
         ca = xs[:, :, CA_INDEX]
         s_feat = sigma_fourier_features(c_noise, self.sigma_freqs.to(dtype))  # (B, 16)
-        mask_f = mask[..., None].to(dtype)
-
-        # node features
         atoms = torch.einsum("blad,bldc->blac", xs[:, :, [0, 2, 3]] - ca[:, :, None], frames).flatten(2) / _UNIT
         glob = torch.einsum("bld,bldc->blc", x_c[:, :, CA_INDEX] * c_in[:, None, None], frames)
         node_in = torch.cat([s_feat[:, None, :].expand(batch, length, -1), atoms, glob,
                              glob.norm(dim=-1, keepdim=True), geometry_deviations(x_c, sigma, mask, res_idx)], dim=-1)
-        h = self.node_mlp(node_in)
-        ss = None
-        if self.ss_conditioning:
-            ss = cond.get("ss")
-            if ss is None:
-                ss = torch.full((batch, length), SS_UNKNOWN, dtype=torch.long, device=x_c.device)
-            ss = torch.where(mask, ss.clamp(0, NUM_SS_TOKENS - 1), torch.full_like(ss, SS_UNKNOWN))
-            h = h + self.ss_node(ss)
-        sc = None
+        out: dict[str, Any] = {"frames": frames, "node_in": node_in, "s_feat": s_feat, "nbr": None}
         if self.self_conditioning:
-            sc = cond.get("self_cond")
             sc = torch.zeros_like(x_c) if sc is None else sc
             # "no estimate" is all zeros before the wrapper's centring: every atom at one point
             spread = ((sc - sc[:, :1, :1]).abs().amax(dim=(2, 3)) * mask).amax(dim=1)  # (B,)
-            has = (spread > 1e-6).to(dtype)
+            out["has_sc"] = (spread > 1e-6).to(dtype)
             sc_rel = torch.einsum("blad,bldc->blac", (sc - x_c[:, :, CA_INDEX, None]) * scale, frames)
-            h = h + self.sc_node(torch.cat([sc_rel.flatten(2) / _UNIT, torch.ones_like(mask_f)], dim=-1)
-                                 ) * has[:, None, None]
+            out["sc_node"] = torch.cat([sc_rel.flatten(2) / _UNIT, mask[..., None].to(dtype)], dim=-1)
 
-        # graph and edges
         nbr, edge_mask = knn_sequence_graph(ca, mask, res_idx, self.k_neighbors, self.seq_neighbors)
-        pairs = None
-        if self.pair_conditioning:
-            pairs = cond.get("ss_pairs")
-            if pairs is None:
-                pairs = torch.full((batch, length, length), PAIR_UNKNOWN, dtype=torch.long, device=x_c.device)
-            pair_ok = mask[:, :, None] & mask[:, None, :]
-            pairs = torch.where(pair_ok, pairs.clamp(0, NUM_PAIR_TOKENS - 1), torch.full_like(pairs, PAIR_UNKNOWN))
+        if pairs is not None:
             partner, partner_mask = _partner_slots(ca, pairs == PAIR_ADJACENT, self.partner_neighbors)
             nbr, edge_mask = torch.cat([nbr, partner], dim=-1), torch.cat([edge_mask, partner_mask], dim=-1)
-        num_slots = nbr.shape[-1]
-        if num_slots == 0:  # a single residue: no edges
-            f = self.readout(self.readout_norm(h)).reshape(batch, length, 4, 3)
-            return torch.einsum("bldc,blac->blad", frames, f) * mask_f[..., None]
+        if nbr.shape[-1] == 0:
+            return out
         offsets = (torch.arange(batch, device=x_c.device) * length)[:, None, None]
         nbr_flat = (nbr + offsets).reshape(-1)
-        edge = self.edge_mlp(self._edge_geometry(xs, frames, nbr_flat, pair_rbf=True))
         rel = _gather(res_idx[..., None], nbr_flat, batch, length)[..., 0] - res_idx[:, :, None]
         far = rel.abs() > self.max_relative_position
         rel = torch.where(far, torch.full_like(rel, 2 * self.max_relative_position + 1),
                           rel + self.max_relative_position)
-        edge = edge + self.edge_relpos(rel) + self.edge_sigma(s_feat)[:, None, None, :]
-        if ss is not None:
-            ss_j = _gather(ss[..., None], nbr_flat, batch, length)[..., 0]
-            edge = edge + self.ss_edge(ss[:, :, None] * NUM_SS_TOKENS + ss_j)
-        if pairs is not None:
-            edge = edge + self.pair_edge(torch.gather(pairs, 2, nbr))
-        if sc is not None:
-            sc_frames = local_frames(sc)
-            sc_geo = self._edge_geometry(sc, sc_frames, nbr_flat, pair_rbf=False)
-            edge = edge + self.sc_edge(sc_geo) * has[:, None, None, None]
-        edge = self.edge_norm(edge)
-        bias_mask = torch.where(edge_mask, torch.zeros((), dtype=dtype, device=x_c.device),
-                                torch.full((), -1e9, dtype=dtype, device=x_c.device))
-
-        for block in self.blocks:
-            h = block(h, edge, nbr_flat, bias_mask, mask_f)
-        f = self.readout(self.readout_norm(h)).reshape(batch, length, 4, 3)
-        return torch.einsum("bldc,blac->blad", frames, f) * mask_f[..., None]
+        out.update(nbr=nbr, nbr_flat=nbr_flat, edge_mask=edge_mask, rel=rel,
+                   edge_geo=self._edge_geometry(xs, frames, nbr_flat, pair_rbf=True))
+        if self.self_conditioning:
+            out["sc_geo"] = self._edge_geometry(sc, local_frames(sc), nbr_flat, pair_rbf=False)
+        return out
