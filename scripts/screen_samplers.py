@@ -3,7 +3,8 @@
 defaults (shipped checkpoint, self-conditioning, ss=auto layouts, steric + compactness potentials).
 
 Usage:
-    python scripts/screen_samplers.py SETTING [SETTING ...] [--num 4] [--lengths 60 100 150] [--ss auto|none] [--checkpoint CKPT]
+    python scripts/screen_samplers.py SETTING [SETTING ...] [--num 4] [--lengths 60 100 150] [--ss auto|none]
+        [--pairs auto|none] [--priors on|off] [--ideal-output] [--checkpoint CKPT]
 
 SETTING: ``PRESET[,key=value...]`` — a configs/protein/sampler preset with overrides of its fields
 (``steps=N`` sets the σ levels), e.g. ``langevin_cold,steps=50`` or ``edm,s_churn=0``; or
@@ -94,33 +95,38 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--checkpoint", default=None, help="a score checkpoint (default: the shipped one)")
     ap.add_argument("--ss", default="auto", help="the sample ss= setting (auto, none or a string)")
+    ap.add_argument("--pairs", default="auto", help="the sample pairs= setting (auto, none or S:T/...)")
+    ap.add_argument("--priors", choices=("on", "off"), default="on",
+                    help="off: steric.scale=0 compactness.scale=0 (the network alone)")
+    ap.add_argument("--ideal-output", action="store_true", help="apply the final ideal fit (ideal_output=true)")
     args = ap.parse_args()
+    common = dict(length=args.lengths, num=args.num, checkpoint=args.checkpoint, ss=args.ss, pairs=args.pairs,
+                  progress=False)
+    if args.priors == "off":
+        common.update(steric=None, compactness=None)
     torch.set_num_threads(args.threads)
     for spec in args.settings:
         name, fields = parse(spec)
         if name == "hybrid":
-            plan = load_plan(sample_options(length=args.lengths, num=args.num, checkpoint=args.checkpoint,
-                                            ss=args.ss, progress=False))
+            plan = load_plan(sample_options(**common))
             s = plan.loaded.schedule
             sampler = hybrid(s.sigma_max, s.sigma_min, **fields)
         elif name == "stages":
             first = preset_settings(fields["first"])
-            plan = load_plan(sample_options(length=args.lengths, num=args.num, sampler=first,
-                                            checkpoint=args.checkpoint, ss=args.ss, progress=False))
+            plan = load_plan(sample_options(sampler=first, **common))
             sampler = two_stage(plan.sigmas, plan.loaded.schedule.sigma_min, **fields)
         else:
             steps = fields.pop("steps", None)
             settings = {**preset_settings(name), **fields}
-            plan = load_plan(sample_options(length=args.lengths, num=args.num, sampler=settings, steps=steps,
-                                            checkpoint=args.checkpoint, ss=args.ss, progress=False))
+            plan = load_plan(sample_options(sampler=settings, steps=steps, **common))
             sampler = plan.options.sampler
         t0 = time.time()
         out = sample_backbones(plan.score_fn, args.lengths, args.num, sampler, plan.sigmas, seed=0, batch_size=8,
-                               progress=False, ss_layout=plan.ss_layout)
+                               progress=False, ss_layout=plan.ss_layout, ideal_output=args.ideal_output)
         dt = time.time() - t0
         g = geometry_summary([b.coords.astype(np.float64) for b in out])
         print(json.dumps(dict(
-            spec=spec, evals=sampler.num_evaluations(len(plan.sigmas)), s_per_bb=round(dt / len(out), 2),
+            spec=spec, priors=args.priors, ss=args.ss, pairs=args.pairs, ideal_output=args.ideal_output, evals=sampler.num_evaluations(len(plan.sigmas)), s_per_bb=round(dt / len(out), 2),
             helix=round(g["helix_fraction_mean"], 3), strand=round(g["strand_fraction_mean"], 3),
             rama=round(g["ramachandran_allowed_fraction"], 3), bond_mad=round(g["bond_length_mad_mean_A"], 3),
             clash_free=round(g["clash_free_fraction"], 2), rg=round(g["rg_normalised_mean"], 2))), flush=True)
