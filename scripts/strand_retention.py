@@ -4,7 +4,7 @@
 
 Usage:
     python scripts/strand_retention.py [--chains 4] [--num 2] [--sigmas 0.5 1 2 4]
-        [--ss none input] [--checkpoint CKPT] [--sampler langevin_cold] [--priors on|off]
+        [--ss none input input_pairs] [--checkpoint CKPT] [--sampler langevin_cold] [--priors on|off]
         [--corpus ../shared/data/backbones_pdb_nr40.npz] [--json out.json]
 
 Chains: the first ``--chains`` validation chains (never training chains) of 60–120 residues whose
@@ -57,6 +57,16 @@ def strand_rich_chains(corpus_path: str, n: int, min_strand: float = 0.3) -> lis
     return out
 
 
+def own_pairs(X: np.ndarray, ref: str) -> np.ndarray:
+    """The chain's own strand pairing as the network's ``(L, L)`` pair tokens (from its DSSP ``ref``)."""
+    from proteindsm.protein.data.secondary_structure import dssp_to_tokens
+    from proteindsm.protein.data.strand_pairing import pair_tokens, paired_residues, segment_adjacency, strand_segments
+
+    tok = dssp_to_tokens(ref.replace("C", "L"))
+    segs = strand_segments(tok)
+    return pair_tokens(len(tok), segs, segment_adjacency(segs, paired_residues(X[:, 1], tok)))
+
+
 def denoiser_only(chains, args) -> None:
     """One-shot x̂₀ retention of strand residues (see the module docstring)."""
     from proteindsm.core import denoised_estimate
@@ -75,8 +85,10 @@ def denoiser_only(chains, args) -> None:
             for _, X, ref in chains:
                 x0 = project_zero_ca_centroid(torch.from_numpy(X)[None], None)
                 cond = {"mask": torch.ones(1, X.shape[0], dtype=torch.bool)}
-                if ss == "input":
+                if ss in ("input", "input_pairs"):
                     cond["ss"] = torch.as_tensor(dssp_to_tokens(ref.replace("C", "L")))[None].long()
+                if ss == "input_pairs":
+                    cond["ss_pairs"] = torch.as_tensor(own_pairs(X, ref))[None]
                 ref_e = np.array([c == "E" for c in ref])
                 for _ in range(2):
                     xn = x0 + sigma * torch.randn(x0.shape, generator=g)
@@ -104,7 +116,9 @@ def main() -> None:
     ap.add_argument("--chains", type=int, default=4)
     ap.add_argument("--num", type=int, default=2)
     ap.add_argument("--sigmas", type=float, nargs="+", default=[0.5, 1.0, 2.0, 4.0])
-    ap.add_argument("--ss", nargs="+", default=["none", "input"], choices=["none", "input"])
+    ap.add_argument("--ss", nargs="+", default=["none", "input"], choices=["none", "input", "input_pairs"],
+                    help="input_pairs: the chain's DSSP string and its own strand pairs (--denoiser-only; "
+                         "pair-conditioned checkpoints)")
     ap.add_argument("--checkpoint", default=None)
     ap.add_argument("--sampler", default="langevin_cold")
     ap.add_argument("--priors", default="on", choices=["on", "off"])
