@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Optional
 
-SHIPPED_SCORE_CHECKPOINT = "backbone_score_ss.safetensors"
+SHIPPED_SCORE_CHECKPOINT = "backbone_score_frame.safetensors"
 """File name of the default score checkpoint in ``proteindsm/checkpoints/``."""
 
 

@@ -61,102 +61,15 @@ from proteindsm.protein.data.strand_pairing import NUM_PAIR_TOKENS, PAIR_ADJACEN
 from proteindsm.protein.model.edm_model import EDMScoreModel
 from proteindsm.protein.model.graph_inputs import (NUM_SIGMA_FREQUENCIES, RBF_MAX_DISTANCE, knn_sequence_graph,
                                                    sigma_fourier_features, sigma_frequencies)
-from proteindsm.protein.structure.backbone import (ANGLE_C_N_CA, ANGLE_CA_C_N, ANGLE_CA_C_O, ANGLE_N_CA_C, ANGLE_O_C_N,
-                                                   BOND_C_N, BOND_C_O, BOND_CA_C, BOND_N_CA)
+from proteindsm.protein.model.frame_features import (NUM_GEOMETRY_DEVIATIONS, gather_neighbours, geometry_deviations,
+                                                     local_frames, partner_slots, rbf)
 from proteindsm.protein.structure.domain import CA_INDEX
 
-__all__ = ["FrameScoreNet", "geometry_deviations", "local_frames"]
+__all__ = ["FrameScoreNet", "geometry_deviations", "local_frames"]  # the features re-exported
 
 _PAIR_RBF_MAX = 12.0  # Å, last RBF centre of the 16 atom-pair distances
 _UNIT = 10.0          # Å: local coordinates are divided by this for unit scale
 _EPS = 1e-8
-
-
-def local_frames(x: Tensor) -> Tensor:
-    """Right-handed residue frames from N, CA, C: ``(..., 4, 3)`` → ``(..., 3, 3)`` with columns
-    ``e1`` (CA→C), ``e2`` (towards N, ⟂ e1), ``e3 = e1 × e2``.  A degenerate residue (all atoms at
-    one point, e.g. padding at 0) gives a zero matrix, not NaN."""
-    ca = x[..., CA_INDEX, :]
-    u = x[..., 2, :] - ca
-    e1 = u / torch.sqrt((u * u).sum(-1, keepdim=True) + _EPS)
-    v = x[..., 0, :] - ca
-    v = v - (v * e1).sum(-1, keepdim=True) * e1
-    e2 = v / torch.sqrt((v * v).sum(-1, keepdim=True) + _EPS)
-    e3 = torch.linalg.cross(e1, e2, dim=-1)
-    return torch.stack([e1, e2, e3], dim=-1)
-
-
-#: Node features of :func:`geometry_deviations`.
-NUM_GEOMETRY_DEVIATIONS = 15
-_ARM = 1.4            # Å: an angle deviation (rad) times this arm is the displacement it stands for
-_TAU = 0.03           # Å: spread of real bond lengths, the floor of the σ normalisation
-
-
-def _angle(a: Tensor, b: Tensor, c: Tensor) -> Tensor:
-    u, v = a - b, c - b
-    cos = (u * v).sum(-1) / torch.sqrt((u * u).sum(-1) * (v * v).sum(-1) + _EPS)
-    return torch.acos(cos.clamp(-1.0 + 1e-6, 1.0 - 1e-6))
-
-
-def geometry_deviations(x: Tensor, sigma: Tensor, mask: Tensor, residue_index: Tensor) -> Tensor:
-    """Covalent geometry of each residue relative to ideal, in units of the noise: ``(B, L, 15)``.
-
-    ``x`` ``(B, L, 4, 3)`` Å, ``sigma`` ``(B,)`` Å.  Deviations from the ideal values of
-    :mod:`proteindsm.protein.structure.backbone` — bonds N–CA, CA–C, C=O and angles N–CA–C, CA–C=O in the
-    residue (5); C–N, CA–C–N, C–N–CA, O=C–N of the peptide bond to the next residue and the same of
-    the previous residue's bond (4 + 4), each with a flag saying the bond exists (consecutive
-    residue index, both real) — bonds in Å, angles as radians × 1.4 Å, all divided by
-    ``sqrt(2σ² + τ²)`` (τ = 0.03 Å) and clipped to ±10.  At small σ these are O(1) where the
-    Å-scale coordinates differ by 0.1 %, which is what the denoiser needs to see there; rotation-
-    and translation-invariant."""
-    n, ca, c, o = x.unbind(dim=2)
-    rad = math.pi / 180.0
-
-    def dist(a: Tensor, b: Tensor) -> Tensor:
-        return torch.sqrt(((a - b) ** 2).sum(-1) + _EPS)
-
-    intra = torch.stack([dist(n, ca) - BOND_N_CA, dist(ca, c) - BOND_CA_C, dist(c, o) - BOND_C_O,
-                         _ARM * (_angle(n, ca, c) - ANGLE_N_CA_C * rad),
-                         _ARM * (_angle(ca, c, o) - ANGLE_CA_C_O * rad)], dim=-1)
-    n1, ca1 = torch.roll(n, -1, dims=1), torch.roll(ca, -1, dims=1)
-    pep = torch.stack([dist(c, n1) - BOND_C_N, _ARM * (_angle(ca, c, n1) - ANGLE_CA_C_N * rad),
-                       _ARM * (_angle(c, n1, ca1) - ANGLE_C_N_CA * rad),
-                       _ARM * (_angle(o, c, n1) - ANGLE_O_C_N * rad)], dim=-1)  # bond i → i+1
-    bonded = (mask & torch.roll(mask, -1, dims=1)
-              & (torch.roll(residue_index, -1, dims=1) - residue_index == 1))
-    bonded[:, -1] = False
-    pep = pep * bonded[..., None]
-    prev_pep, prev_bonded = torch.roll(pep, 1, dims=1), torch.roll(bonded, 1, dims=1)
-    prev_bonded[:, 0] = False
-    prev_pep = prev_pep * prev_bonded[..., None]
-    scale = torch.sqrt(2.0 * sigma**2 + _TAU**2)[:, None, None]
-    dev = (torch.cat([intra, pep, prev_pep], dim=-1) / scale).clamp(-10.0, 10.0)
-    flags = torch.stack([bonded, prev_bonded], dim=-1).to(x.dtype)
-    return torch.cat([dev, flags], dim=-1) * mask[..., None]
-
-
-def _gather(t: Tensor, nbr_flat: Tensor, batch: int, length: int) -> Tensor:
-    """``t`` ``(B, L, ...)`` indexed by flat neighbour indices ``(B·L·K,)`` → ``(B, L, K, ...)``."""
-    out = t.reshape(batch * length, *t.shape[2:]).index_select(0, nbr_flat)
-    return out.reshape(batch, length, -1, *t.shape[2:])
-
-
-def _partner_slots(ca: Tensor, adjacent: Tensor, num: int) -> tuple[Tensor, Tensor]:
-    """The ``num`` nearest residues (CA distance) among each residue's strand partners.
-
-    ``ca`` ``(B, L, 3)``, ``adjacent`` bool ``(B, L, L)`` → ``(nbr, mask)`` long / bool ``(B, L, num)``
-    (mask False where a residue has fewer partners; those slots point at residue 0)."""
-    num = min(num, ca.shape[1])
-    with torch.no_grad():
-        d = torch.cdist(ca, ca, compute_mode="donot_use_mm_for_euclid_dist")
-        key = torch.where(adjacent, d, torch.full_like(d, float("inf")))
-        key, nbr = torch.topk(key, num, dim=-1, largest=False, sorted=False)
-        ok = torch.isfinite(key)
-    return torch.where(ok, nbr, torch.zeros_like(nbr)), ok
-
-
-def _rbf(d: Tensor, centers: Tensor, width: float) -> Tensor:
-    return torch.exp(-0.5 * ((d[..., None] - centers) / width) ** 2)
 
 
 class _AttentionBlock(torch.nn.Module):
@@ -188,7 +101,7 @@ class _AttentionBlock(torch.nn.Module):
         a = self.norm(h)
         qkv = self.qkv(a)
         q = qkv[..., :width]
-        kv = _gather(qkv[..., width:], nbr_flat, batch, length)  # (B, L, K, 2A)
+        kv = gather_neighbours(qkv[..., width:], nbr_flat, batch, length)  # (B, L, K, 2A)
         k_j, v_j = kv[..., :width], kv[..., width:]
         num_slots = k_j.shape[2]
         logits = (q.reshape(batch, length, 1, nh, dh) * k_j.reshape(batch, length, num_slots, nh, dh)).sum(-1)
@@ -338,17 +251,17 @@ class FrameScoreNet(EDMScoreModel):
         with frames ``(B, L, 3, 3)``: ``(B, L, K, 21 + num_rbf [+ 16·num_pair_rbf])``."""
         batch, length = xs.shape[:2]
         ca = xs[:, :, CA_INDEX]
-        xj = _gather(xs, nbr_flat, batch, length)  # (B, L, K, 4, 3)
-        rj = _gather(frames, nbr_flat, batch, length)  # (B, L, K, 3, 3)
+        xj = gather_neighbours(xs, nbr_flat, batch, length)  # (B, L, K, 4, 3)
+        rj = gather_neighbours(frames, nbr_flat, batch, length)  # (B, L, K, 3, 3)
         diff = xj - ca[:, :, None, None, :]
         local = torch.einsum("blkad,bldc->blkac", diff, frames).flatten(3) / _UNIT  # (B, L, K, 12)
         rel_rot = torch.einsum("bldc,blkde->blkce", frames, rj).flatten(3)  # R_iᵀ R_j (B, L, K, 9)
         d_ca = torch.sqrt((diff[:, :, :, CA_INDEX] ** 2).sum(-1) + _EPS)
-        feats = [local, rel_rot, _rbf(d_ca, self.rbf_centers.to(xs.dtype), self.rbf_width)]
+        feats = [local, rel_rot, rbf(d_ca, self.rbf_centers.to(xs.dtype), self.rbf_width)]
         if pair_rbf:
             pd = xj[:, :, :, :, None, :] - xs[:, :, None, None, :, :]  # (B, L, K, 4 (j), 4 (i), 3)
             d = torch.sqrt((pd * pd).sum(-1) + _EPS).flatten(3)  # (B, L, K, 16)
-            feats.append(_rbf(d, self.pair_rbf_centers.to(xs.dtype), self.pair_rbf_width).flatten(3))
+            feats.append(rbf(d, self.pair_rbf_centers.to(xs.dtype), self.pair_rbf_width).flatten(3))
         return torch.cat(feats, dim=-1)
 
     # ------------------------------------------------------------------ forward
@@ -394,7 +307,7 @@ class FrameScoreNet(EDMScoreModel):
         nbr, nbr_flat = g["nbr"], g["nbr_flat"]
         edge = self.edge_mlp(g["edge_geo"]) + self.edge_relpos(g["rel"]) + self.edge_sigma(g["s_feat"])[:, None, None, :]
         if ss is not None:
-            ss_j = _gather(ss[..., None], nbr_flat, batch, length)[..., 0]
+            ss_j = gather_neighbours(ss[..., None], nbr_flat, batch, length)[..., 0]
             edge = edge + self.ss_edge(ss[:, :, None] * NUM_SS_TOKENS + ss_j)
         if pairs is not None:
             edge = edge + self.pair_edge(torch.gather(pairs, 2, nbr))
@@ -436,13 +349,13 @@ class FrameScoreNet(EDMScoreModel):
 
         nbr, edge_mask = knn_sequence_graph(ca, mask, res_idx, self.k_neighbors, self.seq_neighbors)
         if pairs is not None:
-            partner, partner_mask = _partner_slots(ca, pairs == PAIR_ADJACENT, self.partner_neighbors)
+            partner, partner_mask = partner_slots(ca, pairs == PAIR_ADJACENT, self.partner_neighbors)
             nbr, edge_mask = torch.cat([nbr, partner], dim=-1), torch.cat([edge_mask, partner_mask], dim=-1)
         if nbr.shape[-1] == 0:
             return out
         offsets = (torch.arange(batch, device=x_c.device) * length)[:, None, None]
         nbr_flat = (nbr + offsets).reshape(-1)
-        rel = _gather(res_idx[..., None], nbr_flat, batch, length)[..., 0] - res_idx[:, :, None]
+        rel = gather_neighbours(res_idx[..., None], nbr_flat, batch, length)[..., 0] - res_idx[:, :, None]
         far = rel.abs() > self.max_relative_position
         rel = torch.where(far, torch.full_like(rel, 2 * self.max_relative_position + 1),
                           rel + self.max_relative_position)

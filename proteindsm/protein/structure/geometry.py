@@ -31,7 +31,7 @@ from proteindsm.protein.structure.backbone import (
 __all__ = [
     "BOND_NAMES", "ANGLE_NAMES",
     "apply_transform", "kabsch_align", "rmsd", "random_rotation",
-    "dihedral_angle", "dihedrals", "bond_lengths", "bond_angles",
+    "angle_at", "dihedral_angle", "dihedrals", "bond_lengths", "bond_angles",
     "ca_ca_distances", "ca_distance_matrix", "radius_of_gyration", "distances_to_centroid",
     "backbone_from_dihedrals",
 ]
@@ -69,10 +69,14 @@ def _pad_last(v: Tensor, front: bool) -> Tensor:
     return torch.cat([pad, v] if front else [v, pad], dim=-1)
 
 
-def _angle(a: Tensor, b: Tensor, c: Tensor) -> Tensor:
-    """Angle at ``b`` between b->a and b->c, radians, via atan2 (stable near 0 and pi)."""
+def angle_at(a: Tensor, b: Tensor, c: Tensor) -> Tensor:
+    """Angle at ``b`` between b->a and b->c, radians, via atan2 (stable near 0 and pi); points
+    ``(..., 3)`` → ``(...)``."""
     u, v = a - b, c - b
     return torch.atan2(_safe_norm(torch.cross(u, v, dim=-1)), (u * v).sum(-1))
+
+
+_angle = angle_at
 
 
 # ----------------------------------------------------------------------------------------------

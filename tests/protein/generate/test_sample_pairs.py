@@ -102,8 +102,11 @@ def test_bad_pairs_fail_before_work(tmp_path, capsys, paired_checkpoint, args, m
     assert not out.exists()
 
 
+E3NN = f"checkpoint={shipped_checkpoint('backbone_score_ss.safetensors')}"   # labels, no pair conditioning
+
+
 def test_given_pairs_need_a_pair_conditioned_checkpoint(tmp_path, capsys):
-    assert main(["sample", f"out={tmp_path / 'o'}", "ss=LLEEELLEEELL", "pairs=1:2", *FAST]) == 2
+    assert main(["sample", f"out={tmp_path / 'o'}", E3NN, "ss=LLEEELLEEELL", "pairs=1:2", *FAST]) == 2
     assert "strand-pair conditioning" in capsys.readouterr().err
 
 
@@ -119,5 +122,6 @@ def test_ss_file_with_pairs(tmp_path, paired_checkpoint, capsys):
     assert main(["sample", f"out={tmp_path / 'b'}", f"checkpoint={paired_checkpoint}", f"ss_file={bad}", *FAST]) == 2
     assert "bad.txt: line 1" in capsys.readouterr().err
     # a checkpoint without pair conditioning: an error, unless pairs=none
-    assert main(["sample", f"out={tmp_path / 'c'}", f"ss_file={f}", *FAST]) == 2
+    assert main(["sample", f"out={tmp_path / 'd'}", E3NN, f"ss_file={f}", "pairs=none", "num=1", *FAST]) == 0
+    assert main(["sample", f"out={tmp_path / 'c'}", E3NN, f"ss_file={f}", *FAST]) == 2
     assert "strand-pair conditioning" in capsys.readouterr().err

@@ -144,7 +144,7 @@ def test_gradients_finite_at_extreme_sigmas(batch) -> None:
 def test_geometry_deviations_vanish_on_ideal_chains_and_scale_with_sigma(batch) -> None:
     """An ideal chain (built from dihedrals with the ideal bonds and angles) has zero deviations;
     real ubiquitin has O(1) ones at small σ (its bonds spread by ~0.01–0.03 Å) and smaller at large σ."""
-    from proteindsm.protein.model.frame_network import geometry_deviations
+    from proteindsm.protein.model.frame_features import geometry_deviations
     from proteindsm.protein.structure.geometry import backbone_from_dihedrals
 
     phi = torch.full((1, 12), -60.0, dtype=torch.float64) * torch.pi / 180
@@ -170,7 +170,7 @@ def test_pair_conditioning_adds_partner_edges_and_keeps_se3(batch) -> None:
     """Strand pairing: absent ≡ all unknown; a pairing changes the output; still SE(3), not E(3);
     residues of paired strands become neighbours even when they are far apart in space."""
     from proteindsm.protein.data.strand_pairing import PAIR_ADJACENT, PAIR_APART
-    from proteindsm.protein.model.frame_network import _partner_slots
+    from proteindsm.protein.model.frame_features import partner_slots
 
     x, mask = batch
     net = _net(pair_conditioning=True, partner_neighbors=3)
@@ -186,7 +186,7 @@ def test_pair_conditioning_adds_partner_edges_and_keeps_se3(batch) -> None:
     fn = lambda y: net(y, SIGMAS, {"mask": mask, "ss_pairs": pairs})  # noqa: E731
     assert_equivariant(fn, x)
     assert_chiral(fn, x)
-    nbr, ok = _partner_slots(x[:, :, CA_INDEX], pairs == PAIR_ADJACENT, 3)
+    nbr, ok = partner_slots(x[:, :, CA_INDEX], pairs == PAIR_ADJACENT, 3)
     assert ok[0, :5].all() and ok[0, 60:65].all() and not ok[0, 10:50].any()
     assert set(nbr[0, 0][ok[0, 0]].tolist()) <= set(range(60, 65))
     with pytest.raises(InputError, match="ss_pairs"):
