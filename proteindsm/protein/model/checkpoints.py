@@ -8,8 +8,10 @@ arbitrary code.  Weights are read with safetensors.
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import os
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -20,11 +22,30 @@ from proteindsm.core.checkpoint import load_checkpoint, load_weights_into, read_
 from proteindsm.core.schedules import GeometricSchedule
 from proteindsm.errors import CheckpointError
 
-from proteindsm.protein.model.frame_network import FrameScoreNet
-from proteindsm.protein.model.network import BackboneScoreNet
 
-SCORE_MODELS: dict[str, Callable[..., torch.nn.Module]] = {"BackboneScoreNet": BackboneScoreNet,
-                                                             "FrameScoreNet": FrameScoreNet}
+
+class _LazyRegistry(Mapping):
+    """``{class name: class}`` whose classes are imported on first use: the e3nn network's module
+    imports e3nn (~1.3 s), which a run of the frame network never needs."""
+
+    def __init__(self, paths: dict[str, str]) -> None:
+        self._paths = dict(paths)
+
+    def __getitem__(self, name: str) -> Callable[..., torch.nn.Module]:
+        module, _, attr = self._paths[name].partition(":")
+        return getattr(importlib.import_module(module), attr)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._paths)
+
+    def __len__(self) -> int:
+        return len(self._paths)
+
+
+SCORE_MODELS: Mapping[str, Callable[..., torch.nn.Module]] = _LazyRegistry({
+    "BackboneScoreNet": "proteindsm.protein.model.network:BackboneScoreNet",
+    "FrameScoreNet": "proteindsm.protein.model.frame_network:FrameScoreNet",
+})
 
 
 @dataclass
@@ -48,7 +69,7 @@ class LoadedModel:
         return int(self.metadata.get("max_length", 256))
 
 
-def build_model(registry: dict[str, Callable[..., torch.nn.Module]], metadata: dict[str, Any],
+def build_model(registry: Mapping[str, Callable[..., torch.nn.Module]], metadata: dict[str, Any],
                 path: str | os.PathLike) -> torch.nn.Module:
     """Instantiate ``metadata["model_class"]`` from ``registry`` with ``metadata["model_config"]``."""
     name = metadata.get("model_class")
@@ -64,7 +85,7 @@ def build_model(registry: dict[str, Callable[..., torch.nn.Module]], metadata: d
     return cls(**config)
 
 
-def load_model(path: str | os.PathLike, registry: dict[str, Callable[..., torch.nn.Module]] | None = None,
+def load_model(path: str | os.PathLike, registry: Mapping[str, Callable[..., torch.nn.Module]] | None = None,
                *, device: torch.device | str = "cpu", prefer_ema: bool = True) -> LoadedModel:
     """Load a model checkpoint (full training checkpoint or inference export) onto ``device``."""
     registry = SCORE_MODELS if registry is None else registry

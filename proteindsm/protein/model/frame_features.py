@@ -102,4 +102,8 @@ def partner_slots(ca: Tensor, adjacent: Tensor, num: int) -> tuple[Tensor, Tenso
 
 
 def rbf(d: Tensor, centers: Tensor, width: float) -> Tensor:
-    return torch.exp(-0.5 * ((d[..., None] - centers) / width) ** 2)
+    """Gaussian radial basis ``exp(−((d − c)/w)²/2)``: ``(...)`` → ``(..., len(centers))`` (in-place
+    steps on one temporary: this runs on every edge of every evaluation)."""
+    z = d[..., None] - centers
+    z.mul_(1.0 / width)
+    return z.square_().mul_(-0.5).exp_()
