@@ -58,6 +58,9 @@ class TrainConfig:
     # rate for new, zero-initialised inputs of a warm-started model; the first matching prefix applies
     precision: Literal["fp32", "bf16"] = "fp32"  # bf16: forward passes under torch.autocast (weights,
     # optimiser and EMA stay float32) — for GPUs; on CPU it is supported but rarely faster
+    lr_drops: dict = field(default_factory=dict)  # {step: factor}: from each listed step on, the learning
+    # rate is multiplied by its factor (cumulative), e.g. {24500: 0.4} — a step-down of a campaign's
+    # constant rate once its loss flattens, kept in the recipe so a rerun reproduces it
     compile: bool = False  # torch.compile the model in place (nn.Module.compile, dynamic shapes; weights,
     # state_dict and checkpoints unchanged): fused kernels, at the price of a first-step compile
 
@@ -73,6 +76,9 @@ class TrainConfig:
             raise InputError(f"train.precision must be 'fp32' or 'bf16', got {self.precision!r}")
         if self.lr_schedule not in ("constant", "cosine"):
             raise InputError(f"train.lr_schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}")
+        for step, factor in dict(self.lr_drops).items():
+            if int(step) < 0 or not (float(factor) > 0 and math.isfinite(float(factor))):
+                raise InputError(f"train.lr_drops: {step}: {factor} must map a step >= 0 to a factor > 0")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -242,7 +248,8 @@ class Trainer:
             if c.max_minutes:  # time-boxed run: decay over whichever budget runs out first
                 progress = max(progress, min(1.0, self._session_seconds() / (60 * c.max_minutes)))
             return c.lr * warm * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
-        return c.lr * warm
+        drop = math.prod(float(f) for s, f in c.lr_drops.items() if step >= int(s))
+        return c.lr * warm * drop
 
     def _generator(self, step: int, salt: int = 0) -> torch.Generator:
         return torch.Generator().manual_seed(self.config.seed * 1_000_003 + step * 7919 + salt)

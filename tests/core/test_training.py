@@ -47,6 +47,19 @@ def test_compiled_training_matches_eager_and_keeps_checkpoint_keys(tmp_path):
         assert torch.allclose(a.model[k], b.model[k], atol=1e-4), k
 
 
+def test_lr_drops_step_the_constant_rate_down(tmp_path):
+    import pytest
+
+    from proteindsm.core import TrainConfig, Trainer
+    from proteindsm.errors import InputError
+
+    tr = trainer(tmp_path, 10)
+    tr.config = TrainConfig(out_dir=str(tmp_path), lr=1e-3, warmup_steps=0, lr_drops={5: 0.5, 8: 0.2})
+    assert [round(Trainer._lr_at(tr, s), 8) for s in (0, 4, 5, 7, 8, 20)] == [1e-3, 1e-3, 5e-4, 5e-4, 1e-4, 1e-4]
+    with pytest.raises(InputError, match="lr_drops"):
+        TrainConfig(out_dir=str(tmp_path), lr_drops={5: 0.0})
+
+
 def test_warm_start_copies_weights_then_resume_keeps_own(tmp_path):
     trainer(tmp_path / "src", 5).fit()
     src_path = tmp_path / "src" / "checkpoint.safetensors"
