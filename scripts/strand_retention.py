@@ -60,11 +60,9 @@ def strand_rich_chains(corpus_path: str, n: int, min_strand: float = 0.3) -> lis
 def own_pairs(X: np.ndarray, ref: str) -> np.ndarray:
     """The chain's own strand pairing as the network's ``(L, L)`` pair tokens (from its DSSP ``ref``)."""
     from proteindsm.protein.data.secondary_structure import dssp_to_tokens
-    from proteindsm.protein.data.strand_pairing import pair_tokens, paired_residues, segment_adjacency, strand_segments
+    from proteindsm.protein.data.strand_pairing import chain_layout
 
-    tok = dssp_to_tokens(ref.replace("C", "L"))
-    segs = strand_segments(tok)
-    return pair_tokens(len(tok), segs, segment_adjacency(segs, paired_residues(X[:, 1], tok)))
+    return chain_layout(X[:, 1], dssp_to_tokens(ref.replace("C", "L"))).pair_tokens()
 
 
 def denoiser_only(chains, args) -> None:

@@ -18,7 +18,7 @@ import numpy as np
 from proteindsm.fileio import atomic_write_text
 from proteindsm.protein.data.corpus import load_corpus
 from proteindsm.protein.data.secondary_structure import dssp_to_tokens, tokens_to_string
-from proteindsm.protein.data.strand_pairing import format_pairs, paired_residues, segment_adjacency, strand_segments
+from proteindsm.protein.data.strand_pairing import chain_layout
 
 
 def main() -> None:
@@ -41,8 +41,8 @@ def main() -> None:
         tok = dssp_to_tokens(c.dssp[o:o + n])
         text = tokens_to_string(tok)
         if args.pairs:
-            adj = segment_adjacency(strand_segments(tok), paired_residues(c.coords[o:o + n, 1], tok))
-            text += f" pairs={format_pairs(adj)}" if adj else ""
+            layout = chain_layout(c.coords[o:o + n, 1], tok)
+            text += f" pairs={layout.pairs_text}" if layout.pairs else ""
         lines += [f">{c.ids[i]} length={n}", text]
     atomic_write_text(args.out, "\n".join(lines) + "\n")
     print(f"wrote {args.num} strings to {args.out}")

@@ -40,10 +40,11 @@ def _train_score(cfg: DictConfig) -> int:
     if ss_labels and corpus.dssp is None:
         raise InputError(f"data.ss_labels=true needs a corpus with a dssp field; {d.path} has none")
     strand_pairs = bool(d.get("strand_pairs", False))
+    pairs_dropout = float(d.get("pairs_dropout", 0.5))
     batches = BackboneBatches(corpus, train_idx, tokens_per_batch=int(d.tokens_per_batch),
                               crop_length=int(d.crop_length), max_batch_size=int(d.max_batch_size),
                               seed=int(cfg.seed), ss_labels=ss_labels, ss_dropout=ss_dropout,
-                              strand_pairs=strand_pairs, pairs_dropout=float(d.get("pairs_dropout", 0.5)))
+                              strand_pairs=strand_pairs, pairs_dropout=pairs_dropout)
     schedule = instantiate_checked(cfg.schedule, "schedule")
     network = instantiate_checked(cfg.network, "network")
     name = type(network).__name__
@@ -76,7 +77,7 @@ def _train_score(cfg: DictConfig) -> int:
     metadata["ss_dropout"] = ss_dropout
     metadata["strand_pairs"] = strand_pairs
     if strand_pairs:
-        metadata["pairs_dropout"] = float(d.get("pairs_dropout", 0.5))
+        metadata["pairs_dropout"] = pairs_dropout
     metadata["self_conditioning_rate"] = sc_rate
     trainer = Trainer(network, objective, batches,
                       train_config(cfg, out), validation=validation, metadata=metadata)

@@ -35,8 +35,7 @@ from proteindsm.errors import InputError
 from proteindsm.protein.structure.backbone import CA
 from proteindsm.protein.data.corpus import Corpus
 from proteindsm.protein.data.secondary_structure import SS_UNKNOWN, dssp_to_tokens, drop_labels
-from proteindsm.protein.data.strand_pairing import (PAIR_UNKNOWN, pair_tokens, paired_residues, segment_adjacency,
-                                                    strand_segments)
+from proteindsm.protein.data.strand_pairing import PAIR_UNKNOWN, PairedLayout, chain_layout
 
 
 @dataclass
@@ -122,10 +121,8 @@ class BackboneBatches:
                 if self.strand_pairs:
                     drop = rng is not None and (bool(rng.random() < self.pairs_dropout)
                                                 or bool((kept == SS_UNKNOWN).all()))
-                    segments = strand_segments(tok)
-                    adjacency = None if drop else segment_adjacency(
-                        segments, paired_residues(xyz[:, CA], tok))
-                    pairs.append(pair_tokens(length, segments, adjacency))
+                    layout = PairedLayout(tok, None) if drop else chain_layout(xyz[:, CA], tok)
+                    pairs.append(layout.pair_tokens())
         L = max(len(c) for c in chains)
         x = np.zeros((len(chains), L, 4, 3), dtype=np.float32)
         mask = np.zeros((len(chains), L), dtype=bool)

@@ -27,7 +27,7 @@ import numpy as np
 from proteindsm.errors import InputError
 from proteindsm.protein.data.secondary_structure import SS_STRAND
 
-__all__ = ["PairedLayout", "as_layout", "PAIR_UNKNOWN", "PAIR_APART", "PAIR_ADJACENT", "NUM_PAIR_TOKENS", "PAIR_CA_DISTANCE",
+__all__ = ["PairedLayout", "as_layout", "chain_layout", "PAIR_UNKNOWN", "PAIR_APART", "PAIR_ADJACENT", "NUM_PAIR_TOKENS", "PAIR_CA_DISTANCE",
            "strand_segments", "paired_residues", "segment_adjacency", "pair_tokens", "parse_pairs",
            "format_pairs"]
 
@@ -138,6 +138,12 @@ class PairedLayout:
     def pairs_text(self) -> Optional[str]:
         """``"1:2/2:3"`` (1-based), ``""`` for "no strands pair", None when not given."""
         return None if self.pairs is None else format_pairs(self.pairs)
+
+
+def chain_layout(ca: np.ndarray, tokens: np.ndarray) -> PairedLayout:
+    """A real chain's layout with its own strand pairing: CA ``(L, 3)`` Å and 3-state tokens ``(L,)``
+    → tokens and the adjacency of its strand segments (:func:`paired_residues`, :func:`segment_adjacency`)."""
+    return PairedLayout(tokens, tuple(segment_adjacency(strand_segments(tokens), paired_residues(ca, tokens))))
 
 
 def as_layout(value: Any) -> Optional[PairedLayout]:

@@ -15,8 +15,8 @@ from torch import Tensor
 
 from proteindsm.protein.structure.backbone import (ANGLE_C_N_CA, ANGLE_CA_C_N, ANGLE_CA_C_O, ANGLE_N_CA_C, ANGLE_O_C_N,
                                                    BOND_C_N, BOND_C_O, BOND_CA_C, BOND_N_CA)
-from proteindsm.protein.structure.domain import CA_INDEX
 from proteindsm.protein.structure.geometry import angle_at
+from proteindsm.protein.structure.ideal_geometry import residue_frames
 
 __all__ = ["NUM_GEOMETRY_DEVIATIONS", "local_frames", "geometry_deviations", "partner_slots", "gather_neighbours",
            "rbf"]
@@ -26,16 +26,11 @@ _EPS = 1e-8
 
 def local_frames(x: Tensor) -> Tensor:
     """Right-handed residue frames from N, CA, C: ``(..., 4, 3)`` → ``(..., 3, 3)`` with columns
-    ``e1`` (CA→C), ``e2`` (towards N, ⟂ e1), ``e3 = e1 × e2``.  A degenerate residue (all atoms at
-    one point, e.g. padding at 0) gives a zero matrix, not NaN."""
-    ca = x[..., CA_INDEX, :]
-    u = x[..., 2, :] - ca
-    e1 = u / torch.sqrt((u * u).sum(-1, keepdim=True) + _EPS)
-    v = x[..., 0, :] - ca
-    v = v - (v * e1).sum(-1, keepdim=True) * e1
-    e2 = v / torch.sqrt((v * v).sum(-1, keepdim=True) + _EPS)
-    e3 = torch.linalg.cross(e1, e2, dim=-1)
-    return torch.stack([e1, e2, e3], dim=-1)
+    ``e1`` (CA→C), ``e2`` (towards N, ⟂ e1) — the Gram–Schmidt pair of
+    :func:`proteindsm.protein.structure.ideal_geometry.residue_frames` — and ``e3 = e1 × e2``.  A
+    degenerate residue (all atoms at one point, e.g. padding at 0) gives a zero matrix, not NaN."""
+    e1, e2 = residue_frames(x)
+    return torch.stack([e1, e2, torch.linalg.cross(e1, e2, dim=-1)], dim=-1)
 
 
 #: Node features of :func:`geometry_deviations`.

@@ -65,7 +65,7 @@ from proteindsm.protein.model.frame_features import (NUM_GEOMETRY_DEVIATIONS, ga
                                                      local_frames, partner_slots, rbf)
 from proteindsm.protein.structure.domain import CA_INDEX
 
-__all__ = ["FrameScoreNet", "geometry_deviations", "local_frames"]  # the features re-exported
+__all__ = ["FrameScoreNet"]
 
 _PAIR_RBF_MAX = 12.0  # Å, last RBF centre of the 16 atom-pair distances
 _UNIT = 10.0          # Å: local coordinates are divided by this for unit scale
@@ -281,11 +281,10 @@ class FrameScoreNet(EDMScoreModel):
             if ss is None:
                 ss = torch.full((batch, length), SS_UNKNOWN, dtype=torch.long, device=x_c.device)
             ss = torch.where(mask, ss.clamp(0, NUM_SS_TOKENS - 1), torch.full_like(ss, SS_UNKNOWN))
-        pairs = None
-        if self.pair_conditioning:
-            pairs = cond.get("ss_pairs")
-            if pairs is None:
-                pairs = torch.full((batch, length, length), PAIR_UNKNOWN, dtype=torch.long, device=x_c.device)
+        # strand pairs: absent means all unknown — then no partner slots exist, and every edge gets the
+        # unknown token's embedding without an (L, L) token matrix (the same result, less work)
+        pairs = cond.get("ss_pairs") if self.pair_conditioning else None
+        if pairs is not None:
             pair_ok = mask[:, :, None] & mask[:, None, :]
             pairs = torch.where(pair_ok, pairs.clamp(0, NUM_PAIR_TOKENS - 1), torch.full_like(pairs, PAIR_UNKNOWN))
         sc = cond.get("self_cond") if self.self_conditioning else None
@@ -311,6 +310,8 @@ class FrameScoreNet(EDMScoreModel):
             edge = edge + self.ss_edge(ss[:, :, None] * NUM_SS_TOKENS + ss_j)
         if pairs is not None:
             edge = edge + self.pair_edge(torch.gather(pairs, 2, nbr))
+        elif self.pair_conditioning:
+            edge = edge + self.pair_edge.weight[PAIR_UNKNOWN]
         if self.self_conditioning:
             edge = edge + self.sc_edge(g["sc_geo"]) * g["has_sc"][:, None, None, None]
         edge = self.edge_norm(edge)

@@ -8,7 +8,8 @@ import torch
 from proteindsm.core import SELF_COND_KEY
 from proteindsm.errors import InputError
 from proteindsm.protein.model.checkpoints import SCORE_MODELS, build_model
-from proteindsm.protein.model.frame_network import FrameScoreNet, local_frames
+from proteindsm.protein.model.frame_features import local_frames
+from proteindsm.protein.model.frame_network import FrameScoreNet
 from proteindsm.protein.structure.domain import CA_INDEX
 from tests.equivariance import assert_chiral, assert_equivariant, random_rotation
 
