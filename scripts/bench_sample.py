@@ -109,9 +109,9 @@ def main() -> None:
     for preset in args.presets:
         plan = load_plan(sample_options(length=100, num=1, sampler=preset, checkpoint=args.checkpoint,
                                         device=args.device, progress=False))
-        full_evals = plan.options.sampler.num_evaluations(len(plan.sigmas))
+        full_evals = plan.options.sampler.num_evaluations(plan.sigmas)
         sigmas = plan.sigmas if args.max_levels is None else plan.sigmas[:args.max_levels]
-        evals = plan.options.sampler.num_evaluations(len(sigmas))
+        evals = plan.options.sampler.num_evaluations(sigmas)
         sample_backbones(plan.score_fn, [32], 1, plan.options.sampler, plan.sigmas[-3:],
                          device=plan.options.device, progress=False, ss_layout=plan.ss_layout)   # warm-up
         for threads in (args.threads if plan.options.device.type == "cpu" else [torch.get_num_threads()]):

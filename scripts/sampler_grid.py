@@ -89,7 +89,7 @@ def main() -> None:
         print(json.dumps(dict(
             setting=spec + (f" steric {args.steric}" if args.steric else "")
             + (f" compactness {args.compactness}" if args.compactness else ""),
-            evaluations=sampler.num_evaluations(len(sigmas)), length=args.length, num=args.num,
+            evaluations=sampler.num_evaluations(sigmas), length=args.length, num=args.num,
             seconds=round(seconds), bond_mad=round(st["bond_length_mad_mean_A"], 3),
             angle_mad=round(st["bond_angle_mad_mean_deg"], 2), rama=round(st["ramachandran_allowed_fraction"], 3),
             clash_pairs=st["clash_pairs_mean"], clash_free=st["clash_free_fraction"],

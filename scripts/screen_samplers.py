@@ -46,7 +46,7 @@ class TwoStage:
         self.a, self.ga, self.b, self.gb = first, first_grid, second, second_grid
 
     def num_evaluations(self, num_levels: int) -> int:
-        return self.a.num_evaluations(len(self.ga)) + self.b.num_evaluations(len(self.gb))
+        return self.a.num_evaluations(self.ga) + self.b.num_evaluations(self.gb)
 
     def sample(self, score_fn, x, sigmas, **kw):
         kw.pop("return_trajectory", None)
@@ -126,7 +126,7 @@ def main() -> None:
         dt = time.time() - t0
         g = geometry_summary([b.coords.astype(np.float64) for b in out])
         print(json.dumps(dict(
-            spec=spec, priors=args.priors, ss=args.ss, pairs=args.pairs, ideal_output=args.ideal_output, evals=sampler.num_evaluations(len(plan.sigmas)), s_per_bb=round(dt / len(out), 2),
+            spec=spec, priors=args.priors, ss=args.ss, pairs=args.pairs, ideal_output=args.ideal_output, evals=sampler.num_evaluations(plan.sigmas), s_per_bb=round(dt / len(out), 2),
             helix=round(g["helix_fraction_mean"], 3), strand=round(g["strand_fraction_mean"], 3),
             rama=round(g["ramachandran_allowed_fraction"], 3), bond_mad=round(g["bond_length_mad_mean_A"], 3),
             clash_free=round(g["clash_free_fraction"], 2), rg=round(g["rg_normalised_mean"], 2))), flush=True)

@@ -44,7 +44,7 @@ class Sampler(Protocol):
                generator: Optional[torch.Generator] = None, return_trajectory: bool = False,
                progress: bool = False) -> SampleResult: ...
 
-    def num_evaluations(self, num_levels: int) -> int: ...
+    def num_evaluations(self, sigmas: Tensor | int) -> int: ...
 
 
 def prior_sample(shape: tuple[int, ...], sigma_max: float, *, mask: Optional[Tensor] = None,
@@ -69,6 +69,11 @@ def check_sigmas(sigmas: Tensor) -> None:
 def check_positive(name: str, value: float) -> None:
     if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
         raise InputError(f"sampler.{name} must be a positive number, got {value!r}")
+
+
+def num_grid_levels(sigmas: Tensor | int) -> int:
+    """The number of levels of a σ grid ``(N,)``, or N itself."""
+    return len(sigmas) if torch.is_tensor(sigmas) else int(sigmas)
 
 
 def check_non_negative_int(name: str, value: int, minimum: int = 0) -> None:

@@ -34,14 +34,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal, Optional
+from typing import Literal, Optional, Sequence
 
 import torch
 from torch import Tensor
 
 from proteindsm.errors import InputError
 
-from .sampler_base import SampleResult, SamplerRun, check_non_negative_int, check_positive
+from .sampler_base import SampleResult, SamplerRun, check_non_negative_int, check_positive, num_grid_levels
 from .types import Cond, ProjectFn, ScoreFn, identity_project
 
 
@@ -63,6 +63,11 @@ class AnnealedLangevin:
             σ); levels above it run at T = 1.  ``None`` (default): every level.  Lets the coarse
             levels, where the global shape forms, sample the model's distribution while the fine
             levels sharpen the local geometry.
+        level_steps: σ windows with their own number of Langevin steps, ``((σ_lo, σ_hi, n), ...)``:
+            a level with σ_lo ≤ σ < σ_hi takes ``n`` steps (0 skips the level); levels in no window
+            take ``steps_per_level``.  Windows must not overlap.  Spends a fixed budget where it
+            matters (for the protein model: σ ≈ 0.3–5 Å, docs/benchmarks.md); the number of network
+            evaluations then depends on the grid's σ values, so :meth:`num_evaluations` needs the grid.
 
     A grid of one level ``[σ_min]`` is plain (non-annealed) Langevin dynamics.
     """
@@ -72,6 +77,7 @@ class AnnealedLangevin:
     final_denoise: bool = True
     temperature: float = 1.0
     temperature_sigma_max: Optional[float] = None
+    level_steps: Sequence[Sequence[float]] = ()
 
     def __post_init__(self) -> None:
         check_positive("eps", self.eps)
@@ -79,6 +85,14 @@ class AnnealedLangevin:
         check_positive("temperature", self.temperature)
         if self.temperature_sigma_max is not None:
             check_positive("temperature_sigma_max", self.temperature_sigma_max)
+        self.level_steps = _sigma_windows(self.level_steps)
+
+    def steps_at(self, sigma: float) -> int:
+        """Langevin steps at noise level ``sigma`` (``level_steps`` window, else ``steps_per_level``)."""
+        for lo, hi, n in self.level_steps:
+            if lo <= sigma < hi:
+                return n
+        return self.steps_per_level
 
     def level_temperature(self, sigma: float) -> float:
         """The temperature used for the Langevin steps at noise level ``sigma``."""
@@ -86,8 +100,13 @@ class AnnealedLangevin:
             return self.temperature
         return 1.0
 
-    def num_evaluations(self, num_levels: int) -> int:
-        return num_levels * self.steps_per_level + int(self.final_denoise)
+    def num_evaluations(self, sigmas: Tensor | int) -> int:
+        """Network evaluations on the grid ``sigmas (N,)`` (an int N will do without ``level_steps``)."""
+        if not torch.is_tensor(sigmas):
+            if self.level_steps:
+                raise TypeError("AnnealedLangevin with level_steps counts evaluations from the σ grid, not its length")
+            return int(sigmas) * self.steps_per_level + int(self.final_denoise)
+        return sum(self.steps_at(float(s)) for s in sigmas.detach().cpu()) + int(self.final_denoise)
 
     @torch.no_grad()
     def sample(self, score_fn: ScoreFn, x_init: Tensor, sigmas: Tensor, *, mask: Optional[Tensor] = None,
@@ -95,14 +114,14 @@ class AnnealedLangevin:
                generator: Optional[torch.Generator] = None, return_trajectory: bool = False,
                progress: bool = False) -> SampleResult:
         run = SamplerRun(score_fn, x_init, sigmas, mask, cond, project, generator, return_trajectory, progress,
-                         self.num_evaluations(len(sigmas)), "annealed Langevin")
+                         self.num_evaluations(sigmas), "annealed Langevin")
         x = run.settle(x_init.clone(), 0, run.sigmas[0])
         sigma_last = run.sigmas[-1]
         step = 0
         for sigma in run.sigmas:
             alpha = self.eps * (sigma / sigma_last) ** 2
             temperature = self.level_temperature(float(sigma))
-            for _ in range(self.steps_per_level):
+            for _ in range(self.steps_at(float(sigma))):
                 x = x + (alpha / temperature) * run.score(x, sigma) + torch.sqrt(2 * alpha) * run.noise(x)
                 step += 1
                 x = run.settle(x, step, sigma)
@@ -111,6 +130,25 @@ class AnnealedLangevin:
             x = run.settle(x + sigma_last ** 2 * run.score(x, sigma_last), step + 1, sigma_last)
             run.record(x)
         return run.result(x)
+
+
+def _sigma_windows(windows: Sequence[Sequence[float]]) -> tuple[tuple[float, float, int], ...]:
+    """``level_steps`` checked and sorted: ``((σ_lo, σ_hi, n), ...)``, 0 ≤ σ_lo < σ_hi, n ≥ 0, no overlaps."""
+    out = []
+    for k, w in enumerate(windows or ()):
+        try:
+            lo, hi, n = (float(v) for v in w)
+        except (TypeError, ValueError):
+            raise InputError(f"sampler.level_steps[{k}] must be [sigma_lo, sigma_hi, steps], got {w!r}") from None
+        if not (math.isfinite(lo) and 0 <= lo < hi) or int(n) != n or n < 0:
+            raise InputError(f"sampler.level_steps[{k}] must have 0 <= sigma_lo < sigma_hi and an integer "
+                             f"steps >= 0, got {list(w)!r}")
+        out.append((lo, hi, int(n)))
+    out.sort()
+    for (lo1, hi1, _), (lo2, hi2, _) in zip(out, out[1:]):
+        if lo2 < hi1:
+            raise InputError(f"sampler.level_steps windows overlap: [{lo1}, {hi1}) and [{lo2}, {hi2})")
+    return tuple(out)
 
 
 @dataclass
@@ -132,7 +170,9 @@ class ReverseSDE:
         check_non_negative_int("corrector_steps", self.corrector_steps)
         check_positive("snr", self.snr)
 
-    def num_evaluations(self, num_levels: int) -> int:
+    def num_evaluations(self, sigmas: Tensor | int) -> int:
+        """Network evaluations on the grid ``sigmas (N,)`` or a grid of N levels."""
+        num_levels = num_grid_levels(sigmas)
         steps = num_levels if self.final_denoise else num_levels - 1
         return steps * (1 + self.corrector_steps)
 
@@ -143,7 +183,7 @@ class ReverseSDE:
                progress: bool = False) -> SampleResult:
         name = "predictor-corrector" if self.corrector_steps else "reverse SDE"
         run = SamplerRun(score_fn, x_init, sigmas, mask, cond, project, generator, return_trajectory, progress,
-                         self.num_evaluations(len(sigmas)), name)
+                         self.num_evaluations(sigmas), name)
         x = run.settle(x_init.clone(), 0, run.sigmas[0])
         targets = torch.cat([run.sigmas[1:], run.sigmas.new_zeros(1)]) if self.final_denoise else run.sigmas[1:]
         step = 0
@@ -190,7 +230,9 @@ class ProbabilityFlowODE:
         if self.method not in ("euler", "heun"):
             raise InputError(f"sampler.method must be 'euler' or 'heun', got {self.method!r}")
 
-    def num_evaluations(self, num_levels: int) -> int:
+    def num_evaluations(self, sigmas: Tensor | int) -> int:
+        """Network evaluations on the grid ``sigmas (N,)`` or a grid of N levels."""
+        num_levels = num_grid_levels(sigmas)
         steps = num_levels if self.final_denoise else num_levels - 1
         heun_steps = (num_levels - 1) if self.method == "heun" else 0
         return steps + heun_steps
@@ -201,7 +243,7 @@ class ProbabilityFlowODE:
                generator: Optional[torch.Generator] = None, return_trajectory: bool = False,
                progress: bool = False) -> SampleResult:
         run = SamplerRun(score_fn, x_init, sigmas, mask, cond, project, generator, return_trajectory, progress,
-                         self.num_evaluations(len(sigmas)), f"probability-flow ODE ({self.method})")
+                         self.num_evaluations(sigmas), f"probability-flow ODE ({self.method})")
         x = run.settle(x_init.clone(), 0, run.sigmas[0])
         targets = torch.cat([run.sigmas[1:], run.sigmas.new_zeros(1)]) if self.final_denoise else run.sigmas[1:]
         for i, sigma_next in enumerate(targets):
@@ -258,7 +300,9 @@ class EDMStochastic:
             raise InputError(f"sampler.s_tmax must be larger than s_tmin, got {self.s_tmax!r}")
         check_positive("s_noise", self.s_noise)
 
-    def num_evaluations(self, num_levels: int) -> int:
+    def num_evaluations(self, sigmas: Tensor | int) -> int:
+        """Network evaluations on the grid ``sigmas (N,)`` or a grid of N levels."""
+        num_levels = num_grid_levels(sigmas)
         steps = num_levels if self.final_denoise else num_levels - 1
         corrections = (num_levels - 1) if self.heun else 0
         return steps + corrections
@@ -275,7 +319,7 @@ class EDMStochastic:
                generator: Optional[torch.Generator] = None, return_trajectory: bool = False,
                progress: bool = False) -> SampleResult:
         run = SamplerRun(score_fn, x_init, sigmas, mask, cond, project, generator, return_trajectory, progress,
-                         self.num_evaluations(len(sigmas)), "EDM stochastic" if self.s_churn else "EDM Heun")
+                         self.num_evaluations(sigmas), "EDM stochastic" if self.s_churn else "EDM Heun")
         grid = [float(s) for s in sigmas.detach().cpu().double()]   # control flow on the host
         n = len(grid)
         targets = grid[1:] + ([0.0] if self.final_denoise else [])

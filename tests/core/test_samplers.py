@@ -65,6 +65,50 @@ def test_annealed_langevin_temperature_window():
     assert AnnealedLangevin(temperature=0.5, temperature_sigma_max=1.0).level_temperature(2.0) == 1.0
 
 
+def test_annealed_langevin_level_steps_known_answer():
+    """``level_steps`` spends the steps in σ windows: one step on each coarse level and 100 on the
+    levels σ < 1 still reach N(μ, s²), with the evaluations counted from the grid."""
+    sampler = AnnealedLangevin(eps=2e-5, steps_per_level=1, level_steps=[[0.0, 1.0, 100]])
+    grid = GeometricSchedule(sigma_min=0.01, sigma_max=100.0, num_levels=10).levels(dtype=torch.float64)
+    assert sampler.num_evaluations(grid) == 5 * 1 + 5 * 100 + 1
+    g = torch.Generator().manual_seed(0)
+    res = sampler.sample(gaussian_score(MEAN, STD), prior_sample((N, 2), 100.0, generator=g, dtype=torch.float64),
+                         grid, generator=g)
+    assert res.num_evaluations == sampler.num_evaluations(grid)
+    assert torch.allclose(res.x.mean(0), MEAN.double(), atol=0.03), res.x.mean(0)
+    assert torch.allclose(res.x.std(0), torch.full((2,), STD, dtype=torch.float64), atol=0.03), res.x.std(0)
+    # too few steps where it matters: the coarse levels alone leave the wrong width
+    coarse = AnnealedLangevin(eps=2e-5, steps_per_level=100, level_steps=[[0.0, 1.0, 1]])
+    x = _run(coarse, 10)
+    assert not torch.allclose(x.std(0), torch.full((2,), STD, dtype=torch.float64), atol=0.03), x.std(0)
+
+
+def test_annealed_langevin_level_steps_window_over_every_level_is_the_plain_sampler():
+    plain = _run(AnnealedLangevin(eps=2e-5, steps_per_level=20), 10)
+    windowed = _run(AnnealedLangevin(eps=2e-5, steps_per_level=3, level_steps=[[0.0, 1e9, 20]]), 10)
+    assert torch.equal(plain, windowed)
+    skip = AnnealedLangevin(steps_per_level=2, level_steps=[[0.0, 0.5, 0], [0.5, 2.0, 4]])
+    assert [skip.steps_at(s) for s in (0.1, 0.5, 1.9, 2.0)] == [0, 4, 4, 2]
+
+
+@pytest.mark.parametrize("windows,match", [
+    ([[0.0, 1.0, 2], [0.5, 3.0, 1]], "overlap"),
+    ([[1.0, 0.5, 2]], "sigma_lo < sigma_hi"),
+    ([[0.0, 1.0, -1]], "steps >= 0"),
+    ([[0.0, 1.0, 1.5]], "integer"),
+    ([[0.0, 1.0]], r"level_steps\[0\] must be \[sigma_lo, sigma_hi, steps\]"),
+])
+def test_annealed_langevin_level_steps_rejects_bad_windows(windows, match):
+    with pytest.raises(InputError, match=match):
+        AnnealedLangevin(level_steps=windows)
+
+
+def test_annealed_langevin_level_steps_needs_the_grid_to_count():
+    with pytest.raises(TypeError, match="grid"):
+        AnnealedLangevin(level_steps=[[0.0, 1.0, 3]]).num_evaluations(10)
+    assert AnnealedLangevin(steps_per_level=3).num_evaluations(10) == 31
+
+
 def test_trajectory_and_evaluation_count():
     sched = GeometricSchedule(0.01, 10.0, 5)
     s = ReverseSDE(corrector_steps=2)

@@ -146,7 +146,7 @@ def sample_backbones(score_fn: ScoreFn, lengths: Sequence[int], num_per_length: 
               else {L: int(num_per_length) for L in lengths})
     jobs = [j for j in batch_jobs(counts, batch_size) if skip is None or not skip(j[0], j[1])]
     out: list[SampledBackbone] = []
-    per_batch = sampler.num_evaluations(len(sigmas))
+    per_batch = sampler.num_evaluations(sigmas)
     bar = tqdm(total=per_batch * len(jobs), desc="sampling", unit="eval", disable=not progress,
                dynamic_ncols=True)
     counted = _CountingScore(score_fn, bar) if progress else score_fn

@@ -187,7 +187,7 @@ def run_diversify(run: DiversifyRun, out: Optional[str | Path] = None, *, comman
         "chain": run.chain.id, "length": L, "sigma": run.sigma, "keep": run.keep_spec,
         "mechanism": run.mechanism if run.keep is not None else None, "ss": run.ss,
         "checkpoint": str(o.checkpoint), "sampler": o.sampler_name,
-        "evaluations": o.sampler.num_evaluations(len(D.partial_sigmas(plan.sigmas, run.sigma))),
+        "evaluations": o.sampler.num_evaluations(D.partial_sigmas(plan.sigmas, run.sigma)),
         "seed": o.seed, "num": o.num, "steric": o.steric, "compactness": o.compactness,
         "summary": {"tm_to_input_median": statistics.median(tms), "tm_to_input_min": min(tms), "tm_to_input_max": max(tms),
                     "ca_rmsd_to_input_median": statistics.median([v.ca_rmsd_to_input for v in variants])},

@@ -210,3 +210,8 @@ def test_named_sampler_matches_the_sample_command_default():
     assert isinstance(fast, ReverseSDE) and fast_levels == 50
     quick, quick_levels = named_sampler("langevin_fast")              # one step per level: 231 evaluations
     assert quick.num_evaluations(quick_levels) == 231 and quick.temperature == 0.3
+    few, few_levels = named_sampler("langevin_fewstep")               # σ windows: <= 100 on the shipped grid
+    from proteindsm.protein.generate import load_plan, sample_options
+    plan = load_plan(sample_options(length=[50], num=1, sampler="langevin_fewstep", progress=False))
+    assert few_levels == len(plan.sigmas) == 40 and few.level_steps
+    assert 90 <= few.num_evaluations(plan.sigmas) <= 100
