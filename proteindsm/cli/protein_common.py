@@ -34,7 +34,8 @@ def sampling_keys(cfg: DictConfig, command: str) -> dict:
                 steric=_container(cfg.get("steric")), compactness=_container(cfg.get("compactness")),
                 sigma_min=cfg.get("sigma_min"), sigma_max=cfg.get("sigma_max"), device=str(cfg.device),
                 batch_size=cfg.batch_size, ideal_output=cfg.get("ideal_output", False),
-                progress=cfg.get("progress", True), sampler_name=config.group_choice("protein", command, "sampler"))
+                progress=cfg.get("progress", True), ss_guidance=cfg.get("ss_guidance", 1.0),
+                sampler_name=config.group_choice("protein", command, "sampler"))
 
 
 def options_from_config(cfg: DictConfig, command: str = "sample") -> SampleOptions:

@@ -11,6 +11,7 @@ from .checkpoint import Checkpoint, load_checkpoint, load_weights_into, read_met
 from .denoiser import (DenoiserScore, EDMCoefficients, EDMPreconditioning, NoisePredictionPreconditioning,
                        denoised_estimate, edm_coefficients, score_from_denoised)
 from .ema import EMA
+from .free_guidance import ClassifierFreeGuidance
 from .conditioning import KnownPart, ReconstructionGuidance, Replacement, with_conditioning
 from .guidance import (CalibratedRegressionGuidance, ClassifierGuidance, DenoisedPropertyGuidance, Evaluation, GuidanceTerm,
                        NoiseAwareDenoisedGuidance, PotentialGuidance, ProjectionGuidance, RegressionGuidance,

@@ -149,13 +149,40 @@ def with_potentials(score_fn: Any, steric: Optional[dict] = None, compactness: O
     return with_guidance(score_fn, terms)
 
 
-def model_score_fn(model: Any) -> Any:
-    """The model as a score function for sampling: wrapped in
-    :class:`proteindsm.core.SelfConditioning` when it was trained with self-conditioning."""
-    if bool(getattr(model, "config", {}).get("self_conditioning", False)):
+SS_GUIDANCE_KEYS = ("ss", "ss_pairs")
+"""The ``cond`` entries that classifier-free ``ss_guidance`` drops for its unconditional pass."""
+
+
+def ss_guidance_weight(value: Any) -> float:
+    """``ss_guidance``: a number w ≥ 0 (1 = off), checked before any model work."""
+    import math
+
+    try:
+        w = float("nan") if isinstance(value, bool) else float(value)
+    except (TypeError, ValueError):
+        w = float("nan")
+    if not (math.isfinite(w) and w >= 0):
+        raise InputError(f"ss_guidance must be a number >= 0 (1 = off; 2-3 follows ss= more strictly), got {value!r}")
+    return w
+
+
+def model_score_fn(model: Any, ss_guidance: float = 1.0) -> Any:
+    """The model as a score function for sampling: with classifier-free guidance of weight
+    ``ss_guidance`` on its secondary-structure labels and strand pairs
+    (:class:`proteindsm.core.ClassifierFreeGuidance`, keys :data:`SS_GUIDANCE_KEYS`; 1 = off), then
+    wrapped in :class:`proteindsm.core.SelfConditioning` when it was trained with self-conditioning
+    (both guided passes get the same previous estimate; the estimate fed on is the guided one)."""
+    config = getattr(model, "config", {}) or {}
+    score = model
+    if ss_guidance != 1.0:
+        if not config.get("ss_conditioning", False):
+            raise InputError(f"ss_guidance={ss_guidance:g} needs a checkpoint with secondary-structure conditioning")
+        from proteindsm.core import ClassifierFreeGuidance
+        score = ClassifierFreeGuidance(float(ss_guidance), SS_GUIDANCE_KEYS).wrap(model)
+    if bool(config.get("self_conditioning", False)):
         from proteindsm.core import SelfConditioning
-        return SelfConditioning(model)
-    return model
+        return SelfConditioning(score)
+    return score
 
 
 # ------------------------------------------------------------------------------ secondary structure
@@ -355,7 +382,7 @@ def checked_format(fmt: Any) -> str:
 
 
 __all__ = ["parse_lengths", "positive_int", "seed_value", "potential_settings", "steric_option",
-           "compactness_option", "with_potentials", "model_score_fn", "parse_ss", "read_ss_file",
+           "compactness_option", "with_potentials", "model_score_fn", "ss_guidance_weight", "SS_GUIDANCE_KEYS", "parse_ss", "read_ss_file",
            "ss_layout_for", "parse_pairs_option", "sampler_presets", "build_sampler", "named_sampler", "sigma_grid", "grid_rho",
            "preset_settings",
            "checked_format", "POTENTIAL_FIELDS", "POTENTIAL_DEFAULTS"]

@@ -56,6 +56,11 @@ class SampleOptions:
     ideal_output: bool = True
     save_trajectory: bool = False
     progress: bool = True
+    ss_guidance: float = 1.0        # classifier-free guidance weight on ss labels + strand pairs (1: off)
+
+    def ss_guidance_entry(self) -> dict:
+        """``{"ss_guidance": w}`` for a run's recorded settings, ``{}`` when off (as older manifests)."""
+        return {} if self.ss_guidance == 1.0 else {"ss_guidance": self.ss_guidance}
 
 
 def _potential(name: str, value: Any) -> Optional[dict]:
@@ -80,13 +85,16 @@ def sample_options(*, length: Any = None, num: Any = 8, seed: Any = 0, sampler: 
                    pairs: Any = "auto", steric: Any = "default", compactness: Any = "default", sigma_min: Any = None,
                    sigma_max: Any = None, device: Any = "auto", batch_size: Any = 8, format: Any = "pdb",
                    ideal_output: Any = True, save_trajectory: Any = False, progress: Any = True,
-                   sampler_name: Optional[str] = None) -> SampleOptions:
+                   ss_guidance: Any = 1.0, sampler_name: Optional[str] = None) -> SampleOptions:
     """Check every plain setting of a sampling run (one :class:`InputError` naming the setting).
 
     The keys and defaults are those of ``proteindsm sample`` (``configs/protein/sample.yaml``).
     ``sampler``: a preset name (``configs/protein/sampler/``), a mapping with ``_target_`` (and
     optionally ``levels``), or a sampler object; ``steps`` overrides its σ levels.  ``steric`` /
     ``compactness``: ``"default"``, a mapping of settings (missing keys: the defaults) or None (off).
+    ``ss_guidance``: the classifier-free guidance weight w ≥ 0 on the secondary-structure labels and
+    strand pairs (:func:`~proteindsm.protein.generate.options.model_score_fn`; 1 = the conditional
+    model, no extra evaluations).
     """
     from proteindsm.core import resolve_device
 
@@ -120,7 +128,8 @@ def sample_options(*, length: Any = None, num: Any = 8, seed: Any = 0, sampler: 
         compactness=pots["compactness"], sigma_min=positive_number("sigma_min", sigma_min, unit="Å", allow_none=True),
         sigma_max=positive_number("sigma_max", sigma_max, unit="Å", allow_none=True), device=resolve_device(str(device)),
         batch_size=batch_size, format=fmt, rho=rho, ideal_output=_bool("ideal_output", ideal_output),
-        save_trajectory=_bool("save_trajectory", save_trajectory), progress=_bool("progress", progress))
+        save_trajectory=_bool("save_trajectory", save_trajectory), progress=_bool("progress", progress),
+        ss_guidance=opt.ss_guidance_weight(ss_guidance))
 
 
 @dataclass
@@ -184,7 +193,8 @@ class SamplingPlan:
             "steric": o.steric, "compactness": o.compactness, "seed": o.seed, "batch_size": o.batch_size,
             "counts": {str(L): n for L, n in self.counts.items()}, "ss_mode": self.ss_mode,
             "ss": _ss_settings(o), **_pairs_settings(o), "format": o.format, "ideal_output": o.ideal_output,
-            "save_trajectory": o.save_trajectory, **self.extra_settings,
+            "save_trajectory": o.save_trajectory, **o.ss_guidance_entry(),
+            **self.extra_settings,
         }
 
     def remarks(self, backbone: Any) -> list[str]:
@@ -256,6 +266,6 @@ def load_plan(o: SampleOptions, composition: Optional[dict] = None) -> SamplingP
     sigmas = opt.sigma_grid(loaded.schedule, o.levels, o.sigma_min, o.sigma_max, rho=o.rho)
     ss_layout = opt.ss_layout_for(o.ss_mode, o.ss_tokens, o.seed, loaded.model, composition=composition,
                                   per_string=o.num, pairs_mode=o.pairs_mode, pairs=o.pairs)
-    score_fn = opt.with_potentials(opt.model_score_fn(loaded.model), o.steric, o.compactness)
+    score_fn = opt.with_potentials(opt.model_score_fn(loaded.model, o.ss_guidance), o.steric, o.compactness)
     return SamplingPlan(o, loaded, counts, sigmas, score_fn, ss_layout,
                         o.ss_mode if ss_layout is not None else "none")

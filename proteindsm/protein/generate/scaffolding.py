@@ -161,7 +161,7 @@ def _score_for(run: ScaffoldRun):
                               sigma_max=g["sigma_max"], sigma_data=g["sigma_data"], through_model=g["through_model"])
         # the model (fresh, for self-conditioning's per-run state), conditioned, guided toward the
         # design targets of this length (if any), then the potentials
-        score = with_conditioning(model_score_fn(plan.loaded.model), term)
+        score = with_conditioning(model_score_fn(plan.loaded.model, plan.options.ss_guidance), term)
         if run.targets:
             score = with_guidance(score, guidance_terms(run.targets, int(known.values.shape[1])))
         return with_potentials(score, **plan.potentials)
@@ -179,7 +179,7 @@ def _settings(run: ScaffoldRun) -> dict:
         "targets": [[t.name, t.target, t.scale, t.tolerance] for t in run.targets],
         "checkpoint": str(plan.checkpoint), "sampler": {"class": type(o.sampler).__name__, **vars(o.sampler)},
         "levels": o.levels, "sigma": [float(plan.sigmas[0]), float(plan.sigmas[-1])], **plan.potentials,
-        "seed": o.seed, "batch_size": o.batch_size, "ideal_output": o.ideal_output}))
+        "seed": o.seed, "batch_size": o.batch_size, "ideal_output": o.ideal_output, **o.ss_guidance_entry()}))
 
 
 def _row(run: ScaffoldRun, s) -> dict:

@@ -104,7 +104,7 @@ def _settings(run: DiversifyRun) -> dict:
         "mechanism": run.mechanism if run.keep is not None else None, "ss": run.ss,
         "checkpoint": str(o.checkpoint), "sampler": {"class": type(o.sampler).__name__, **vars(o.sampler)},
         "levels": o.levels, "sigma_grid": [float(plan.sigmas[0]), float(plan.sigmas[-1])], **plan.potentials,
-        "seed": o.seed, "num": o.num, "batch_size": o.batch_size}))
+        "seed": o.seed, "num": o.num, "batch_size": o.batch_size, **o.ss_guidance_entry()}))
 
 
 def _row(v) -> dict:
@@ -152,7 +152,8 @@ def run_diversify(run: DiversifyRun, out: Optional[str | Path] = None, *, comman
         if known is None:
             return plan.score_fn
         term = conditioning(run.mechanism, known, sigma_data=sigma_data)
-        return with_potentials(with_conditioning(model_score_fn(plan.loaded.model), term), o.steric, o.compactness)
+        score = with_conditioning(model_score_fn(plan.loaded.model, o.ss_guidance), term)
+        return with_potentials(score, o.steric, o.compactness)
 
     def on_batch(batch) -> None:
         for v in batch:
