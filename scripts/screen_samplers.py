@@ -7,7 +7,8 @@ Usage:
         [--pairs auto|none] [--priors on|off] [--ideal-output] [--checkpoint CKPT]
 
 SETTING: ``PRESET[,key=value...]`` — a configs/protein/sampler preset with overrides of its fields
-(``steps=N`` sets the σ levels), e.g. ``langevin_cold,steps=50`` or ``edm,s_churn=0``; or
+(``steps=N`` sets the σ levels), e.g. ``langevin_cold,steps=50``, ``edm,s_churn=0`` or
+``langevin_quick,steps=40,steps_per_level=2,level_steps=[[0.3,5,5],[0,0.3,1]]`` (σ windows); or
 ``hybrid,edm_levels=8,switch=4.0,levels=50,steps_per_level=6,temperature=0.5``: the EDM stochastic
 sampler (churn 40, ρ = 7) from σ_max down to ``switch`` Å, then annealed Langevin (ε 2e-4) on a
 geometric grid from there to σ_min — a screen of where the evaluations matter, not a preset; or
@@ -75,8 +76,19 @@ def hybrid(s_max: float, s_min: float, edm_levels: int, switch: float, levels: i
                     GeometricSchedule(s_min, switch, levels + 1).levels()[1:])
 
 
+def split_top_level(spec: str) -> list[str]:
+    """``spec`` split at the commas outside brackets (so ``level_steps=[[1,5,5],[0,1,2]]`` stays whole)."""
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(spec):
+        depth += (ch == "[") - (ch == "]")
+        if ch == "," and depth == 0:
+            parts.append(spec[start:i])
+            start = i + 1
+    return parts + [spec[start:]]
+
+
 def parse(spec: str) -> tuple[str, dict]:
-    name, *items = spec.split(",")
+    name, *items = split_top_level(spec)
     fields = {}
     for item in items:
         key, _, value = item.partition("=")

@@ -74,9 +74,10 @@ def test_steric_potential_removes_clashes(tmp_path):
                    for f in sorted(out.glob("len*.pdb")))
 
     off, on = tmp_path / "off", tmp_path / "on"
-    raw = "ideal_output=false"      # the sampler's own output: 4 levels leave it far from ideal, where the fit moves Å
-    assert main(["sample", f"out={off}", "length=40", "num=2", "steric.scale=0", raw, *FAST]) == 0
-    assert main(["sample", f"out={on}", "length=40", "num=2", "steric.scale=1", "steric.sigma_max=100", raw, *FAST]) == 0
+    # the sampler's own output (4 levels x 4 steps leave it far from ideal, where the fit moves Å)
+    raw = ["ideal_output=false", "sampler=langevin_quick"]
+    assert main(["sample", f"out={off}", "length=40", "num=2", "steric.scale=0", *raw, *FAST]) == 0
+    assert main(["sample", f"out={on}", "length=40", "num=2", "steric.scale=1", "steric.sigma_max=100", *raw, *FAST]) == 0
     assert json.loads((off / "manifest.json").read_text())["steric"] is None
     assert json.loads((on / "manifest.json").read_text())["compactness"] == {"scale": 0.5, "sigma_max": 10.0,
                                                                              "max_normalised": 3.3}
@@ -127,7 +128,7 @@ def test_compactness_ceiling_holds_chains_at_it(tmp_path):
         return np.array(vals)
 
     off, on = tmp_path / "off", tmp_path / "on"
-    common = ["length=40", "num=3", "steps=20", "progress=false", "device=cpu"]
+    common = ["length=40", "num=3", "steps=20", "progress=false", "device=cpu", "sampler=langevin_quick"]
     assert main(["sample", f"out={off}", "compactness.scale=0", *common]) == 0
     assert main(["sample", f"out={on}", "compactness.sigma_max=100", "compactness.max_normalised=1.8", *common]) == 0
     assert json.loads((off / "manifest.json").read_text())["compactness"] is None
@@ -194,9 +195,11 @@ def test_named_sampler_matches_the_sample_command_default():
     from proteindsm.core import AnnealedLangevin, ReverseSDE
 
     default, levels = build_sampler(compose("protein", "sample", []))
-    named, named_levels = named_sampler("langevin_quick")
-    assert isinstance(default, AnnealedLangevin) and default == named and levels == named_levels == 50
-    assert (default.temperature, default.temperature_sigma_max, default.steps_per_level) == (0.5, None, 4)
+    named, named_levels = named_sampler("langevin_fewstep")
+    assert isinstance(default, AnnealedLangevin) and default == named and levels == named_levels == 40
+    assert (default.temperature, default.temperature_sigma_max, default.steps_per_level) == (0.5, None, 2)
+    quality, quality_levels = named_sampler("langevin_quick")
+    assert (quality.temperature, quality.steps_per_level, quality_levels) == (0.5, 4, 50)
     cold, cold_levels = named_sampler("langevin_cold")
     assert (cold.temperature, cold.steps_per_level, cold_levels) == (0.5, 8, 100)
     previous, _ = named_sampler("langevin_lowtemp")
