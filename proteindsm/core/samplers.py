@@ -52,7 +52,8 @@ class AnnealedLangevin:
     Args:
         eps: base step size ε (step at level i is α_i = ε σ_i²/σ_N²).
         steps_per_level: T, Langevin steps at each σ level.
-        final_denoise: finish with x + σ_N² s(x, σ_N) (NCSNv2), removing the last level's noise.
+        final_denoise: finish with x + σ² s(x, σ) (NCSNv2; Tweedie), removing the noise of the last
+            level sampled (σ_N, or the last level with steps when ``level_steps`` skips the final ones).
         temperature: T > 0; each level's Langevin steps use s/T, so they target p_σ^(1/T) instead of
             p_σ (T < 1 sharpens toward the modes: better local geometry, less diversity; for a
             Gaussian the variance is multiplied by T).  s is the whole composed score: with guidance
@@ -65,7 +66,8 @@ class AnnealedLangevin:
             levels sharpen the local geometry.
         level_steps: σ windows with their own number of Langevin steps, ``((σ_lo, σ_hi, n), ...)``:
             a level with σ_lo ≤ σ < σ_hi takes ``n`` steps (0 skips the level); levels in no window
-            take ``steps_per_level``.  Windows must not overlap.  Spends a fixed budget where it
+            take ``steps_per_level``.  Windows must not overlap.  Skipped final levels (n = 0) leave
+            the state at the last level sampled, so the final denoising step uses that level's σ.  Spends a fixed budget where it
             matters (for the protein model: σ ≈ 0.3–5 Å, docs/benchmarks.md); the number of network
             evaluations then depends on the grid's σ values, so :meth:`num_evaluations` needs the grid.
 
@@ -117,17 +119,21 @@ class AnnealedLangevin:
                          self.num_evaluations(sigmas), "annealed Langevin")
         x = run.settle(x_init.clone(), 0, run.sigmas[0])
         sigma_last = run.sigmas[-1]
+        sigma_state = run.sigmas[0]     # the noise level the state is at: that of the last level sampled
         step = 0
         for sigma in run.sigmas:
             alpha = self.eps * (sigma / sigma_last) ** 2
             temperature = self.level_temperature(float(sigma))
-            for _ in range(self.steps_at(float(sigma))):
+            steps = self.steps_at(float(sigma))
+            for _ in range(steps):
                 x = x + (alpha / temperature) * run.score(x, sigma) + torch.sqrt(2 * alpha) * run.noise(x)
                 step += 1
                 x = run.settle(x, step, sigma)
+            if steps:
+                sigma_state = sigma
             run.record(x)
         if self.final_denoise:
-            x = run.settle(x + sigma_last ** 2 * run.score(x, sigma_last), step + 1, sigma_last)
+            x = run.settle(x + sigma_state ** 2 * run.score(x, sigma_state), step + 1, sigma_state)
             run.record(x)
         return run.result(x)
 

@@ -91,6 +91,20 @@ def test_annealed_langevin_level_steps_window_over_every_level_is_the_plain_samp
     assert [skip.steps_at(s) for s in (0.1, 0.5, 1.9, 2.0)] == [0, 4, 4, 2]
 
 
+def test_annealed_langevin_final_denoising_uses_the_last_level_sampled():
+    """With the last levels skipped (n = 0) the state is at the noise of the last level sampled, σ_k;
+    the final Tweedie step must use σ_k: from N(μ, s² + σ_k²) it gives N(μ, s⁴/(s² + σ_k²))."""
+    grid = GeometricSchedule(sigma_min=0.01, sigma_max=100.0, num_levels=10).levels(dtype=torch.float64)
+    sigma_k = float(grid[grid >= 0.5][-1])                      # the last level at or above 0.5
+    sampler = AnnealedLangevin(eps=2e-5, steps_per_level=100, level_steps=[[0.0, 0.5, 0]])
+    g = torch.Generator().manual_seed(0)
+    x = sampler.sample(gaussian_score(MEAN, STD), prior_sample((N, 2), 100.0, generator=g, dtype=torch.float64),
+                       grid, generator=g).x
+    want = STD ** 2 / (STD ** 2 + sigma_k ** 2) ** 0.5
+    assert torch.allclose(x.mean(0), MEAN.double(), atol=0.03), x.mean(0)
+    assert torch.allclose(x.std(0), torch.full((2,), want, dtype=torch.float64), atol=0.02), (x.std(0), want)
+
+
 @pytest.mark.parametrize("windows,match", [
     ([[0.0, 1.0, 2], [0.5, 3.0, 1]], "overlap"),
     ([[1.0, 0.5, 2]], "sigma_lo < sigma_hi"),
