@@ -3,7 +3,7 @@
 validation chains (never training chains), with the `proteindsm diversify` defaults.
 
 Usage:
-    python scripts/diversify_table.py [--chains 2] [--num 4] [--sigmas 0.5 1 2 4 8] [--sampler langevin_cold]
+    python scripts/diversify_table.py [--chains 2] [--num 4] [--sigmas 0.5 1 2 4 8] [--sampler PRESET]
         [--corpus ../shared/data/backbones_pdb_nr40.npz] [--json out.json]
 
 Chains: the first ``--chains`` validation chains of 90–110 residues of the corpus.  Prints a
@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from proteindsm.protein.data.corpus import load_corpus  # noqa: E402
 from proteindsm.protein.generate.partial_diffusion import diversify_backbone  # noqa: E402
 from proteindsm.protein.analysis.evaluate import geometry_summary  # noqa: E402
-from proteindsm.protein.generate import load_plan, sample_options  # noqa: E402
+from proteindsm.protein.generate import DEFAULT_SAMPLER, load_plan, sample_options  # noqa: E402
 
 
 def main() -> None:
@@ -35,7 +35,7 @@ def main() -> None:
     ap.add_argument("--chains", type=int, default=2)
     ap.add_argument("--num", type=int, default=4)
     ap.add_argument("--sigmas", type=float, nargs="+", default=[0.5, 1.0, 2.0, 4.0, 8.0])
-    ap.add_argument("--sampler", default="langevin_cold")
+    ap.add_argument("--sampler", default=DEFAULT_SAMPLER, help="a sampler preset (default: the diversify default)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
