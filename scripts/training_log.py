@@ -49,6 +49,8 @@ def main() -> None:
     ap.add_argument("--tokens-per-batch", type=int, default=1024,
                     help="for runs whose train_config.json predates recording it (the campaign: 1024)")
     ap.add_argument("--baseline-json", default=None, help="scripts/val_loss.py output of the starting model")
+    ap.add_argument("--every", type=int, default=None,
+                    help="table rows only at steps that are multiples of this (and the last); the PNG keeps all")
     args = ap.parse_args()
     run = Path(args.run)
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
@@ -63,7 +65,9 @@ def main() -> None:
         base = json.loads(Path(args.baseline_json).read_text())[0]
         print(f"| start | — | — | {base['val_loss']:.4f} | {base.get('val_cond_loss', float('nan')):.4f} | "
               + " | ".join(f"{base['val_loss_per_sigma'][s]:.3f}" for s in sigmas) + " |")
-    for r in vals:
+    shown = [r for i, r in enumerate(vals)
+             if args.every is None or r["step"] % args.every == 0 or i == len(vals) - 1]
+    for r in shown:
         t = elapsed.get(r["step"])
         print(f"| {r['step']} | {'' if exact else '≤ '}{counts[r['step']] / 1e6:.2f} M | "
               f"{'' if t is None else f'{t / 3600:.2f} h'} | {r['val_loss']:.4f} | {r.get('val_cond_loss', float('nan')):.4f} | "
