@@ -21,7 +21,7 @@ def run(cfg: DictConfig) -> int:
     requests = parse_requests(cfg)            # [] without property/function/target/properties
     guidance = cfg.get("guidance")
     run = load_scaffold(resolve_path(str(require(cfg, "motif"))), require(cfg, "contig"), num=cfg.num,
-                        length=cfg.get("length"), seed=cfg.seed, mechanism=cfg.get("mechanism", "replacement"),
+                        length=cfg.get("length"), seed=cfg.seed, mechanism=cfg.get("mechanism", "guidance"),
                         guidance=OmegaConf.to_container(guidance, resolve=True) if guidance is not None else None,
                         ss=cfg.get("ss"), requests=requests,
                         predictor_dir=resolve_path(cfg.predictor_dir) if cfg.get("predictor_dir") else None,

@@ -86,7 +86,7 @@ class ScaffoldRun:
 
 
 def load_scaffold(motif: str | Path, contig: str, *, num: Any = 16, length: Any = None, seed: Any = 0,
-                  mechanism: str = "replacement", guidance: Optional[Mapping[str, Any]] = None, ss: Any = None,
+                  mechanism: str = "guidance", guidance: Optional[Mapping[str, Any]] = None, ss: Any = None,
                   requests: Sequence = (), predictor_dir: Optional[str | Path] = None,
                   **options: Any) -> ScaffoldRun:
     """Check the problem (contig, bounds, motif file, mechanism, ss, targets: one :class:`InputError`
@@ -267,7 +267,7 @@ def run_scaffold(run: ScaffoldRun, out: Optional[str | Path] = None, *, view: bo
 
 
 def scaffold(motif: str | Path, contig: str, *, num: Any = 16, length: Any = None, seed: Any = 0,
-             mechanism: str = "replacement", guidance: Optional[Mapping[str, Any]] = None, ss: Any = None,
+             mechanism: str = "guidance", guidance: Optional[Mapping[str, Any]] = None, ss: Any = None,
              properties: Optional[Sequence[Any]] = None, property: Any = None, target: Any = None,
              scale: Any = None, tolerance: Any = None, predictor: Any = None, function: Any = None,
              predictor_dir: Optional[str | Path] = None, out: Optional[str | Path] = None, view: bool = False,
@@ -277,8 +277,8 @@ def scaffold(motif: str | Path, contig: str, *, num: Any = 16, length: Any = Non
     Args:
         motif, contig: the motif file (PDB/mmCIF) and the contig in RFdiffusion's syntax
             (docs/scaffold.md); ``length``: optional ``"LO-HI"`` bounds on the total.
-        mechanism: ``replacement`` (default), ``guidance`` (reconstruction guidance, ``guidance=``
-            its settings) or ``none`` (the unconditioned baseline of the same layouts).
+        mechanism: ``guidance`` (default; reconstruction guidance, ``guidance=``
+            its settings), ``replacement`` (RePaint-style) or ``none`` (the unconditioned baseline of the same layouts).
         ss: ``None``/``"none"``, ``"motif"`` or one entry per segment (``"L/motif/H"``).
         property, target, ...: optional design targets as :func:`proteindsm.protein.design`.
         out, view: write the files (and ``view.html``) there.

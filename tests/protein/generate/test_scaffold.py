@@ -245,13 +245,13 @@ def test_remarks_and_pdb_residue_names(pdb_dir, tmp_path):
 FAST = ["steps=3", "sampler=langevin_fast", "progress=false", "device=cpu"]
 
 
-@pytest.fixture(scope="module", params=[None, "guidance"], ids=["default_replacement", "guidance"])
+@pytest.fixture(scope="module", params=[None, "replacement"], ids=["default_guidance", "replacement"])
 def cli_run(pdb_dir, tmp_path_factory, request):
     out = tmp_path_factory.mktemp("scaffold")
     extra = [] if request.param is None else [f"mechanism={request.param}"]
     rc = main(["scaffold", f"motif={pdb_dir / '1ubi.pdb'}", "contig=2-4/A23-30/3/A40-43/2-4", "num=3",
                "length=20-22", f"out={out}", *FAST, *extra])
-    return rc, out, request.param or "replacement"
+    return rc, out, request.param or "guidance"
 
 
 def test_cli_writes_pdbs_report_and_manifest(cli_run):
