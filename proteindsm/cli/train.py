@@ -55,7 +55,9 @@ def _train_score(cfg: DictConfig) -> int:
         raise InputError(f"objective.self_conditioning_rate must be in [0, 1], got {sc_rate}")
     if sc_rate > 0 and not network.config.get("self_conditioning", False):
         raise InputError("objective.self_conditioning_rate > 0 needs network.self_conditioning=true")
-    objective = DSMObjective(schedule, project=project_zero_ca_centroid, self_conditioning_rate=sc_rate)
+    local_distance = local_distance_term(cfg.get("objective", {}).get("local_distance"))
+    objective = DSMObjective(schedule, project=project_zero_ca_centroid, self_conditioning_rate=sc_rate,
+                             auxiliary=local_distance)
     validation = score_validation_sets(corpus, val_idx, schedule, num_chains=int(d.val_chains),
                                        crop_length=int(d.crop_length), ss_labels=ss_labels,
                                        self_conditioning=sc_rate > 0, strand_pairs=strand_pairs)
@@ -79,6 +81,9 @@ def _train_score(cfg: DictConfig) -> int:
     if strand_pairs:
         metadata["pairs_dropout"] = pairs_dropout
     metadata["self_conditioning_rate"] = sc_rate
+    if local_distance is not None:
+        metadata["local_distance"] = {"weight": local_distance.weight, "cutoff": local_distance.cutoff,
+                                      "sigma_max": local_distance.sigma_max}
     trainer = Trainer(network, objective, batches,
                       train_config(cfg, out), validation=validation, metadata=metadata)
     new_keys = network.new_input_keys() if hasattr(network, "new_input_keys") else []
@@ -91,6 +96,25 @@ def _train_score(cfg: DictConfig) -> int:
             dst = export_inference_checkpoint(result.checkpoint, Path(str(cfg.export)))
             print(f"exported EMA weights to {dst}")
     return 0
+
+
+def local_distance_term(spec):
+    """``objective.local_distance`` (null, or {weight, cutoff, sigma_max}) → the auxiliary loss or None."""
+    from proteindsm.protein.model.local_distance_loss import LocalDistanceLoss
+
+    if spec is None:
+        return None
+    spec = to_container(spec) if not isinstance(spec, dict) else spec
+    if not isinstance(spec, dict):
+        raise InputError(f"objective.local_distance must be null or a mapping with weight/cutoff/sigma_max, got {spec!r}")
+    unknown = set(spec) - {"weight", "cutoff", "sigma_max"}
+    if unknown:
+        raise InputError(f"objective.local_distance: unknown keys {sorted(unknown)} (expected weight, cutoff, sigma_max)")
+    try:
+        values = {k: float(v) for k, v in spec.items()}
+    except (TypeError, ValueError):
+        raise InputError(f"objective.local_distance values must be numbers, got {spec!r}") from None
+    return LocalDistanceLoss(**values)
 
 
 def _warm_start_record(path: Path, network) -> dict:

@@ -14,7 +14,7 @@ minimiser is unchanged.  Sliced score matching (Song et al. 2019) is provided fo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping, Optional
+from typing import Callable, Mapping, Optional
 
 import torch
 from torch import Tensor
@@ -22,6 +22,11 @@ from torch import Tensor
 from .schedules import GeometricSchedule
 from .self_conditioning import self_conditioned_cond
 from .types import Batch, Cond, LossOutput, ProjectFn, ScoreFn, apply_mask, expand_like, identity_project
+
+
+DenoisedLoss = Callable[[Tensor, Tensor, Optional[Tensor], Tensor], Tensor]
+"""An auxiliary loss on the denoised estimate: ``(x0_hat, x0, mask, sigma) -> (B,)``, with
+x̂₀ = x̃ + σ² s_θ(x̃, σ) differentiable through the model (e.g. a domain's local-distance loss)."""
 
 
 def masked_mean_per_sample(v: Tensor, mask: Optional[Tensor]) -> Tensor:
@@ -43,6 +48,7 @@ def dsm_loss(
     project: ProjectFn = identity_project,
     weight: Optional[Tensor] = None,
     self_condition: Optional[Tensor] = None,
+    auxiliary: Optional[DenoisedLoss] = None,
 ) -> Tensor:
     """Per-sample denoising score matching loss ``(B,)``.
 
@@ -57,6 +63,8 @@ def dsm_loss(
         self_condition: optional bool ``(B,)``: train with self-conditioning — every row gets
             ``cond["self_cond"]``, the x̂₀ of a gradient-free first pass for the True rows and zeros
             for the others (:func:`proteindsm.core.self_conditioning.self_conditioned_cond`).
+        auxiliary: optional :data:`DenoisedLoss` added to each row's weighted DSM loss, evaluated on
+            the denoised estimate x̂₀ = x̃ + σ² s of the same pass (None: plain DSM, unchanged).
     """
     eps = project(apply_mask(noise, mask), mask)
     s = expand_like(sigma, x0)
@@ -67,7 +75,10 @@ def dsm_loss(
     residual = score + eps / s
     per_sample = 0.5 * masked_mean_per_sample(residual.pow(2), mask)
     w = sigma.pow(2) if weight is None else weight
-    return w * per_sample
+    if auxiliary is None:
+        return w * per_sample
+    x0_hat = x_noisy + s.pow(2) * score
+    return w * per_sample + auxiliary(x0_hat, x0, mask, sigma)
 
 
 def sliced_score_matching_loss(
@@ -106,12 +117,15 @@ class DSMObjective:
     calls the model as a score function with ``batch.network_cond()``.  With
     ``self_conditioning_rate`` p > 0 each row is self-conditioned with probability p (drawn with the
     rest, so resumed and data-parallel runs see the same choice); 0 leaves the objective exactly as
-    without self-conditioning (no extra key in ``cond``).
+    without self-conditioning (no extra key in ``cond``).  ``auxiliary``: an optional
+    :data:`DenoisedLoss` added to the training loss (validation sets build their own objective, so
+    their figures stay plain DSM).
     """
 
     schedule: GeometricSchedule
     project: ProjectFn = identity_project
     self_conditioning_rate: float = 0.0
+    auxiliary: Optional[DenoisedLoss] = None
 
     def draw(self, batch: Batch, generator: torch.Generator) -> dict[str, Tensor]:
         sigma = self.schedule.sample_training_sigmas(len(batch), generator)
@@ -127,7 +141,8 @@ class DSMObjective:
         rows = draw.get("self_condition")
         loss = dsm_loss(model, batch.x, sigma, noise, mask=batch.mask, cond=batch.network_cond(),
                         project=self.project, weight=self.schedule.loss_weight(sigma),
-                        self_condition=None if rows is None else rows.to(batch.x.device))
+                        self_condition=None if rows is None else rows.to(batch.x.device),
+                        auxiliary=self.auxiliary)
         return LossOutput(loss=loss, sigma=sigma)
 
 
