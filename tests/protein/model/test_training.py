@@ -165,10 +165,12 @@ def test_campaign_recipe_resumes_bit_exact(corpus, tmp_path):
     assert all(json.loads(line)["step"] <= 6 for line in metrics.read_text().splitlines())
 
 
-def test_frame_campaign_recipe_resumes_bit_exact(corpus, tmp_path):
-    """The frame-network campaign at tiny size (labels, strand pairs with dropout, self-conditioning):
-    3 steps + resume to 6 = 6 steps straight, bit for bit."""
+@pytest.mark.parametrize("local_distance", [False, True], ids=["run1", "run2_local_distance"])
+def test_frame_campaign_recipe_resumes_bit_exact(corpus, tmp_path, local_distance):
+    """The frame-network campaign at tiny size (labels, strand pairs with dropout, self-conditioning;
+    run 2 adds the local-distance loss): 3 steps + resume to 6 = 6 steps straight, bit for bit."""
     from proteindsm.protein.model.frame_network import FrameScoreNet
+    from proteindsm.protein.model.local_distance_loss import LocalDistanceLoss
 
     def trainer(out: Path, steps: int) -> Trainer:
         torch.manual_seed(0)
@@ -178,7 +180,8 @@ def test_frame_campaign_recipe_resumes_bit_exact(corpus, tmp_path):
                                   seed=0, ss_labels=True, strand_pairs=True)
         cfg = TrainConfig(out_dir=str(out), max_steps=steps, lr=3e-3, warmup_steps=0, log_every=5,
                           val_every=10_000, checkpoint_every=3, seed=0, device="cpu", progress=False, ema_decay=0.9)
-        objective = DSMObjective(SCHEDULE, project=project_zero_ca_centroid, self_conditioning_rate=0.5)
+        objective = DSMObjective(SCHEDULE, project=project_zero_ca_centroid, self_conditioning_rate=0.5,
+                                 auxiliary=LocalDistanceLoss(sigma_max=100.0) if local_distance else None)
         return Trainer(net, objective, batches, cfg,
                        metadata={"model_class": "FrameScoreNet", "model_config": net.config})
 
@@ -241,3 +244,4 @@ def test_gpu_recipe_runs_at_tiny_size_on_cpu(corpus, tmp_path):
     assert ckpt.step == 2 and ckpt.metadata["train_config"]["precision"] == "bf16"
     assert ckpt.metadata["model_config"]["ss_conditioning"] and (tmp_path / "export.safetensors").is_file()
     assert ckpt.metadata["model_class"] == "FrameScoreNet" and ckpt.metadata["model_config"]["pair_conditioning"]
+    assert ckpt.metadata["local_distance"] == {"weight": 0.25, "cutoff": 6.0, "sigma_max": 2.0}  # run 2's recipe
