@@ -7,7 +7,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from proteindsm.core import DSMObjective, Trainer
+from proteindsm.core import DSMObjective, Trainer, sum_of_denoised_losses
 from proteindsm.errors import InputError
 from proteindsm.fileio import atomic_write_text
 
@@ -56,8 +56,9 @@ def _train_score(cfg: DictConfig) -> int:
     if sc_rate > 0 and not network.config.get("self_conditioning", False):
         raise InputError("objective.self_conditioning_rate > 0 needs network.self_conditioning=true")
     local_distance = local_distance_term(cfg.get("objective", {}).get("local_distance"))
+    clash = clash_term(cfg.get("objective", {}).get("clash"))
     objective = DSMObjective(schedule, project=project_zero_ca_centroid, self_conditioning_rate=sc_rate,
-                             auxiliary=local_distance)
+                             auxiliary=sum_of_denoised_losses(local_distance, clash))
     validation = score_validation_sets(corpus, val_idx, schedule, num_chains=int(d.val_chains),
                                        crop_length=int(d.crop_length), ss_labels=ss_labels,
                                        self_conditioning=sc_rate > 0, strand_pairs=strand_pairs)
@@ -84,6 +85,9 @@ def _train_score(cfg: DictConfig) -> int:
     if local_distance is not None:
         metadata["local_distance"] = {"weight": local_distance.weight, "cutoff": local_distance.cutoff,
                                       "sigma_max": local_distance.sigma_max}
+    if clash is not None:
+        metadata["clash_loss"] = {"weight": clash.weight, "distance": clash.distance,
+                                  "min_separation": clash.min_separation, "sigma_max": clash.sigma_max}
     trainer = Trainer(network, objective, batches,
                       train_config(cfg, out), validation=validation, metadata=metadata)
     new_keys = network.new_input_keys() if hasattr(network, "new_input_keys") else []
@@ -102,19 +106,33 @@ def local_distance_term(spec):
     """``objective.local_distance`` (null, or {weight, cutoff, sigma_max}) → the auxiliary loss or None."""
     from proteindsm.protein.model.local_distance_loss import LocalDistanceLoss
 
+    values = _auxiliary_spec("local_distance", spec, ("weight", "cutoff", "sigma_max"))
+    return None if values is None else LocalDistanceLoss(**values)
+
+
+def clash_term(spec):
+    """``objective.clash`` (null, or {weight, distance, min_separation, sigma_max}) → the backbone
+    overlap loss or None."""
+    from proteindsm.protein.model.clash_loss import ClashLoss
+
+    values = _auxiliary_spec("clash", spec, ("weight", "distance", "min_separation", "sigma_max"))
+    return None if values is None else ClashLoss(**values)
+
+
+def _auxiliary_spec(name: str, spec, keys: tuple[str, ...]) -> dict | None:
+    """``objective.<name>``: null → None; a mapping with numeric values among ``keys`` → a dict."""
     if spec is None:
         return None
     spec = to_container(spec) if not isinstance(spec, dict) else spec
     if not isinstance(spec, dict):
-        raise InputError(f"objective.local_distance must be null or a mapping with weight/cutoff/sigma_max, got {spec!r}")
-    unknown = set(spec) - {"weight", "cutoff", "sigma_max"}
+        raise InputError(f"objective.{name} must be null or a mapping with {'/'.join(keys)}, got {spec!r}")
+    unknown = set(spec) - set(keys)
     if unknown:
-        raise InputError(f"objective.local_distance: unknown keys {sorted(unknown)} (expected weight, cutoff, sigma_max)")
+        raise InputError(f"objective.{name}: unknown keys {sorted(unknown)} (expected {', '.join(keys)})")
     try:
-        values = {k: float(v) for k, v in spec.items()}
+        return {k: float(v) for k, v in spec.items()}
     except (TypeError, ValueError):
-        raise InputError(f"objective.local_distance values must be numbers, got {spec!r}") from None
-    return LocalDistanceLoss(**values)
+        raise InputError(f"objective.{name} values must be numbers, got {spec!r}") from None
 
 
 def _warm_start_record(path: Path, network) -> dict:

@@ -16,7 +16,7 @@ from .conditioning import KnownPart, ReconstructionGuidance, Replacement, with_c
 from .guidance import (CalibratedRegressionGuidance, ClassifierGuidance, DenoisedPropertyGuidance, Evaluation, GuidanceTerm,
                        NoiseAwareDenoisedGuidance, PotentialGuidance, ProjectionGuidance, RegressionGuidance,
                        grad_of_log_likelihood, with_guidance)
-from .loss import DenoisedLoss, DSMObjective, SlicedScoreMatchingObjective, dsm_loss, sliced_score_matching_loss
+from .loss import DenoisedLoss, DSMObjective, SlicedScoreMatchingObjective, dsm_loss, sliced_score_matching_loss, sum_of_denoised_losses
 from .sampler_base import SampleResult, Sampler, check_sigmas, prior_sample
 from .samplers import AnnealedLangevin, EDMStochastic, ProbabilityFlowODE, ReverseSDE
 from .schedules import GeometricSchedule, sampling_sigmas

@@ -29,6 +29,22 @@ DenoisedLoss = Callable[[Tensor, Tensor, Optional[Tensor], Tensor], Tensor]
 x̂₀ = x̃ + σ² s_θ(x̃, σ) differentiable through the model (e.g. a domain's local-distance loss)."""
 
 
+def sum_of_denoised_losses(*losses: Optional[DenoisedLoss]) -> Optional[DenoisedLoss]:
+    """One :data:`DenoisedLoss` adding the given ones row by row (None entries are skipped);
+    None when none is given, a single loss unchanged."""
+    terms = [f for f in losses if f is not None]
+    if not terms:
+        return None
+    if len(terms) == 1:
+        return terms[0]
+
+    def total(x0_hat: Tensor, x0: Tensor, mask: Optional[Tensor], sigma: Tensor) -> Tensor:
+        return sum(f(x0_hat, x0, mask, sigma) for f in terms)
+
+    total.terms = tuple(terms)  # type: ignore[attr-defined]
+    return total
+
+
 def masked_mean_per_sample(v: Tensor, mask: Optional[Tensor]) -> Tensor:
     """Mean of ``v`` (B, ...) over each sample's valid elements → ``(B,)``."""
     if mask is None:

@@ -165,12 +165,19 @@ def test_campaign_recipe_resumes_bit_exact(corpus, tmp_path):
     assert all(json.loads(line)["step"] <= 6 for line in metrics.read_text().splitlines())
 
 
-@pytest.mark.parametrize("local_distance", [False, True], ids=["run1", "run2_local_distance"])
-def test_frame_campaign_recipe_resumes_bit_exact(corpus, tmp_path, local_distance):
+@pytest.mark.parametrize("run", ["run1", "run2_local_distance", "run3_clash"])
+def test_frame_campaign_recipe_resumes_bit_exact(corpus, tmp_path, run):
     """The frame-network campaign at tiny size (labels, strand pairs with dropout, self-conditioning;
-    run 2 adds the local-distance loss): 3 steps + resume to 6 = 6 steps straight, bit for bit."""
+    run 2 adds the local-distance loss, run 3 also the overlap loss): 3 steps + resume to 6 = 6 steps
+    straight, bit for bit."""
+    from proteindsm.core import sum_of_denoised_losses
+    from proteindsm.protein.model.clash_loss import ClashLoss
     from proteindsm.protein.model.frame_network import FrameScoreNet
     from proteindsm.protein.model.local_distance_loss import LocalDistanceLoss
+
+    auxiliary = {"run1": None, "run2_local_distance": LocalDistanceLoss(sigma_max=100.0),
+                 "run3_clash": sum_of_denoised_losses(LocalDistanceLoss(sigma_max=100.0),
+                                                      ClashLoss(weight=3.0, sigma_max=100.0))}[run]
 
     def trainer(out: Path, steps: int) -> Trainer:
         torch.manual_seed(0)
@@ -181,7 +188,7 @@ def test_frame_campaign_recipe_resumes_bit_exact(corpus, tmp_path, local_distanc
         cfg = TrainConfig(out_dir=str(out), max_steps=steps, lr=3e-3, warmup_steps=0, log_every=5,
                           val_every=10_000, checkpoint_every=3, seed=0, device="cpu", progress=False, ema_decay=0.9)
         objective = DSMObjective(SCHEDULE, project=project_zero_ca_centroid, self_conditioning_rate=0.5,
-                                 auxiliary=LocalDistanceLoss(sigma_max=100.0) if local_distance else None)
+                                 auxiliary=auxiliary)
         return Trainer(net, objective, batches, cfg,
                        metadata={"model_class": "FrameScoreNet", "model_config": net.config})
 
@@ -244,4 +251,5 @@ def test_gpu_recipe_runs_at_tiny_size_on_cpu(corpus, tmp_path):
     assert ckpt.step == 2 and ckpt.metadata["train_config"]["precision"] == "bf16"
     assert ckpt.metadata["model_config"]["ss_conditioning"] and (tmp_path / "export.safetensors").is_file()
     assert ckpt.metadata["model_class"] == "FrameScoreNet" and ckpt.metadata["model_config"]["pair_conditioning"]
-    assert ckpt.metadata["local_distance"] == {"weight": 0.25, "cutoff": 6.0, "sigma_max": 2.0}  # run 2's recipe
+    assert ckpt.metadata["local_distance"] == {"weight": 0.25, "cutoff": 6.0, "sigma_max": 2.0}  # run 3's recipe
+    assert ckpt.metadata["clash_loss"] == {"weight": 3.0, "distance": 3.0, "min_separation": 3, "sigma_max": 1.0}
