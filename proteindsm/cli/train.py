@@ -57,8 +57,9 @@ def _train_score(cfg: DictConfig) -> int:
         raise InputError("objective.self_conditioning_rate > 0 needs network.self_conditioning=true")
     local_distance = local_distance_term(cfg.get("objective", {}).get("local_distance"))
     clash = clash_term(cfg.get("objective", {}).get("clash"))
+    hbond = hbond_term(cfg.get("objective", {}).get("hbond"))
     objective = DSMObjective(schedule, project=project_zero_ca_centroid, self_conditioning_rate=sc_rate,
-                             auxiliary=sum_of_denoised_losses(local_distance, clash))
+                             auxiliary=sum_of_denoised_losses(local_distance, clash, hbond))
     validation = score_validation_sets(corpus, val_idx, schedule, num_chains=int(d.val_chains),
                                        crop_length=int(d.crop_length), ss_labels=ss_labels,
                                        self_conditioning=sc_rate > 0, strand_pairs=strand_pairs)
@@ -88,6 +89,8 @@ def _train_score(cfg: DictConfig) -> int:
     if clash is not None:
         metadata["clash_loss"] = {"weight": clash.weight, "distance": clash.distance,
                                   "min_separation": clash.min_separation, "sigma_max": clash.sigma_max}
+    if hbond is not None:
+        metadata["hbond_loss"] = {"weight": hbond.weight, "sigma_max": hbond.sigma_max}
     trainer = Trainer(network, objective, batches,
                       train_config(cfg, out), validation=validation, metadata=metadata)
     new_keys = network.new_input_keys() if hasattr(network, "new_input_keys") else []
@@ -117,6 +120,14 @@ def clash_term(spec):
 
     values = _auxiliary_spec("clash", spec, ("weight", "distance", "min_separation", "sigma_max"))
     return None if values is None else ClashLoss(**values)
+
+
+def hbond_term(spec):
+    """``objective.hbond`` (null, or {weight, sigma_max}) → the hydrogen-bond geometry loss or None."""
+    from proteindsm.protein.model.hbond_loss import HBondLoss
+
+    values = _auxiliary_spec("hbond", spec, ("weight", "sigma_max"))
+    return None if values is None else HBondLoss(**values)
 
 
 def _auxiliary_spec(name: str, spec, keys: tuple[str, ...]) -> dict | None:

@@ -168,16 +168,18 @@ def test_campaign_recipe_resumes_bit_exact(corpus, tmp_path):
 @pytest.mark.parametrize("run", ["run1", "run2_local_distance", "run3_clash"])
 def test_frame_campaign_recipe_resumes_bit_exact(corpus, tmp_path, run):
     """The frame-network campaign at tiny size (labels, strand pairs with dropout, self-conditioning;
-    run 2 adds the local-distance loss, run 3 also the overlap loss): 3 steps + resume to 6 = 6 steps
+    run 2 adds the local-distance loss, run 3 also the overlap and H-bond losses): 3 steps + resume to 6 = 6 steps
     straight, bit for bit."""
     from proteindsm.core import sum_of_denoised_losses
     from proteindsm.protein.model.clash_loss import ClashLoss
     from proteindsm.protein.model.frame_network import FrameScoreNet
+    from proteindsm.protein.model.hbond_loss import HBondLoss
     from proteindsm.protein.model.local_distance_loss import LocalDistanceLoss
 
     auxiliary = {"run1": None, "run2_local_distance": LocalDistanceLoss(sigma_max=100.0),
                  "run3_clash": sum_of_denoised_losses(LocalDistanceLoss(sigma_max=100.0),
-                                                      ClashLoss(weight=3.0, sigma_max=100.0))}[run]
+                                                      ClashLoss(weight=3.0, sigma_max=100.0),
+                                                      HBondLoss(weight=0.1, sigma_max=100.0))}[run]
 
     def trainer(out: Path, steps: int) -> Trainer:
         torch.manual_seed(0)
@@ -253,3 +255,4 @@ def test_gpu_recipe_runs_at_tiny_size_on_cpu(corpus, tmp_path):
     assert ckpt.metadata["model_class"] == "FrameScoreNet" and ckpt.metadata["model_config"]["pair_conditioning"]
     assert ckpt.metadata["local_distance"] == {"weight": 0.25, "cutoff": 6.0, "sigma_max": 2.0}  # run 3's recipe
     assert ckpt.metadata["clash_loss"] == {"weight": 3.0, "distance": 3.0, "min_separation": 3, "sigma_max": 1.0}
+    assert ckpt.metadata["hbond_loss"] == {"weight": 0.1, "sigma_max": 1.0}

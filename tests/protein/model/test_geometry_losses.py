@@ -1,15 +1,18 @@
-"""The backbone-overlap auxiliary loss: zero on clean chains, a known value for one overlap,
-invariance, σ gate, separation and padding, and its combination with other auxiliary losses."""
+"""The backbone-overlap and hydrogen-bond auxiliary losses: zero on clean chains, known values,
+invariance, σ gates, separation and padding, config errors, and their combination in the core loss."""
 
 import math
 
 import pytest
 import torch
 
-from proteindsm.cli.train import clash_term
+from proteindsm.cli.train import clash_term, hbond_term
 from proteindsm.core import dsm_loss, sum_of_denoised_losses
 from proteindsm.errors import InputError
 from proteindsm.protein.model.clash_loss import ClashLoss
+from proteindsm.protein.model.hbond_loss import HBondLoss
+from proteindsm.protein.structure.geometry import backbone_from_dihedrals
+from proteindsm.protein.structure.soft_dssp import soft_hbond_map
 from proteindsm.protein.model.local_distance_loss import LocalDistanceLoss
 from proteindsm.protein.structure.geometry import random_rotation
 
@@ -113,3 +116,52 @@ def test_config_errors_name_the_field():
         clash_term({"min_separation": 2.5})
     with pytest.raises(InputError, match="must be numbers"):
         clash_term({"weight": "heavy"})
+
+
+
+# ---------------------------------------------------------------------------------------------
+# the hydrogen-bond geometry loss (the other auxiliary term of campaign run 3)
+
+def ideal_helix(L: int = 14) -> torch.Tensor:
+    """(1, L, 4, 3) Å: an α-helix of Engh & Huber geometry (O(i) accepts from N(i+4))."""
+    return backbone_from_dihedrals(torch.full((L,), -57.0, dtype=torch.float64),
+                                   torch.full((L,), -47.0, dtype=torch.float64)).float()[None]
+
+
+def test_hbond_loss_zero_on_the_clean_helix_and_known_value_for_a_moved_donor():
+    x0 = ideal_helix()
+    hb = soft_hbond_map(x0) > 0                                     # [1, acceptor, donor]
+    assert int(hb.sum()) >= 6                                       # the helix has its i -> i+4 H-bonds
+    loss = HBondLoss(weight=2.0, sigma_max=1.0)
+    assert float(loss(x0, x0, None, torch.tensor([0.5]))) == 0.0
+    # shift the last residue (donor only) by 0.3 Å along x: only bonds with that donor change
+    x_hat = x0.clone()
+    x_hat[0, -1] += torch.tensor([0.3, 0.0, 0.0])
+    r, a, d = hb.nonzero(as_tuple=True)
+    total = 0.0
+    for ai, di in zip(a.tolist(), d.tolist()):
+        for (i, ii), (j, jj) in (((ai, 3), (di, 0)), ((ai, 2), (di, 0)), ((ai, 3), (di, 1)), ((ai, 3), (di - 1, 2))):
+            total += (float((x_hat[0, i, ii] - x_hat[0, j, jj]).norm()) - float((x0[0, i, ii] - x0[0, j, jj]).norm())) ** 2
+    expected = 2.0 * total / len(a)
+    got = loss(x_hat, x0, None, torch.tensor([0.5]))
+    assert total > 0 and math.isclose(float(got), expected, rel_tol=1e-4)
+    R = random_rotation(torch.Generator().manual_seed(3))
+    assert torch.allclose(loss(x_hat @ R.T + 2.0, x0, None, torch.tensor([0.5])), got, rtol=1e-4)
+    assert float(loss(x_hat, x0, None, torch.tensor([1.5]))) == 0.0  # σ above sigma_max: off
+
+
+def test_hbond_loss_without_hbonds_padding_and_config():
+    straight = straight_chain()                                     # no hydrogen bonds at all
+    assert float(HBondLoss(weight=1.0)(straight + 0.1, straight, None, torch.tensor([0.1]))) == 0.0
+    x0 = ideal_helix().repeat(2, 1, 1, 1)
+    x_hat = x0.clone()
+    x_hat[:, 10:] += 0.5
+    mask = torch.ones(2, 14, dtype=torch.bool)
+    mask[1, 10:] = False                                            # the moved residues are padding in row 1
+    v = HBondLoss(weight=1.0)(x_hat, x0, mask, torch.tensor([0.5, 0.5]))
+    assert v[0] > 0 and float(v[1]) == 0.0
+    assert hbond_term(None) is None and hbond_term({"weight": 0.1, "sigma_max": 1}).sigma_max == 1.0
+    with pytest.raises(InputError, match="unknown keys"):
+        hbond_term({"cutoff": 3.0})
+    with pytest.raises(InputError, match="hbond.weight"):
+        hbond_term({"weight": -0.1})
