@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -83,14 +84,9 @@ def _train_score(cfg: DictConfig) -> int:
     if strand_pairs:
         metadata["pairs_dropout"] = pairs_dropout
     metadata["self_conditioning_rate"] = sc_rate
-    if local_distance is not None:
-        metadata["local_distance"] = {"weight": local_distance.weight, "cutoff": local_distance.cutoff,
-                                      "sigma_max": local_distance.sigma_max}
-    if clash is not None:
-        metadata["clash_loss"] = {"weight": clash.weight, "distance": clash.distance,
-                                  "min_separation": clash.min_separation, "sigma_max": clash.sigma_max}
-    if hbond is not None:
-        metadata["hbond_loss"] = {"weight": hbond.weight, "sigma_max": hbond.sigma_max}
+    for key, term in (("local_distance", local_distance), ("clash_loss", clash), ("hbond_loss", hbond)):
+        if term is not None:
+            metadata[key] = dataclasses.asdict(term)   # the term's settings, as constructed
     trainer = Trainer(network, objective, batches,
                       train_config(cfg, out), validation=validation, metadata=metadata)
     new_keys = network.new_input_keys() if hasattr(network, "new_input_keys") else []

@@ -41,7 +41,6 @@ def sum_of_denoised_losses(*losses: Optional[DenoisedLoss]) -> Optional[Denoised
     def total(x0_hat: Tensor, x0: Tensor, mask: Optional[Tensor], sigma: Tensor) -> Tensor:
         return sum(f(x0_hat, x0, mask, sigma) for f in terms)
 
-    total.terms = tuple(terms)  # type: ignore[attr-defined]
     return total
 
 

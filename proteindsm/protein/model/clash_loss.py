@@ -25,6 +25,7 @@ import torch
 from torch import Tensor
 
 from proteindsm.errors import InputError
+from proteindsm.protein.model.auxiliary_settings import check_finite_nonnegative
 
 __all__ = ["ClashLoss"]
 
@@ -41,10 +42,7 @@ class ClashLoss:
     sigma_max: float = 2.0
 
     def __post_init__(self) -> None:
-        for name in ("weight", "distance", "sigma_max"):
-            v = float(getattr(self, name))
-            if not (v == v and v >= 0 and v != float("inf")):
-                raise InputError(f"objective.clash.{name} must be a finite number >= 0, got {v}")
+        check_finite_nonnegative("clash", self, ("weight", "distance", "sigma_max"))
         sep = float(self.min_separation)
         if sep != int(sep) or sep < 1:
             raise InputError(f"objective.clash.min_separation must be an integer >= 1, got {self.min_separation}")
@@ -70,7 +68,7 @@ class ClashLoss:
             candidate = pairs & (torch.cdist(atoms_hat.detach(), atoms_hat.detach()) < target)
         idx = candidate.nonzero(as_tuple=True)
         if idx[0].numel() == 0:
-            return out + 0.0 * x0_hat.sum()
+            return out
         r, a, b = idx
         diff = atoms_hat[r, a] - atoms_hat[r, b]
         d_hat = (diff.pow(2).sum(-1) + 1e-8).sqrt()   # smooth at coincident atoms

@@ -25,7 +25,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from proteindsm.errors import InputError
+from proteindsm.protein.model.auxiliary_settings import check_finite_nonnegative
 from proteindsm.protein.structure.soft_dssp import DSSP_CUTOFF, soft_hbond_map
 
 __all__ = ["HBondLoss"]
@@ -43,10 +43,7 @@ class HBondLoss:
     sigma_max: float = 2.0
 
     def __post_init__(self) -> None:
-        for name in ("weight", "sigma_max"):
-            v = float(getattr(self, name))
-            if not (v == v and v >= 0 and v != float("inf")):
-                raise InputError(f"objective.hbond.{name} must be a finite number >= 0, got {v}")
+        check_finite_nonnegative("hbond", self, ("weight", "sigma_max"))
 
     def __call__(self, x0_hat: Tensor, x0: Tensor, mask: Optional[Tensor], sigma: Tensor) -> Tensor:
         B, L = x0.shape[:2]
@@ -62,7 +59,7 @@ class HBondLoss:
             bonded[:, :, 0] = False                                              # no amide H on residue 0
         r, a, d = bonded.nonzero(as_tuple=True)
         if r.numel() == 0:
-            return out + 0.0 * x0_hat.sum()
+            return out
         pairs = ((a, _O, d, _N), (a, _C, d, _N), (a, _O, d, _CA), (a, _O, d - 1, _C))
         err = 0.0
         for i, ai, j, aj in pairs:

@@ -21,7 +21,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from proteindsm.errors import InputError
+from proteindsm.protein.model.auxiliary_settings import check_finite_nonnegative
 
 __all__ = ["LocalDistanceLoss"]
 
@@ -37,10 +37,7 @@ class LocalDistanceLoss:
     sigma_max: float = 2.0
 
     def __post_init__(self) -> None:
-        for name in ("weight", "cutoff", "sigma_max"):
-            v = float(getattr(self, name))
-            if not (v == v and v >= 0 and v != float("inf")):
-                raise InputError(f"objective.local_distance.{name} must be a finite number >= 0, got {v}")
+        check_finite_nonnegative("local_distance", self, ("weight", "cutoff", "sigma_max"))
 
     def __call__(self, x0_hat: Tensor, x0: Tensor, mask: Optional[Tensor], sigma: Tensor) -> Tensor:
         B, L = x0.shape[:2]
