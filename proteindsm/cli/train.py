@@ -56,11 +56,18 @@ def _train_score(cfg: DictConfig) -> int:
         raise InputError(f"objective.self_conditioning_rate must be in [0, 1], got {sc_rate}")
     if sc_rate > 0 and not network.config.get("self_conditioning", False):
         raise InputError("objective.self_conditioning_rate > 0 needs network.self_conditioning=true")
+    rollout_rate = float(cfg.get("objective", {}).get("rollout_rate", 0.0) or 0.0)
+    if not 0.0 <= rollout_rate <= 1.0:
+        raise InputError(f"objective.rollout_rate must be in [0, 1], got {rollout_rate}")
+    if rollout_rate > 0 and sc_rate == 0:
+        raise InputError("objective.rollout_rate > 0 needs objective.self_conditioning_rate > 0 "
+                         "(the rollout state is built from the self-conditioning pass's estimate)")
     local_distance = local_distance_term(cfg.get("objective", {}).get("local_distance"))
     clash = clash_term(cfg.get("objective", {}).get("clash"))
     hbond = hbond_term(cfg.get("objective", {}).get("hbond"))
     objective = DSMObjective(schedule, project=project_zero_ca_centroid, self_conditioning_rate=sc_rate,
-                             auxiliary=sum_of_denoised_losses(local_distance, clash, hbond))
+                             auxiliary=sum_of_denoised_losses(local_distance, clash, hbond),
+                             rollout_rate=rollout_rate)
     validation = score_validation_sets(corpus, val_idx, schedule, num_chains=int(d.val_chains),
                                        crop_length=int(d.crop_length), ss_labels=ss_labels,
                                        self_conditioning=sc_rate > 0, strand_pairs=strand_pairs)
@@ -84,6 +91,8 @@ def _train_score(cfg: DictConfig) -> int:
     if strand_pairs:
         metadata["pairs_dropout"] = pairs_dropout
     metadata["self_conditioning_rate"] = sc_rate
+    if rollout_rate > 0:
+        metadata["rollout_rate"] = rollout_rate
     for key, term in (("local_distance", local_distance), ("clash_loss", clash), ("hbond_loss", hbond)):
         if term is not None:
             metadata[key] = dataclasses.asdict(term)   # the term's settings, as constructed

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from .schedules import GeometricSchedule
-from .self_conditioning import self_conditioned_cond
+from .self_conditioning import SELF_COND_KEY, self_conditioned_cond
 from .types import Batch, Cond, LossOutput, ProjectFn, ScoreFn, apply_mask, expand_like, identity_project
 
 
@@ -64,6 +64,8 @@ def dsm_loss(
     weight: Optional[Tensor] = None,
     self_condition: Optional[Tensor] = None,
     auxiliary: Optional[DenoisedLoss] = None,
+    rollout: Optional[Tensor] = None,
+    rollout_noise: Optional[Tensor] = None,
 ) -> Tensor:
     """Per-sample denoising score matching loss ``(B,)``.
 
@@ -80,12 +82,31 @@ def dsm_loss(
             for the others (:func:`proteindsm.core.self_conditioning.self_conditioned_cond`).
         auxiliary: optional :data:`DenoisedLoss` added to each row's weighted DSM loss, evaluated on
             the denoised estimate x̂₀ = x̃ + σ² s of the same pass (None: plain DSM, unchanged).
+        rollout: optional bool ``(B,)``, True only on ``self_condition`` rows: those rows are trained
+            on the state one sampler step reaches instead of on x̃ — x̃' = x̂₀ + σ ε' (x̂₀ of the
+            first pass, ε' = ``rollout_noise`` projected and masked), the state an annealed Langevin
+            step of size α = σ²T lands on (x + α s/T + √(2α) z = x̂₀ + σz) — with the same target x0:
+            the residual is s_θ(x̃') − (x0 − x̃')/σ² (exposure bias, Ning et al. 2023; the model
+            learns to restore what its own blurred estimate lost).  None: plain DSM, unchanged.
+        rollout_noise: standard normal ``ε'`` like ``x0`` (needed with ``rollout``).
     """
     eps = project(apply_mask(noise, mask), mask)
     s = expand_like(sigma, x0)
     x_noisy = x0 + s * eps
     if self_condition is not None:
         cond = self_conditioned_cond(score_fn, x_noisy, sigma, cond, self_condition)
+    if rollout is not None:
+        if self_condition is None or bool((rollout & ~self_condition).any()):
+            raise ValueError("rollout rows must be self-conditioned rows (they reuse the first pass's x0_hat)")
+        if rollout_noise is None:
+            raise ValueError("rollout needs rollout_noise")
+        fresh = project(apply_mask(rollout_noise, mask), mask)
+        rolled = cond[SELF_COND_KEY] + s * fresh
+        if mask is not None:   # padding stays as in x0 (not noised, not counted)
+            rolled = torch.where(expand_like(mask.to(torch.bool), x0), rolled, x0)
+        rows = expand_like(rollout.to(torch.bool), x0)
+        x_noisy = torch.where(rows, rolled, x_noisy)
+        eps = torch.where(rows, (x_noisy - x0) / s, eps)   # the input's offset from x0, in units of σ
     score = score_fn(x_noisy, sigma, cond)
     residual = score + eps / s
     per_sample = 0.5 * masked_mean_per_sample(residual.pow(2), mask)
@@ -132,7 +153,10 @@ class DSMObjective:
     calls the model as a score function with ``batch.network_cond()``.  With
     ``self_conditioning_rate`` p > 0 each row is self-conditioned with probability p (drawn with the
     rest, so resumed and data-parallel runs see the same choice); 0 leaves the objective exactly as
-    without self-conditioning (no extra key in ``cond``).  ``auxiliary``: an optional
+    without self-conditioning (no extra key in ``cond``).  ``rollout_rate`` q > 0: each
+    self-conditioned row is, with probability q, trained on the state one sampler step from its
+    first-pass estimate reaches (``dsm_loss``'s ``rollout``; no extra network pass); 0 draws nothing
+    more, so the objective is exactly as without it.  ``auxiliary``: an optional
     :data:`DenoisedLoss` added to the training loss (validation sets build their own objective, so
     their figures stay plain DSM).
     """
@@ -141,6 +165,15 @@ class DSMObjective:
     project: ProjectFn = identity_project
     self_conditioning_rate: float = 0.0
     auxiliary: Optional[DenoisedLoss] = None
+    rollout_rate: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("self_conditioning_rate", "rollout_rate"):
+            value = float(getattr(self, name))
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {value}")
+        if self.rollout_rate > 0 and self.self_conditioning_rate == 0:
+            raise ValueError("rollout_rate > 0 needs self_conditioning_rate > 0 (rollout reuses its first pass)")
 
     def draw(self, batch: Batch, generator: torch.Generator) -> dict[str, Tensor]:
         sigma = self.schedule.sample_training_sigmas(len(batch), generator)
@@ -148,16 +181,24 @@ class DSMObjective:
         out = {"sigma": sigma, "noise": noise}
         if self.self_conditioning_rate > 0:
             out["self_condition"] = torch.rand(len(batch), generator=generator) < self.self_conditioning_rate
+        if self.rollout_rate > 0:
+            chosen = torch.rand(len(batch), generator=generator) < self.rollout_rate
+            out["rollout"] = chosen & out["self_condition"]
+            out["rollout_noise"] = torch.randn(batch.x.shape, generator=generator, dtype=torch.float32)
         return out
 
     def __call__(self, model: torch.nn.Module, batch: Batch, draw: Mapping[str, Tensor]) -> LossOutput:
         sigma = draw["sigma"].to(batch.x.device, batch.x.dtype)
         noise = draw["noise"].to(batch.x.device, batch.x.dtype)
         rows = draw.get("self_condition")
+        rollout = draw.get("rollout")
+        rollout_noise = draw.get("rollout_noise")
         loss = dsm_loss(model, batch.x, sigma, noise, mask=batch.mask, cond=batch.network_cond(),
                         project=self.project, weight=self.schedule.loss_weight(sigma),
                         self_condition=None if rows is None else rows.to(batch.x.device),
-                        auxiliary=self.auxiliary)
+                        auxiliary=self.auxiliary,
+                        rollout=None if rollout is None else rollout.to(batch.x.device),
+                        rollout_noise=None if rollout_noise is None else rollout_noise.to(batch.x.device, batch.x.dtype))
         return LossOutput(loss=loss, sigma=sigma)
 
 
