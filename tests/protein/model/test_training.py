@@ -165,21 +165,21 @@ def test_campaign_recipe_resumes_bit_exact(corpus, tmp_path):
     assert all(json.loads(line)["step"] <= 6 for line in metrics.read_text().splitlines())
 
 
-@pytest.mark.parametrize("run", ["run1", "run2_local_distance", "run3_clash"])
+@pytest.mark.parametrize("run", ["run1", "run2_local_distance", "run3_clash", "run4_rollout"])
 def test_frame_campaign_recipe_resumes_bit_exact(corpus, tmp_path, run):
     """The frame-network campaign at tiny size (labels, strand pairs with dropout, self-conditioning;
-    run 2 adds the local-distance loss, run 3 also the overlap and H-bond losses): 3 steps + resume to 6 = 6 steps
-    straight, bit for bit."""
+    run 2 adds the local-distance loss, run 3 also the overlap and H-bond losses, run 4 rollout
+    training): 3 steps + resume to 6 = 6 steps straight, bit for bit."""
     from proteindsm.core import sum_of_denoised_losses
     from proteindsm.protein.model.clash_loss import ClashLoss
     from proteindsm.protein.model.frame_network import FrameScoreNet
     from proteindsm.protein.model.hbond_loss import HBondLoss
     from proteindsm.protein.model.local_distance_loss import LocalDistanceLoss
 
+    geometry = sum_of_denoised_losses(LocalDistanceLoss(sigma_max=100.0), ClashLoss(weight=3.0, sigma_max=100.0),
+                                      HBondLoss(weight=0.1, sigma_max=100.0))
     auxiliary = {"run1": None, "run2_local_distance": LocalDistanceLoss(sigma_max=100.0),
-                 "run3_clash": sum_of_denoised_losses(LocalDistanceLoss(sigma_max=100.0),
-                                                      ClashLoss(weight=3.0, sigma_max=100.0),
-                                                      HBondLoss(weight=0.1, sigma_max=100.0))}[run]
+                 "run3_clash": geometry, "run4_rollout": geometry}[run]
 
     def trainer(out: Path, steps: int) -> Trainer:
         torch.manual_seed(0)
@@ -190,7 +190,7 @@ def test_frame_campaign_recipe_resumes_bit_exact(corpus, tmp_path, run):
         cfg = TrainConfig(out_dir=str(out), max_steps=steps, lr=3e-3, warmup_steps=0, log_every=5,
                           val_every=10_000, checkpoint_every=3, seed=0, device="cpu", progress=False, ema_decay=0.9)
         objective = DSMObjective(SCHEDULE, project=project_zero_ca_centroid, self_conditioning_rate=0.5,
-                                 auxiliary=auxiliary)
+                                 auxiliary=auxiliary, rollout_rate=0.5 if run == "run4_rollout" else 0.0)
         return Trainer(net, objective, batches, cfg,
                        metadata={"model_class": "FrameScoreNet", "model_config": net.config})
 
@@ -230,6 +230,14 @@ def test_additive_options_warm_start_from_a_plain_checkpoint(corpus, tmp_path, c
     # self-conditioning asked of a network without it: one clear error
     assert main([*common, f"out={tmp_path / 'c'}", "objective.self_conditioning_rate=0.5"]) == 2
     assert "self_conditioning" in capsys.readouterr().err
+    # rollout training: recorded in the metadata; without self-conditioning, or out of range, one error
+    assert main([*common, f"out={tmp_path / 'd'}", f"init_from={src}", *new, "objective.rollout_rate=0.5"]) == 0
+    assert load_checkpoint(tmp_path / "d" / "checkpoint.safetensors").metadata["rollout_rate"] == 0.5
+    capsys.readouterr()
+    assert main([*common, f"out={tmp_path / 'e'}", "objective.rollout_rate=0.5"]) == 2
+    assert "objective.rollout_rate" in capsys.readouterr().err and not (tmp_path / "e").exists()
+    assert main([*common, f"out={tmp_path / 'f'}", *new, "objective.rollout_rate=1.5"]) == 2
+    assert "[0, 1]" in capsys.readouterr().err
 
 
 def test_gpu_recipe_runs_at_tiny_size_on_cpu(corpus, tmp_path):
