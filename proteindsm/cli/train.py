@@ -52,22 +52,18 @@ def _train_score(cfg: DictConfig) -> int:
     if name not in SCORE_MODELS:
         raise InputError(f"network._target_ must be one of {sorted(SCORE_MODELS)}, got {name}")
     sc_rate = float(cfg.get("objective", {}).get("self_conditioning_rate", 0.0) or 0.0)
-    if not 0.0 <= sc_rate <= 1.0:
-        raise InputError(f"objective.self_conditioning_rate must be in [0, 1], got {sc_rate}")
     if sc_rate > 0 and not network.config.get("self_conditioning", False):
         raise InputError("objective.self_conditioning_rate > 0 needs network.self_conditioning=true")
     rollout_rate = float(cfg.get("objective", {}).get("rollout_rate", 0.0) or 0.0)
-    if not 0.0 <= rollout_rate <= 1.0:
-        raise InputError(f"objective.rollout_rate must be in [0, 1], got {rollout_rate}")
-    if rollout_rate > 0 and sc_rate == 0:
-        raise InputError("objective.rollout_rate > 0 needs objective.self_conditioning_rate > 0 "
-                         "(the rollout state is built from the self-conditioning pass's estimate)")
     local_distance = local_distance_term(cfg.get("objective", {}).get("local_distance"))
     clash = clash_term(cfg.get("objective", {}).get("clash"))
     hbond = hbond_term(cfg.get("objective", {}).get("hbond"))
-    objective = DSMObjective(schedule, project=project_zero_ca_centroid, self_conditioning_rate=sc_rate,
-                             auxiliary=sum_of_denoised_losses(local_distance, clash, hbond),
-                             rollout_rate=rollout_rate)
+    try:   # the objective checks its rates (range; rollout needs self-conditioning): named as config fields
+        objective = DSMObjective(schedule, project=project_zero_ca_centroid, self_conditioning_rate=sc_rate,
+                                 auxiliary=sum_of_denoised_losses(local_distance, clash, hbond),
+                                 rollout_rate=rollout_rate)
+    except ValueError as err:
+        raise InputError(f"objective.{err}") from None
     validation = score_validation_sets(corpus, val_idx, schedule, num_chains=int(d.val_chains),
                                        crop_length=int(d.crop_length), ss_labels=ss_labels,
                                        self_conditioning=sc_rate > 0, strand_pairs=strand_pairs)

@@ -173,7 +173,8 @@ class DSMObjective:
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {value}")
         if self.rollout_rate > 0 and self.self_conditioning_rate == 0:
-            raise ValueError("rollout_rate > 0 needs self_conditioning_rate > 0 (rollout reuses its first pass)")
+            raise ValueError("rollout_rate > 0 needs self_conditioning_rate > 0 (the rollout state is built "
+                             "from the self-conditioning pass's estimate)")
 
     def draw(self, batch: Batch, generator: torch.Generator) -> dict[str, Tensor]:
         sigma = self.schedule.sample_training_sigmas(len(batch), generator)
