@@ -30,7 +30,8 @@ def residues_seen(run: Path, steps: list[int], tokens_default: int) -> tuple[dic
         corpus = load_corpus(data["path"])
         batches = BackboneBatches(corpus, corpus.indices(data["train_split"]),
                                   tokens_per_batch=tokens, crop_length=int(cfg["metadata"]["max_length"]),
-                                  max_batch_size=int(data.get("max_batch_size", 64)), seed=int(cfg["train"]["seed"]))
+                                  max_batch_size=int(data.get("max_batch_size", 64)), seed=int(cfg["train"]["seed"]),
+                                  strand_weight=float(cfg["metadata"].get("strand_weight", 0.0)))
         counts, total, done = {}, 0, 0
         for s in sorted(steps):
             for step in range(done, s):

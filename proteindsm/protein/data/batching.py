@@ -5,7 +5,12 @@ sees exactly the batches of an uninterrupted single-process run (see ``proteinds
 
 Each step picks one length bucket (with probability proportional to the number of chains in it),
 then ``max(1, tokens_per_batch // bucket_length)`` chains from that bucket, so long chains come in
-small batches and short ones in large batches at about the same cost.  Chains longer than
+small batches and short ones in large batches at about the same cost.  With ``strand_weight`` = a > 0
+a chain is drawn with weight ``1 + a * f_E`` instead (``f_E``: the share of its residues in DSSP
+strand, E/B; buckets by their summed weight): strand-rich chains come more often.  For the labelled
+rows this is an importance reweighting over chains by a function of their labels, so the conditional
+target p(x | ss) is unchanged — the network just sees more β-sheet; the unlabelled rows (label
+dropout) learn a correspondingly more β-rich unconditional distribution.  Chains longer than
 ``crop_length`` are cropped to a random contiguous window.  Every chain is re-centred on its CA
 centroid (float32 Å); the batch is padded: ``x (B, L, 4, 3)``, ``mask (B, L)``.
 
@@ -34,7 +39,7 @@ from proteindsm.errors import InputError
 
 from proteindsm.protein.structure.backbone import CA
 from proteindsm.protein.data.corpus import Corpus
-from proteindsm.protein.data.secondary_structure import SS_UNKNOWN, dssp_to_tokens, drop_labels
+from proteindsm.protein.data.secondary_structure import SS_STRAND, SS_UNKNOWN, dssp_to_tokens, drop_labels
 from proteindsm.protein.data.strand_pairing import PAIR_UNKNOWN, PairedLayout, chain_layout
 
 
@@ -55,6 +60,8 @@ class BackboneBatches:
             defaults of :func:`~proteindsm.protein.data.secondary_structure.drop_labels`.
         strand_pairs: add ``cond["ss_pairs"]`` (which strands pair) to every batch (with ``ss_labels``).
         pairs_dropout: probability that a random batch's chain gets no pairing (all unknown).
+        strand_weight: a >= 0; chains drawn with weight ``1 + a * (their DSSP strand share)``
+            (needs a corpus with ``dssp``); 0 = uniform, the same batches as before the option existed.
     """
 
     corpus: Corpus
@@ -68,6 +75,7 @@ class BackboneBatches:
     ss_dropout: Optional[dict] = None
     strand_pairs: bool = False
     pairs_dropout: float = 0.5
+    strand_weight: float = 0.0
 
     def __post_init__(self) -> None:
         if self.strand_pairs and not self.ss_labels:
@@ -84,14 +92,35 @@ class BackboneBatches:
         keys = (lengths - 1) // self.bucket_width
         self._buckets = [self.indices[keys == k] for k in np.unique(keys)]
         self._bucket_len = np.array([min(self.crop_length, int(self.corpus.lengths[b].max())) for b in self._buckets])
-        counts = np.array([len(b) for b in self._buckets], dtype=np.float64)
-        self._p = counts / counts.sum()
+        if not (np.isfinite(float(self.strand_weight)) and float(self.strand_weight) >= 0.0):
+            raise InputError(f"data.strand_weight must be a number >= 0, got {self.strand_weight}")
+        self._chain_p: Optional[list[np.ndarray]] = None   # within-bucket draw probabilities (None: uniform)
+        if self.strand_weight > 0:
+            if not self.corpus.has_dssp:
+                raise InputError("data.strand_weight > 0 needs a corpus with a dssp field (strand shares)")
+            weights = [1.0 + float(self.strand_weight) * self.strand_shares(b) for b in self._buckets]
+            mass = np.array([w.sum() for w in weights])
+            self._p = mass / mass.sum()
+            self._chain_p = [w / w.sum() for w in weights]
+        else:
+            counts = np.array([len(b) for b in self._buckets], dtype=np.float64)
+            self._p = counts / counts.sum()
+
+    def strand_shares(self, chain_indices: Sequence[int]) -> np.ndarray:
+        """Share of each chain's residues in DSSP strand (E/B), float64 ``(len(chain_indices),)``;
+        residues with unknown DSSP count as not strand."""
+        out = np.zeros(len(chain_indices))
+        for n, i in enumerate(chain_indices):
+            start, length = int(self._offsets[i]), int(self.corpus.lengths[i])
+            out[n] = float(np.mean(dssp_to_tokens(self.corpus.dssp[start: start + length]) == SS_STRAND))
+        return out
 
     def _choose(self, step: int) -> tuple[np.ndarray, np.random.Generator]:
         rng = np.random.default_rng([self.seed, int(step)])
         k = rng.choice(len(self._buckets), p=self._p)
         size = int(np.clip(self.tokens_per_batch // self._bucket_len[k], 1, self.max_batch_size))
-        chosen = rng.choice(self._buckets[k], size=size, replace=len(self._buckets[k]) < size)
+        p = None if self._chain_p is None else self._chain_p[k]
+        chosen = rng.choice(self._buckets[k], size=size, replace=len(self._buckets[k]) < size, p=p)
         return chosen, rng
 
     def __call__(self, step: int) -> Batch:

@@ -115,6 +115,11 @@ class Corpus:
         return int(self.lengths.shape[0])
 
     @property
+    def has_dssp(self) -> bool:
+        """Whether any residue has a DSSP code (a corpus saved without ``dssp`` holds only ``-``)."""
+        return bool((self.dssp != b"-").any())
+
+    @property
     def n_residues(self) -> int:
         return int(self.coords.shape[0])
 

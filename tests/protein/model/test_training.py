@@ -238,6 +238,22 @@ def test_additive_options_warm_start_from_a_plain_checkpoint(corpus, tmp_path, c
     assert "objective.rollout_rate" in capsys.readouterr().err and not (tmp_path / "e").exists()
     assert main([*common, f"out={tmp_path / 'f'}", *new, "objective.rollout_rate=1.5"]) == 2
     assert "[0, 1]" in capsys.readouterr().err
+    # strand-weighted chain draws: recorded; a negative or non-numeric weight is one error, nothing written
+    assert main([*common, f"out={tmp_path / 'g'}", f"init_from={src}", *new, "data.strand_weight=4"]) == 0
+    assert load_checkpoint(tmp_path / "g" / "checkpoint.safetensors").metadata["strand_weight"] == 4.0
+    capsys.readouterr()
+    for bad in ("-1", "many"):
+        assert main([*common, f"out={tmp_path / 'h'}", f"data.strand_weight={bad}"]) == 2
+        assert "data.strand_weight must be a number >= 0" in capsys.readouterr().err
+        assert not (tmp_path / "h").exists()
+    # labels or strand weights asked of a corpus without DSSP codes (saved with only '-'): one error each
+    import dataclasses
+    from proteindsm.protein.data.corpus import load_corpus, save_corpus
+    no_dssp = save_corpus(tmp_path / "no_dssp.npz", dataclasses.replace(load_corpus(small), dssp=None))
+    bare = [a for a in common if not a.startswith("data.path=")] + [f"data.path={no_dssp}"]
+    for opt in ("data.ss_labels=true", "data.strand_weight=2"):
+        assert main([*bare, f"out={tmp_path / 'i'}", opt]) == 2
+        assert "dssp" in capsys.readouterr().err and not (tmp_path / "i").exists()
 
 
 def test_gpu_recipe_runs_at_tiny_size_on_cpu(corpus, tmp_path):
