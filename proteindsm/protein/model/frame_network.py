@@ -34,8 +34,11 @@ of 1.5 Å bonds, which Å-scale inputs bury in the fourth digit.
 
 Graph: the ``seq_neighbors`` sequence neighbours on each side plus the ``k_neighbors`` nearest other
 residues by CA distance (:func:`proteindsm.protein.model.graph_inputs.knn_sequence_graph`), and with
-``pair_conditioning`` the nearest residues of the strands that the residue's strand pairs with; K
-slots per residue.  Edge features (computed once): the neighbour's four atoms in frame i, the relative
+``pair_conditioning`` the nearest residues of the strands that the residue's strand pairs with, and
+with ``sc_neighbors`` the nearest residues *in the self-conditioning estimate* x̂₀ that are not already
+neighbours (at large σ the noisy chain's kNN are nearly random, while x̂₀ already places sheet partners
+and packed helices side by side: these slots let a residue attend to where the model thinks its
+partners are); K slots per residue.  Edge features (computed once): the neighbour's four atoms in frame i, the relative
 rotation, Gaussian RBFs of the 16 atom–atom distances (hydrogen-bond N···O, peptide C–N …), the
 clipped relative sequence position, secondary-structure pair tokens, strand-pairing tokens and the
 self-conditioning estimate's own relative geometry.
@@ -144,13 +147,17 @@ class FrameScoreNet(EDMScoreModel):
         self_conditioning: accept ``cond["self_cond"]`` (``(B, L, 4, 3)`` Å, the previous denoised
             estimate; absent = zeros, "no estimate"): its atoms in the noisy residue's frame (node)
             and its own relative geometry on every edge.
+        sc_neighbors: extra edge slots per residue (with ``self_conditioning``) to the nearest residues
+            by CA distance in the self-conditioning estimate that are not sequence neighbours and not
+            already in the residue's other slots; masked out for rows without an estimate, so without
+            one the network computes exactly what it computes with ``sc_neighbors=0``.
         ideal_geometry: idealise the denoised residues at small σ (:class:`EDMScoreModel`).
         ideal_sigma: σ_i in Å of that gate.
 
     All arguments are kept in ``self.config`` so ``FrameScoreNet(**config)`` rebuilds the model.
     """
 
-    ADDITIVE_OPTIONS = ("ideal_geometry",)
+    ADDITIVE_OPTIONS = ("ideal_geometry", "sc_neighbors")
     FREE_OPTIONS = ("ideal_geometry", "ideal_sigma")
 
     def __init__(
@@ -171,6 +178,7 @@ class FrameScoreNet(EDMScoreModel):
         pair_conditioning: bool = False,
         partner_neighbors: int = 4,
         self_conditioning: bool = True,
+        sc_neighbors: int = 0,
         ideal_geometry: bool = False,
         ideal_sigma: float = 0.1,
     ) -> None:
@@ -181,6 +189,8 @@ class FrameScoreNet(EDMScoreModel):
                 raise InputError(f"FrameScoreNet: {name} must be a positive integer, got {value!r}")
         if int(k_neighbors) < 0 or int(seq_neighbors) < 0 or int(max_relative_position) < 0:
             raise InputError("FrameScoreNet: k_neighbors, seq_neighbors and max_relative_position must be >= 0")
+        if int(sc_neighbors) < 0 or (int(sc_neighbors) > 0 and not self_conditioning):
+            raise InputError("FrameScoreNet: sc_neighbors must be >= 0, and > 0 only with self_conditioning=true")
         if int(k_neighbors) + int(seq_neighbors) < 1:
             raise InputError("FrameScoreNet: k_neighbors + seq_neighbors must be >= 1 (no edges otherwise)")
         if not float(sigma_data) > 0 or not float(ideal_sigma) > 0:
@@ -191,7 +201,8 @@ class FrameScoreNet(EDMScoreModel):
             max_relative_position=int(max_relative_position), num_rbf=int(num_rbf), num_pair_rbf=int(num_pair_rbf),
             sigma_data=float(sigma_data), ss_conditioning=bool(ss_conditioning),
             pair_conditioning=bool(pair_conditioning), partner_neighbors=int(partner_neighbors),
-            self_conditioning=bool(self_conditioning), ideal_geometry=bool(ideal_geometry),
+            self_conditioning=bool(self_conditioning), sc_neighbors=int(sc_neighbors),
+            ideal_geometry=bool(ideal_geometry),
             ideal_sigma=float(ideal_sigma),
         )
         self.sigma_data = float(sigma_data)
@@ -203,6 +214,7 @@ class FrameScoreNet(EDMScoreModel):
         if self.pair_conditioning and self.partner_neighbors < 1:
             raise InputError("FrameScoreNet: partner_neighbors must be >= 1 with pair_conditioning")
         self.self_conditioning = bool(self_conditioning)
+        self.sc_neighbors = int(sc_neighbors)
         self.k_neighbors, self.seq_neighbors = int(k_neighbors), int(seq_neighbors)
         self.max_relative_position = int(max_relative_position)
         H, E = int(node_dim), int(edge_dim)
@@ -322,6 +334,22 @@ class FrameScoreNet(EDMScoreModel):
         f = self.readout(self.readout_norm(h)).reshape(batch, length, 4, 3).to(dtype)
         return torch.einsum("bldc,blac->blad", frames, f) * mask_f[..., None]
 
+    def _estimate_slots(self, sc_ca: Tensor, mask: Tensor, res_idx: Tensor, has_sc: Tensor, nbr: Tensor,
+                        edge_mask: Tensor) -> tuple[Tensor, Tensor]:
+        """The ``sc_neighbors`` slots: per residue the nearest residues by CA distance in the
+        self-conditioning estimate ``sc_ca`` ``(B, L, 3)`` among those that are real, not itself, more
+        than ``seq_neighbors`` apart in sequence and not already in ``nbr`` ``(B, L, K)`` (where
+        ``edge_mask``); all masked for rows without an estimate (``has_sc`` bool ``(B,)``).
+        Returns long / bool ``(B, L, sc_neighbors)``."""
+        length = sc_ca.shape[1]
+        with torch.no_grad():
+            taken = torch.zeros(mask.shape + (length,), dtype=torch.int32, device=mask.device)
+            taken = taken.scatter_add_(2, nbr, edge_mask.to(torch.int32)) > 0   # masked slots add 0
+            seq_sep = (res_idx[:, :, None] - res_idx[:, None, :]).abs()
+            allowed = (mask[:, :, None] & mask[:, None, :] & (seq_sep > self.seq_neighbors) & ~taken
+                       & has_sc[:, None, None])
+        return partner_slots(sc_ca, allowed, self.sc_neighbors)
+
     def _geometry(self, x_c: Tensor, sigma: Tensor, mask: Tensor, res_idx: Tensor, sc: Tensor | None,
                   pairs: Tensor | None) -> dict[str, Any]:
         """The invariant inputs of :meth:`network` (float32 or float64, no parameters): frames, node
@@ -352,6 +380,10 @@ class FrameScoreNet(EDMScoreModel):
         if pairs is not None:
             partner, partner_mask = partner_slots(ca, pairs == PAIR_ADJACENT, self.partner_neighbors)
             nbr, edge_mask = torch.cat([nbr, partner], dim=-1), torch.cat([edge_mask, partner_mask], dim=-1)
+        if self.sc_neighbors > 0 and length > 1:
+            extra, extra_mask = self._estimate_slots(sc[:, :, CA_INDEX], mask, res_idx, out["has_sc"] > 0,
+                                                     nbr, edge_mask)
+            nbr, edge_mask = torch.cat([nbr, extra], dim=-1), torch.cat([edge_mask, extra_mask], dim=-1)
         if nbr.shape[-1] == 0:
             return out
         offsets = (torch.arange(batch, device=x_c.device) * length)[:, None, None]

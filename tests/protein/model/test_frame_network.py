@@ -215,3 +215,44 @@ def test_ideal_geometry_gate_gives_exact_residues_at_small_sigma(batch) -> None:
     gated = _net(ideal_geometry=True, ideal_sigma=0.1)
     gated.load_state_dict(raw.state_dict())
     assert worst(raw) > 1e-2 and worst(gated) < 1e-3
+
+
+def test_estimate_neighbours_follow_the_estimate_and_keep_se3(batch) -> None:
+    """``sc_neighbors``: without an estimate the network computes exactly what the same weights
+    compute with ``sc_neighbors=0``; with one, the extra slots are the residues nearest in the
+    estimate (not already neighbours, not sequence neighbours), the output changes, and it is still
+    rotation/translation-equivariant and not reflection-equivariant."""
+    x, mask = batch
+    base = _net()
+    net = _net(sc_neighbors=4)
+    net.load_state_dict(base.state_dict())            # no new parameters: the same weights fit both
+    with torch.no_grad():
+        assert torch.equal(net(x, SIGMAS, {"mask": mask}), base(x, SIGMAS, {"mask": mask}))
+        # an estimate that brings residues 0-4 next to 60-64 (a hairpin the noisy chain does not have)
+        est = x.clone()
+        est[:, 60:65] = est[:, 0:5] + torch.tensor([0.0, 0.0, 4.8], dtype=x.dtype)
+        cond = {"mask": mask, SELF_COND_KEY: est}
+        g = net._geometry(x, SIGMAS, mask, torch.arange(76).expand(2, 76), est, None)
+    nbr, ok = g["nbr"], g["edge_mask"]
+    k = nbr.shape[-1] - 4
+    extra, extra_ok = nbr[0, :, k:], ok[0, :, k:]
+    assert extra_ok[0].all() and set(extra[0].tolist()) & set(range(60, 65))
+    for i in range(76):                                 # never a duplicate, a sequence neighbour or self
+        own = set(nbr[0, i, :k][ok[0, i, :k]].tolist())
+        new = extra[i][extra_ok[i]].tolist()
+        assert not own & set(new) and all(abs(j - i) > 2 for j in new) and len(set(new)) == len(new)
+    assert not ok[1, 50:].any()                         # padding rows have no slots
+    assert (ok[1, :50, k:] <= (nbr[1, :50, k:] < 50)).all()   # and are no one's estimate neighbour
+    with torch.no_grad():
+        assert (net(x, SIGMAS, cond) - base(x, SIGMAS, cond)).abs().max() > 1e-3
+    q, t = random_rotation(torch.float64, seed=7), torch.tensor([1.0, 2.0, -3.0], dtype=torch.float64)
+    with torch.no_grad():
+        out = net(x, SIGMAS, cond)
+        moved = net(x @ q.T + t, SIGMAS, {**cond, SELF_COND_KEY: est @ q.T + t})
+    assert (moved - out @ q.T).abs().max() < 1e-9 * out.abs().max()
+    mirror = torch.diag(torch.tensor([1.0, 1.0, -1.0], dtype=torch.float64))   # estimate mirrored with x
+    with torch.no_grad():
+        mirrored = net(x @ mirror, SIGMAS, {**cond, SELF_COND_KEY: est @ mirror})
+    assert (mirrored - out @ mirror).abs().max() > 1e-2 * out.abs().max()
+    with pytest.raises(InputError, match="sc_neighbors"):
+        FrameScoreNet(**SMALL, self_conditioning=False, sc_neighbors=2)
