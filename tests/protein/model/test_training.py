@@ -165,11 +165,12 @@ def test_campaign_recipe_resumes_bit_exact(corpus, tmp_path):
     assert all(json.loads(line)["step"] <= 6 for line in metrics.read_text().splitlines())
 
 
-@pytest.mark.parametrize("run", ["run1", "run2_local_distance", "run3_clash", "run4_rollout"])
+@pytest.mark.parametrize("run", ["run1", "run2_local_distance", "run3_clash", "run4_rollout", "run5_strand_weight",
+                                 "run6_estimate_neighbours"])
 def test_frame_campaign_recipe_resumes_bit_exact(corpus, tmp_path, run):
     """The frame-network campaign at tiny size (labels, strand pairs with dropout, self-conditioning;
     run 2 adds the local-distance loss, run 3 also the overlap and H-bond losses, run 4 rollout
-    training): 3 steps + resume to 6 = 6 steps straight, bit for bit."""
+    training, run 5 strand-weighted chain draws, run 6 edge slots from the estimate): 3 steps + resume to 6 = 6 steps straight, bit for bit."""
     from proteindsm.core import sum_of_denoised_losses
     from proteindsm.protein.model.clash_loss import ClashLoss
     from proteindsm.protein.model.frame_network import FrameScoreNet
@@ -179,18 +180,21 @@ def test_frame_campaign_recipe_resumes_bit_exact(corpus, tmp_path, run):
     geometry = sum_of_denoised_losses(LocalDistanceLoss(sigma_max=100.0), ClashLoss(weight=3.0, sigma_max=100.0),
                                       HBondLoss(weight=0.1, sigma_max=100.0))
     auxiliary = {"run1": None, "run2_local_distance": LocalDistanceLoss(sigma_max=100.0),
-                 "run3_clash": geometry, "run4_rollout": geometry}[run]
+                 "run3_clash": geometry}.get(run, geometry)
+    rollout = 0.0 if run in ("run1", "run2_local_distance", "run3_clash") else 0.5
 
     def trainer(out: Path, steps: int) -> Trainer:
         torch.manual_seed(0)
         net = FrameScoreNet(node_dim=16, edge_dim=8, num_layers=1, num_heads=2, attn_dim=8, k_neighbors=4,
-                            seq_neighbors=1, num_pair_rbf=2, pair_conditioning=True, partner_neighbors=2)
+                            seq_neighbors=1, num_pair_rbf=2, pair_conditioning=True, partner_neighbors=2,
+                            sc_neighbors=3 if run == "run6_estimate_neighbours" else 0)
         batches = BackboneBatches(corpus, corpus.indices("train")[:8], tokens_per_batch=128, crop_length=48,
-                                  seed=0, ss_labels=True, strand_pairs=True)
+                                  seed=0, ss_labels=True, strand_pairs=True,
+                                  strand_weight=8.0 if run == "run5_strand_weight" else 0.0)
         cfg = TrainConfig(out_dir=str(out), max_steps=steps, lr=3e-3, warmup_steps=0, log_every=5,
                           val_every=10_000, checkpoint_every=3, seed=0, device="cpu", progress=False, ema_decay=0.9)
         objective = DSMObjective(SCHEDULE, project=project_zero_ca_centroid, self_conditioning_rate=0.5,
-                                 auxiliary=auxiliary, rollout_rate=0.5 if run == "run4_rollout" else 0.0)
+                                 auxiliary=auxiliary, rollout_rate=rollout)
         return Trainer(net, objective, batches, cfg,
                        metadata={"model_class": "FrameScoreNet", "model_config": net.config})
 
