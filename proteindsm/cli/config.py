@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from pathlib import Path
@@ -222,21 +221,3 @@ def train_config(cfg: DictConfig, out: Path):
     from proteindsm.core import TrainConfig  # imports torch: only when a run starts
 
     return TrainConfig(out_dir=str(out), seed=int(cfg.seed), device=str(cfg.device), **to_container(cfg.train))
-
-
-def checked_int(name: str, value: Any, minimum: int) -> int:
-    """``value`` as an int >= ``minimum``; :class:`InputError` naming ``name`` otherwise."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value or value < minimum:
-        raise InputError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def checked_float(name: str, value: Any, minimum: float) -> float:
-    """``value`` as a finite float >= ``minimum``; :class:`InputError` naming ``name`` otherwise."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise InputError(f"{name} must be a number >= {minimum}, got {value!r}") from None
-    if not (math.isfinite(v) and v >= minimum):
-        raise InputError(f"{name} must be a number >= {minimum}, got {value!r}")
-    return v

@@ -31,8 +31,8 @@ from proteindsm.core import (GeometricSchedule, TrainConfig, load_checkpoint, lo
 from proteindsm.errors import InputError, SamplerDivergedError
 from proteindsm.fileio import atomic_write_bytes, atomic_write_text
 
-from .config import checked_float, checked_int, prepare_out_dir, require, to_container
-from .toy_components import (build_dataset, build_objective, build_samplers, build_schedule,
+from .config import prepare_out_dir, require, to_container
+from .toy_components import (build_dataset, build_objective, build_samplers, build_schedule, checked_float, checked_int,
                              checked_positive_float, checked_positive_int)
 
 SCORE_MODES = ("net", "exact")

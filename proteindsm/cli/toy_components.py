@@ -7,6 +7,7 @@ the toy command uses (each raises one :class:`InputError` naming the key).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -16,10 +17,11 @@ from proteindsm.core import GeometricSchedule, prior_sample
 from proteindsm.core.validation import positive_number
 from proteindsm.errors import InputError
 
-from .config import checked_float, instantiate_checked, to_container
+from .config import instantiate_checked, to_container
 
 __all__ = ["INITS", "SAMPLER_EXTRA_KEYS", "SamplerSpec", "build_dataset", "build_objective", "build_samplers",
-           "build_schedule", "checked_positive_float", "checked_positive_int"]
+           "build_schedule", "checked_float", "checked_int", "checked_positive_float", "checked_positive_int",
+]
 
 INITS = ("uniform", "prior")
 SAMPLER_EXTRA_KEYS = ("levels", "sigma_min", "sigma_max", "init", "init_box")
@@ -35,6 +37,24 @@ def checked_positive_int(name: str, value: Any) -> int:
 def checked_positive_float(name: str, value: Any) -> float:
     """``value`` as a finite float > 0; :class:`InputError` naming ``name`` otherwise."""
     return positive_number(name, value)
+
+
+def checked_int(name: str, value: Any, minimum: int) -> int:
+    """``value`` as an int >= ``minimum``; :class:`InputError` naming ``name`` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value or value < minimum:
+        raise InputError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def checked_float(name: str, value: Any, minimum: float) -> float:
+    """``value`` as a finite float >= ``minimum``; :class:`InputError` naming ``name`` otherwise."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{name} must be a number >= {minimum}, got {value!r}") from None
+    if not (math.isfinite(v) and v >= minimum):
+        raise InputError(f"{name} must be a number >= {minimum}, got {value!r}")
+    return v
 
 
 def build_dataset(cfg: DictConfig):

@@ -13,7 +13,7 @@ from proteindsm.errors import InputError
 from proteindsm.fileio import atomic_write_text
 
 from . import config
-from .config import checked_float, instantiate_checked, require, resolve_path, to_container, train_config
+from .config import instantiate_checked, require, resolve_path, to_container, train_config
 
 
 def run(cfg: DictConfig) -> int:
@@ -38,16 +38,13 @@ def _train_score(cfg: DictConfig) -> int:
     train_idx, val_idx = corpus.indices(d.train_split), corpus.indices(d.val_split)
     ss_labels = bool(d.get("ss_labels", False))
     ss_dropout = to_container(d.ss_dropout) if d.get("ss_dropout") is not None else None
-    if ss_labels and not corpus.has_dssp:
-        raise InputError(f"data.ss_labels=true needs a corpus with a dssp field; {d.path} has none")
     strand_pairs = bool(d.get("strand_pairs", False))
-    pairs_dropout = checked_float("data.pairs_dropout", d.get("pairs_dropout", 0.5), 0.0)
-    strand_weight = checked_float("data.strand_weight", d.get("strand_weight", 0.0), 0.0)
+    # the batches check the data fields (ranges; labels and strand weights need DSSP codes)
     batches = BackboneBatches(corpus, train_idx, tokens_per_batch=int(d.tokens_per_batch),
                               crop_length=int(d.crop_length), max_batch_size=int(d.max_batch_size),
                               seed=int(cfg.seed), ss_labels=ss_labels, ss_dropout=ss_dropout,
-                              strand_pairs=strand_pairs, pairs_dropout=pairs_dropout,
-                              strand_weight=strand_weight)
+                              strand_pairs=strand_pairs, pairs_dropout=d.get("pairs_dropout", 0.5),
+                              strand_weight=d.get("strand_weight", 0.0))
     schedule = instantiate_checked(cfg.schedule, "schedule")
     network = instantiate_checked(cfg.network, "network")
     name = type(network).__name__
@@ -87,9 +84,9 @@ def _train_score(cfg: DictConfig) -> int:
     metadata["ss_dropout"] = ss_dropout
     metadata["strand_pairs"] = strand_pairs
     if strand_pairs:
-        metadata["pairs_dropout"] = pairs_dropout
-    if strand_weight > 0:
-        metadata["strand_weight"] = strand_weight
+        metadata["pairs_dropout"] = batches.pairs_dropout
+    if batches.strand_weight > 0:
+        metadata["strand_weight"] = batches.strand_weight
     metadata["self_conditioning_rate"] = sc_rate
     if rollout_rate > 0:
         metadata["rollout_rate"] = rollout_rate

@@ -28,6 +28,7 @@ chain with probability ``pairs_dropout`` and whenever the chain's labels were al
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
@@ -80,8 +81,11 @@ class BackboneBatches:
     def __post_init__(self) -> None:
         if self.strand_pairs and not self.ss_labels:
             raise InputError("data.strand_pairs=true needs data.ss_labels=true (pairs are defined on the labels)")
-        if not 0.0 <= float(self.pairs_dropout) <= 1.0:
-            raise InputError(f"data.pairs_dropout must be in [0, 1], got {self.pairs_dropout}")
+        self.pairs_dropout = _data_number("pairs_dropout", self.pairs_dropout, 0.0, 1.0)
+        self.strand_weight = _data_number("strand_weight", self.strand_weight, 0.0)
+        for name, needed in (("ss_labels=true", self.ss_labels), ("strand_weight > 0", self.strand_weight > 0)):
+            if needed and not self.corpus.has_dssp:
+                raise InputError(f"data.{name} needs a corpus with a dssp field; {self.corpus.source} has none")
         self.indices = np.asarray(self.indices, dtype=np.int64)
         if self.indices.size == 0:
             raise InputError("no training chains: the chosen split is empty")
@@ -92,13 +96,9 @@ class BackboneBatches:
         keys = (lengths - 1) // self.bucket_width
         self._buckets = [self.indices[keys == k] for k in np.unique(keys)]
         self._bucket_len = np.array([min(self.crop_length, int(self.corpus.lengths[b].max())) for b in self._buckets])
-        if not (np.isfinite(float(self.strand_weight)) and float(self.strand_weight) >= 0.0):
-            raise InputError(f"data.strand_weight must be a number >= 0, got {self.strand_weight}")
         self._chain_p: Optional[list[np.ndarray]] = None   # within-bucket draw probabilities (None: uniform)
         if self.strand_weight > 0:
-            if not self.corpus.has_dssp:
-                raise InputError("data.strand_weight > 0 needs a corpus with a dssp field (strand shares)")
-            weights = [1.0 + float(self.strand_weight) * self.strand_shares(b) for b in self._buckets]
+            weights = [1.0 + self.strand_weight * self.strand_shares(b) for b in self._buckets]
             mass = np.array([w.sum() for w in weights])
             self._p = mass / mass.sum()
             self._chain_p = [w / w.sum() for w in weights]
@@ -170,6 +170,18 @@ class BackboneBatches:
                 pt[b, : len(t), : len(t)] = t
             cond["ss_pairs"] = torch.from_numpy(pt)
         return Batch(x=torch.from_numpy(x), mask=torch.from_numpy(mask), cond=cond)
+
+
+def _data_number(field: str, value, low: float, high: float = math.inf) -> float:
+    """``data.<field>`` as a finite float in [low, high]; one :class:`InputError` naming it otherwise."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        v = math.nan
+    if isinstance(value, bool) or not (math.isfinite(v) and low <= v <= high):
+        bounds = f">= {low:g}" if high == math.inf else f"in [{low:g}, {high:g}]"
+        raise InputError(f"data.{field} must be a number {bounds}, got {value!r}")
+    return v
 
 
 def validation_batches(corpus: Corpus, indices: np.ndarray, *, num_chains: int = 64, batch_size: int = 16,
