@@ -6,6 +6,14 @@ grid.  The loss weight is λ(σ) = σ^p with p = 2 by default, which makes every
 for data of unit scale.  With ``sigma_data`` set, λ(σ) = σ^p·(1 + σ²/σ_data²): for p = 2 this is the
 EDM weighting (Karras et al. 2022), under which a denoiser-parametrised network regresses a target of
 unit variance at every σ — useful when σ_max ≫ σ_data (protein coordinates).
+
+``training_focus = (σ_lo, σ_hi, share)`` spends a share of the training draws in one σ window: σ is
+drawn log-uniformly on [σ_lo, σ_hi] with probability ``share`` and on [σ_min, σ_max] otherwise, so
+the window holds share + (1 − share)·ln(σ_hi/σ_lo)/ln(σ_max/σ_min) of the draws (tested).  Every σ
+keeps a positive density, so the minimiser of the DSM loss at each σ (the true score) is unchanged;
+a network of finite capacity spends more of it in the window — where a sampler spends its steps
+(cf. the non-uniform noise-level draws of EDM and Proteina).  The sampling grid and the validation
+σ values do not change.
 """
 
 from __future__ import annotations
@@ -24,13 +32,15 @@ from proteindsm.errors import InputError
 class GeometricSchedule:
     """Geometric σ grid between ``sigma_max`` and ``sigma_min`` (units of the data) with
     ``num_levels`` levels for sampling, log-uniform σ for training, and λ(σ) = σ^``weight_power``
-    (× (1 + σ²/``sigma_data``²) when ``sigma_data`` is given)."""
+    (× (1 + σ²/``sigma_data``²) when ``sigma_data`` is given).  ``training_focus`` (σ_lo, σ_hi,
+    share), or None: the share of training draws made log-uniformly in [σ_lo, σ_hi] (module doc)."""
 
     sigma_min: float
     sigma_max: float
     num_levels: int = 10
     weight_power: float = 2.0
     sigma_data: Optional[float] = None
+    training_focus: Optional[tuple[float, float, float]] = None
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.sigma_min) and self.sigma_min > 0):
@@ -44,6 +54,20 @@ class GeometricSchedule:
             raise InputError(f"schedule.num_levels must be a positive integer, got {self.num_levels}")
         if self.sigma_data is not None and not self.sigma_data > 0:
             raise InputError(f"schedule.sigma_data must be positive or null, got {self.sigma_data}")
+        if self.training_focus is not None:
+            object.__setattr__(self, "training_focus", self._checked_focus(self.training_focus))
+
+    def _checked_focus(self, focus) -> tuple[float, float, float]:
+        """``training_focus`` as (σ_lo, σ_hi, share) floats, or one error naming the field."""
+        expected = (f"schedule.training_focus must be [sigma_lo, sigma_hi, share] with "
+                    f"{self.sigma_min} <= sigma_lo < sigma_hi <= {self.sigma_max} (Å) and 0 <= share <= 1")
+        try:
+            lo, hi, share = (float(v) for v in focus)
+        except (TypeError, ValueError):
+            raise InputError(f"{expected}, got {focus!r}") from None
+        if not (self.sigma_min <= lo < hi <= self.sigma_max and 0.0 <= share <= 1.0):
+            raise InputError(f"{expected}, got {[lo, hi, share]}")
+        return lo, hi, share
 
     def levels(self, num_levels: Optional[int] = None, *, device: torch.device | str | None = None,
                dtype: torch.dtype = torch.float32) -> Tensor:
@@ -59,10 +83,17 @@ class GeometricSchedule:
         return grid.to(device=device, dtype=dtype)
 
     def sample_training_sigmas(self, n: int, generator: Optional[torch.Generator] = None) -> Tensor:
-        """``(n,)`` σ drawn log-uniformly on [σ_min, σ_max] (float32, CPU)."""
+        """``(n,)`` σ drawn log-uniformly on [σ_min, σ_max] (float32, CPU); with ``training_focus``
+        a share of them log-uniformly in its window instead."""
         u = torch.rand(n, generator=generator, dtype=torch.float64)
-        log_s = math.log(self.sigma_min) + u * (math.log(self.sigma_max) - math.log(self.sigma_min))
-        return log_s.exp().float()
+        if self.training_focus is None:
+            log_s = math.log(self.sigma_min) + u * (math.log(self.sigma_max) - math.log(self.sigma_min))
+            return log_s.exp().float()
+        f_lo, f_hi, share = self.training_focus
+        focused = torch.rand(n, generator=generator, dtype=torch.float64) < share
+        lo = torch.where(focused, math.log(f_lo), math.log(self.sigma_min))
+        hi = torch.where(focused, math.log(f_hi), math.log(self.sigma_max))
+        return (lo + u * (hi - lo)).exp().float()
 
     def loss_weight(self, sigma: Tensor) -> Tensor:
         """λ(σ) = σ^p (times 1 + σ²/σ_data² when ``sigma_data`` is set), shape of ``sigma``."""

@@ -47,6 +47,37 @@ def test_training_sigmas_are_log_uniform():
     assert abs(float(u.mean()) - 0.5) < 0.01 and abs(float(u.var()) - 1 / 12) < 0.005
 
 
+def test_training_focus_shares_the_draws_as_the_mixture_says():
+    """With (σ_lo, σ_hi, share) the window holds share + (1 − share)·ln(σ_hi/σ_lo)/ln(σ_max/σ_min) of
+    the draws, log-uniform inside; outside it the draws stay log-uniform (their mean log σ)."""
+    s = GeometricSchedule(sigma_min=0.02, sigma_max=60.0, training_focus=(0.3, 5.0, 0.5))
+    n = 200_000
+    sig = s.sample_training_sigmas(n, torch.Generator().manual_seed(0)).double()
+    assert float(sig.min()) >= 0.02 * (1 - 1e-6) and float(sig.max()) <= 60.0 * (1 + 1e-6)
+    inside = (sig >= 0.3) & (sig <= 5.0)
+    expected = 0.5 + 0.5 * math.log(5.0 / 0.3) / math.log(60.0 / 0.02)      # 0.676
+    assert abs(float(inside.double().mean()) - expected) < 4 * math.sqrt(expected * (1 - expected) / n)
+    u = (sig[inside].log() - math.log(0.3)) / math.log(5.0 / 0.3)
+    assert abs(float(u.mean()) - 0.5) < 0.01 and abs(float(u.var()) - 1 / 12) < 0.005
+    below = sig[sig < 0.3].log()     # the full-range draws below the window: log-uniform on [0.02, 0.3)
+    assert abs(float(below.mean()) - 0.5 * (math.log(0.02) + math.log(0.3))) < 0.02
+    # share 0 draws from the full range only; None keeps the old draws bit for bit
+    plain = GeometricSchedule(0.02, 60.0).sample_training_sigmas(1000, torch.Generator().manual_seed(3))
+    u = torch.rand(1000, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    old = (math.log(0.02) + u * (math.log(60.0) - math.log(0.02))).exp().float()
+    assert torch.equal(plain, old)
+    zero = GeometricSchedule(0.02, 60.0, training_focus=[0.3, 5.0, 0.0]).sample_training_sigmas(
+        1000, torch.Generator().manual_seed(3))
+    torch.testing.assert_close(zero, old)
+
+
+@pytest.mark.parametrize("focus", [(0.3, 5.0), (5.0, 0.3, 0.5), (0.01, 5.0, 0.5), (0.3, 80.0, 0.5),
+                                   (0.3, 5.0, 1.5), ("a", 5.0, 0.5), 0.5])
+def test_bad_training_focus_is_one_error_naming_the_field(focus):
+    with pytest.raises(InputError, match="schedule.training_focus"):
+        GeometricSchedule(0.02, 60.0, training_focus=focus)
+
+
 def test_loss_weight():
     sigma = torch.tensor([0.5, 2.0, 10.0], dtype=torch.float64)
     torch.testing.assert_close(GeometricSchedule(0.1, 20.0).loss_weight(sigma), sigma ** 2)

@@ -4,6 +4,7 @@ tests/core/test_training.py."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -166,11 +167,12 @@ def test_campaign_recipe_resumes_bit_exact(corpus, tmp_path):
 
 
 @pytest.mark.parametrize("run", ["run1", "run2_local_distance", "run3_clash", "run4_rollout", "run5_strand_weight",
-                                 "run6_estimate_neighbours"])
+                                 "run6_estimate_neighbours", "run7_sigma_focus"])
 def test_frame_campaign_recipe_resumes_bit_exact(corpus, tmp_path, run):
     """The frame-network campaign at tiny size (labels, strand pairs with dropout, self-conditioning;
     run 2 adds the local-distance loss, run 3 also the overlap and H-bond losses, run 4 rollout
-    training, run 5 strand-weighted chain draws, run 6 edge slots from the estimate): 3 steps + resume to 6 = 6 steps straight, bit for bit."""
+    training, run 5 strand-weighted chain draws, run 6 edge slots from the estimate, run 7 run 6 with
+    strand-weighted draws and a training-σ focus): 3 steps + resume to 6 = 6 steps straight, bit for bit."""
     from proteindsm.core import sum_of_denoised_losses
     from proteindsm.protein.model.clash_loss import ClashLoss
     from proteindsm.protein.model.frame_network import FrameScoreNet
@@ -187,13 +189,15 @@ def test_frame_campaign_recipe_resumes_bit_exact(corpus, tmp_path, run):
         torch.manual_seed(0)
         net = FrameScoreNet(node_dim=16, edge_dim=8, num_layers=1, num_heads=2, attn_dim=8, k_neighbors=4,
                             seq_neighbors=1, num_pair_rbf=2, pair_conditioning=True, partner_neighbors=2,
-                            sc_neighbors=3 if run == "run6_estimate_neighbours" else 0)
+                            sc_neighbors=3 if run in ("run6_estimate_neighbours", "run7_sigma_focus") else 0)
         batches = BackboneBatches(corpus, corpus.indices("train")[:8], tokens_per_batch=128, crop_length=48,
                                   seed=0, ss_labels=True, strand_pairs=True,
-                                  strand_weight=8.0 if run == "run5_strand_weight" else 0.0)
+                                  strand_weight=8.0 if run in ("run5_strand_weight", "run7_sigma_focus") else 0.0)
         cfg = TrainConfig(out_dir=str(out), max_steps=steps, lr=3e-3, warmup_steps=0, log_every=5,
                           val_every=10_000, checkpoint_every=3, seed=0, device="cpu", progress=False, ema_decay=0.9)
-        objective = DSMObjective(SCHEDULE, project=project_zero_ca_centroid, self_conditioning_rate=0.5,
+        schedule = (dataclasses.replace(SCHEDULE, training_focus=(0.3, 5.0, 0.5)) if run == "run7_sigma_focus"
+                    else SCHEDULE)
+        objective = DSMObjective(schedule, project=project_zero_ca_centroid, self_conditioning_rate=0.5,
                                  auxiliary=auxiliary, rollout_rate=rollout)
         return Trainer(net, objective, batches, cfg,
                        metadata={"model_class": "FrameScoreNet", "model_config": net.config})
@@ -251,7 +255,6 @@ def test_additive_options_warm_start_from_a_plain_checkpoint(corpus, tmp_path, c
         assert "data.strand_weight must be a number >= 0" in capsys.readouterr().err
         assert not (tmp_path / "h").exists()
     # labels or strand weights asked of a corpus without DSSP codes (saved with only '-'): one error each
-    import dataclasses
     from proteindsm.protein.data.corpus import load_corpus, save_corpus
     no_dssp = save_corpus(tmp_path / "no_dssp.npz", dataclasses.replace(load_corpus(small), dssp=None))
     bare = [a for a in common if not a.startswith("data.path=")] + [f"data.path={no_dssp}"]
