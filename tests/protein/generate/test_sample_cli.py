@@ -195,7 +195,7 @@ def test_named_sampler_matches_the_sample_command_default():
     from proteindsm.core import AnnealedLangevin, ReverseSDE
 
     default, levels = build_sampler(compose("protein", "sample", []))
-    named, named_levels = named_sampler("langevin_fewstep")
+    named, named_levels = named_sampler("langevin_sheet")
     assert isinstance(default, AnnealedLangevin) and default == named and levels == named_levels == 40
     assert (default.temperature, default.temperature_sigma_max, default.steps_per_level) == (0.5, None, 2)
     quality, quality_levels = named_sampler("langevin_quick")
@@ -218,3 +218,7 @@ def test_named_sampler_matches_the_sample_command_default():
     plan = load_plan(sample_options(length=[50], num=1, sampler="langevin_fewstep", progress=False))
     assert few_levels == len(plan.sigmas) == 40 and few.level_steps
     assert 90 <= few.num_evaluations(plan.sigmas) <= 100
+    # the default: 1 step per level above 5 Å, 16 at 1-5 Å, 5 at 0.3-1 Å, 1 at 0.1-0.3 Å, none below
+    sheet_steps = [default.steps_at(float(s)) for s in plan.sigmas]
+    expected = [1 if s >= 5 else 16 if s >= 1 else 5 if s >= 0.3 else 1 if s >= 0.1 else 0 for s in plan.sigmas.tolist()]
+    assert sheet_steps == expected and default.num_evaluations(plan.sigmas) == sum(expected) + 1 == 162
