@@ -29,7 +29,7 @@ def test_command_help_lists_options_defaults_and_descriptions(command, capsys):
     out = capsys.readouterr().out
     assert out.startswith(f"usage: proteindsm {command}") and "options" in out
     if command == "sample":
-        assert "num=8" in out and "backbones per length" in out and "sampler=langevin_sheet" in out
+        assert "num=8" in out and "backbones per length" in out and "sampler=langevin_sheet_wide" in out
         assert "steric.scale=1.0" in out and "langevin_fast" in out
 
 

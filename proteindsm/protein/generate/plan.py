@@ -19,7 +19,7 @@ from proteindsm.resources import checkpoint_path, version
 
 from . import options as opt
 
-DEFAULT_SAMPLER = "langevin_sheet"
+DEFAULT_SAMPLER = "langevin_sheet_wide"
 """The sampler preset of ``proteindsm sample`` (``configs/protein/sample.yaml``; a test keeps them equal)."""
 
 _OFF = (None, False, 0, "off", "none", "null")

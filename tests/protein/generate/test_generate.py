@@ -71,7 +71,7 @@ def test_pdb_files_carry_provenance_and_cif_too(tmp_path):
     text = (out / "len12_000.pdb").read_text().splitlines()
     assert text[0].startswith("HEADER") and text[-1] == "END" and text[-2].startswith("TER")
     remarks = "\n".join(line for line in text if line.startswith("REMARK"))
-    for want in ("GENERATOR proteindsm", "CHECKPOINT backbone_score_frame.safetensors", "SAMPLER langevin_sheet",
+    for want in ("GENERATOR proteindsm", "CHECKPOINT backbone_score_frame.safetensors", "SAMPLER langevin_sheet_wide",
                  "SEED 5", "SECONDARY STRUCTURE HHHHHHLLLLLL", "GLYCINE"):
         assert want in remarks
     m = json.loads((out / "manifest.json").read_text())

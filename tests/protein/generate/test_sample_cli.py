@@ -197,7 +197,7 @@ def test_named_sampler_matches_the_sample_command_default():
     from proteindsm.core import AnnealedLangevin, ReverseSDE
 
     default, levels = build_sampler(compose("protein", "sample", []))
-    named, named_levels = named_sampler("langevin_sheet")
+    named, named_levels = named_sampler("langevin_sheet_wide")
     assert isinstance(default, AnnealedLangevin) and default == named and levels == named_levels == 40
     assert (default.temperature, default.temperature_sigma_max, default.steps_per_level) == (0.5, None, 2)
     quality, quality_levels = named_sampler("langevin_quick")
@@ -220,7 +220,13 @@ def test_named_sampler_matches_the_sample_command_default():
     plan = load_plan(sample_options(length=[50], num=1, sampler="langevin_fewstep", progress=False))
     assert few_levels == len(plan.sigmas) == 40 and few.level_steps
     assert 90 <= few.num_evaluations(plan.sigmas) <= 100
-    # the default: 1 step per level above 5 Å, 16 at 1-5 Å, 5 at 0.3-1 Å, 1 at 0.1-0.3 Å, none below
-    sheet_steps = [default.steps_at(float(s)) for s in plan.sigmas]
+    # the default: 1 step per level above 8 Å, 16 at 0.5-8 Å, 5 at 0.3-0.5 Å, 1 at 0.1-0.3 Å, none below
+    steps = [default.steps_at(float(s)) for s in plan.sigmas]
+    expected = [1 if s >= 8 else 16 if s >= 0.5 else 5 if s >= 0.3 else 1 if s >= 0.1 else 0 for s in plan.sigmas.tolist()]
+    assert steps == expected and default.num_evaluations(plan.sigmas) == sum(expected) + 1 == 251
+    assert build_sampler(compose("protein", "scaffold", []))[0] == named == build_sampler(compose("protein", "diversify", []))[0]
+    # langevin_sheet: 1 step per level above 5 Å, 16 at 1-5 Å, 5 at 0.3-1 Å
+    sheet, _ = named_sampler("langevin_sheet")
+    steps = [sheet.steps_at(float(s)) for s in plan.sigmas]
     expected = [1 if s >= 5 else 16 if s >= 1 else 5 if s >= 0.3 else 1 if s >= 0.1 else 0 for s in plan.sigmas.tolist()]
-    assert sheet_steps == expected and default.num_evaluations(plan.sigmas) == sum(expected) + 1 == 162
+    assert steps == expected and sheet.num_evaluations(plan.sigmas) == sum(expected) + 1 == 162
