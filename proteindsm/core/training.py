@@ -30,6 +30,9 @@ from .ema import EMA
 from .types import Batch, BatchFn, Objective, shard_draw
 
 CHECKPOINT_NAME = "checkpoint.safetensors"
+#: Metadata keys that describe where a run came from (e.g. the warm start of its first command); a
+#: resumed run copies them from its checkpoint when the resuming command does not set them.
+PROVENANCE_KEYS = ("initialised_from",)
 
 
 @dataclass
@@ -210,6 +213,9 @@ class Trainer:
             torch.set_rng_state(ckpt.rng_state)
         self.step = ckpt.step
         self.elapsed_before = float(ckpt.metadata.get("wall_seconds", 0.0))
+        for key in PROVENANCE_KEYS:   # a warm-started run keeps its origin when a later command resumes it
+            if key in ckpt.metadata and key not in self.metadata:
+                self.metadata[key] = ckpt.metadata[key]
         self._drop_metrics_after(self.step)
 
     def _drop_metrics_after(self, step: int) -> None:

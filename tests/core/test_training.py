@@ -75,3 +75,19 @@ def test_warm_start_copies_weights_then_resume_keeps_own(tmp_path):
     mine = load_checkpoint(tmp_path / "ft" / "checkpoint.safetensors")
     for k, v in again.model.state_dict().items():                   # ... with its own weights
         assert torch.equal(v, mine.model[k]), k
+
+
+def test_resume_keeps_the_runs_provenance(tmp_path):
+    """The first command records where the run came from (the CLI's warm-start record); a later
+    command that resumes it without ``init_from`` keeps that record in its checkpoints and
+    train_config.json, and a record the resuming command sets itself wins."""
+    import json
+    first = trainer(tmp_path, 5)
+    first.metadata["initialised_from"] = {"path": "src.safetensors", "step": 7}
+    first.fit()
+    again = trainer(tmp_path, 8)                                    # no record in this command's metadata
+    assert again.step == 5 and again.metadata["initialised_from"] == {"path": "src.safetensors", "step": 7}
+    again.fit()
+    assert load_checkpoint(tmp_path / "checkpoint.safetensors").metadata["initialised_from"]["step"] == 7
+    assert json.loads((tmp_path / "train_config.json").read_text())["metadata"]["initialised_from"]["step"] == 7
+    assert "initialised_from" not in trainer(tmp_path / "fresh", 1).metadata      # nothing to copy
