@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from proteindsm.core.self_conditioning import SELF_COND_KEY
+from proteindsm.core import denoised_estimate, self_conditioned_cond
 from proteindsm.core.types import apply_mask
 from proteindsm.protein.data.batching import validation_batches
 from proteindsm.protein.data.corpus import load_corpus
@@ -38,13 +38,12 @@ _CA = 1
 
 
 def denoised(net, x: torch.Tensor, sigma: float, cond: dict, self_cond: bool) -> torch.Tensor:
-    """x̂₀ ``(B, L, 4, 3)`` Å of one (optionally self-conditioned) network call at σ."""
+    """x̂₀ ``(B, L, 4, 3)`` Å of one network call at σ; with ``self_cond`` fed the estimate of a first
+    call, as in training (the core's ``self_conditioned_cond``, every row)."""
     sig = torch.full((x.shape[0],), sigma)
-    cond = dict(cond)
     if self_cond:
-        cond[SELF_COND_KEY] = torch.zeros_like(x)
-        cond[SELF_COND_KEY] = x + sigma ** 2 * net(x, sig, cond)
-    return x + sigma ** 2 * net(x, sig, cond)
+        cond = self_conditioned_cond(net, x, sig, cond, torch.ones(x.shape[0], dtype=torch.bool))
+    return denoised_estimate(x, sig, net(x, sig, cond))
 
 
 def recovery(checkpoint: str, batches, sigmas: list[float], self_cond: bool) -> dict:

@@ -80,7 +80,7 @@ def test_warm_start_copies_weights_then_resume_keeps_own(tmp_path):
 def test_resume_keeps_the_runs_provenance(tmp_path):
     """The first command records where the run came from (the CLI's warm-start record); a later
     command that resumes it without ``init_from`` keeps that record in its checkpoints and
-    train_config.json, and a record the resuming command sets itself wins."""
+    train_config.json; a run that never had one gets none."""
     import json
     first = trainer(tmp_path, 5)
     first.metadata["initialised_from"] = {"path": "src.safetensors", "step": 7}
