@@ -230,3 +230,8 @@ def test_named_sampler_matches_the_sample_command_default():
     steps = [sheet.steps_at(float(s)) for s in plan.sigmas]
     expected = [1 if s >= 5 else 16 if s >= 1 else 5 if s >= 0.3 else 1 if s >= 0.1 else 0 for s in plan.sigmas.tolist()]
     assert steps == expected and sheet.num_evaluations(plan.sigmas) == sum(expected) + 1 == 162
+    # langevin_sheet_long: the default with 32 steps at 0.5-8 Å
+    long, _ = named_sampler("langevin_sheet_long")
+    steps = [long.steps_at(float(s)) for s in plan.sigmas]
+    expected = [1 if s >= 8 else 32 if s >= 0.5 else 5 if s >= 0.3 else 1 if s >= 0.1 else 0 for s in plan.sigmas.tolist()]
+    assert steps == expected and long.num_evaluations(plan.sigmas) == sum(expected) + 1 == 475
