@@ -127,6 +127,18 @@ SHEET_AUTO_NOTE = ("sheet.fraction=auto: no β-sheet blueprint for L = {L} (stra
                    "{why}); guidance alone")
 
 
+SHEET_LAYOUT_NOTE = ("sheet.fraction=auto: no β-sheet blueprint — the ss= layout says where the strands go "
+                     "(sheet.fraction=F adds one anyway)")
+
+
+def _sheet_fraction_is_auto(sheet: Optional[Mapping[str, Any]]) -> bool:
+    """True when the β-sheet settings ask for ``fraction: auto`` (the default); None (off) is not."""
+    if sheet is None:
+        return False
+    frac = {**SHEET_DEFAULTS, **dict(sheet)}.get("fraction")
+    return isinstance(frac, str) and frac.strip().lower() == "auto"
+
+
 def sheet_blueprints(sheet: Optional[Mapping[str, Any]], targets: Sequence[ResolvedTarget], lengths: Sequence[int],
                      num: int, seed: int, note: Callable[[str], None] = print) -> tuple[dict, Optional[dict]]:
     """The β-sheet blueprints per length (docs/design.md "β-rich designs") — a list of ``num`` (one
@@ -230,8 +242,13 @@ def load_design(plan: SamplingPlan, requests: Sequence[PropertyTarget], *, basel
         if ss_targets:
             plan = replace(plan, ss_layout=ss_layout_for("auto", None, plan.options.seed, plan.loaded.model,
                                                          composition=ss_targets))
-    # The blueprint stays on under sheet.fraction=auto for conditioned models too: the campaign model
-    # at step 2,550 still makes almost no strand from labels alone (docs/training.md).
+    # Under sheet.fraction=auto the blueprint goes with ss=auto / none (real layouts alone give less
+    # strand); an ss= string or file is the designer's own layout, which a meander placed elsewhere
+    # would contradict, so it is used alone (docs/design.md, "Strands from `ss=` alone").
+    if plan.ss_mode in ("string", "file") and _sheet_fraction_is_auto(sheet) and any(
+            t.spec.ss_state == "strand" for t in targets):
+        note(SHEET_LAYOUT_NOTE)
+        sheet = None
     blueprints, sheet_settings = sheet_blueprints(sheet, targets, plan.lengths, plan.options.num,
                                                   plan.options.seed, note)
     from .sheet_blueprint import blueprint_guidance

@@ -106,6 +106,23 @@ def test_targeted_layouts_and_design_records_them(tmp_path, conditioned_checkpoi
     assert all(abs(g - 0.4) < 0.1 for g in got), got
 
 
+def test_design_with_an_ss_string_uses_that_layout_instead_of_a_blueprint(tmp_path, conditioned_checkpoint, capsys):
+    """sheet.fraction=auto with a strand target: ss=STRING (the designer's layout) gets no β-sheet
+    blueprint, with a note saying so; an explicit sheet.fraction still adds one."""
+    ss = "LEEEEELLEEEEELLHHHHHHHHHHHHL"          # 28 residues, 10 E
+    soft = ["property=strand_fraction", "target=0.4", "scale=2", "num=1", "baseline=false", *FAST]
+    out = tmp_path / "string"
+    assert main(["design", f"out={out}", f"checkpoint={conditioned_checkpoint}", f"ss={ss}", *soft]) == 0
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["ss_mode"] == "string" and m["sheet"] is None and m["files"][0]["ss"] == ss
+    assert "no β-sheet blueprint — the ss= layout says where the strands go" in capsys.readouterr().out
+    out = tmp_path / "explicit"
+    assert main(["design", f"out={out}", f"checkpoint={conditioned_checkpoint}", f"ss={ss}",
+                 "sheet.fraction=0.3", *soft]) == 0
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["sheet"]["fraction"] == 0.3 and m["sheet"]["fraction_from"] == "sheet.fraction"
+
+
 def test_ss_file_gives_each_string_its_backbones(tmp_path, conditioned_checkpoint, capsys):
     strings = ["LLHHHHHHHHLL", "LEEEELLEEEEL", "LLHHHHLLLLLLLLLL"]
     f = tmp_path / "ss.txt"
