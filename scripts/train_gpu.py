@@ -2,7 +2,7 @@
 """Continue the score-model training campaign on a GPU: one command, a fixed wall-clock budget.
 
     python scripts/train_gpu.py [--minutes 8] [--corpus ../shared/data/backbones_pdb_nr40.npz]
-                                [--experiment protein_frame_focus] [--out DIR] [--tokens auto] [--device cuda]
+                                [--experiment protein_frame_multiroll] [--out DIR] [--tokens auto] [--device cuda]
                                 [--export PATH]
 
 1. Probes the largest batch that fits: forward + backward of the campaign network (as its resume
@@ -10,7 +10,7 @@
    ``tokens`` residues (chains of 256) for 4k, 8k, ... 64k tokens, stopping at the first out-of-memory
    error, and keeps half of the largest that fitted (headroom for the validation passes); on a CPU
    ``auto`` is the campaign's 1,024.
-2. Resumes ``proteindsm train experiment=EXPERIMENT`` (default ``protein_frame_focus``, the running
+2. Resumes ``proteindsm train experiment=EXPERIMENT`` (default ``protein_frame_multiroll``, the running
    frame-network campaign, run 7; ``protein_frame_scnbr``: run 6; ``protein_frame_strand``: run 5; ``protein_frame_rollout``: run 4; ``protein_frame_clash``: run 3; ``protein_frame_ld``: run 2; ``protein_frame``: run 1; ``protein_campaign``: the e3nn fine-tune) from ``--out`` (default: the experiment's own
    ``out``) with that batch,
    ``train.precision=bf16`` and ``train.max_minutes`` = the budget, so the CPU campaign and GPU
@@ -79,7 +79,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--minutes", type=float, default=8.0)
     ap.add_argument("--corpus", default="../shared/data/backbones_pdb_nr40.npz")
-    ap.add_argument("--experiment", default="protein_frame_focus")
+    ap.add_argument("--experiment", default="protein_frame_multiroll")
     ap.add_argument("--out", default=None, help="resume folder (default: the experiment's out)")
     ap.add_argument("--tokens", default="auto")
     ap.add_argument("--device", default="cuda")

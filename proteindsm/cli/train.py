@@ -54,13 +54,14 @@ def _train_score(cfg: DictConfig) -> int:
     if sc_rate > 0 and not network.config.get("self_conditioning", False):
         raise InputError("objective.self_conditioning_rate > 0 needs network.self_conditioning=true")
     rollout_rate = float(cfg.get("objective", {}).get("rollout_rate", 0.0) or 0.0)
+    rollout_steps = cfg.get("objective", {}).get("rollout_steps", 1)
     local_distance = local_distance_term(cfg.get("objective", {}).get("local_distance"))
     clash = clash_term(cfg.get("objective", {}).get("clash"))
     hbond = hbond_term(cfg.get("objective", {}).get("hbond"))
     try:   # the objective checks its rates (range; rollout needs self-conditioning): named as config fields
         objective = DSMObjective(schedule, project=project_zero_ca_centroid, self_conditioning_rate=sc_rate,
                                  auxiliary=sum_of_denoised_losses(local_distance, clash, hbond),
-                                 rollout_rate=rollout_rate)
+                                 rollout_rate=rollout_rate, rollout_steps=rollout_steps)
     except ValueError as err:
         raise InputError(f"objective.{err}") from None
     validation = score_validation_sets(corpus, val_idx, schedule, num_chains=int(d.val_chains),
@@ -90,6 +91,8 @@ def _train_score(cfg: DictConfig) -> int:
     metadata["self_conditioning_rate"] = sc_rate
     if rollout_rate > 0:
         metadata["rollout_rate"] = rollout_rate
+        if objective.rollout_steps > 1:
+            metadata["rollout_steps"] = objective.rollout_steps
     for key, term in (("local_distance", local_distance), ("clash_loss", clash), ("hbond_loss", hbond)):
         if term is not None:
             metadata[key] = dataclasses.asdict(term)   # the term's settings, as constructed

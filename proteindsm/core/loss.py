@@ -19,6 +19,7 @@ from typing import Callable, Mapping, Optional
 import torch
 from torch import Tensor
 
+from .denoiser import denoised_estimate
 from .schedules import GeometricSchedule
 from .self_conditioning import SELF_COND_KEY, self_conditioned_cond
 from .types import Batch, Cond, LossOutput, ProjectFn, ScoreFn, apply_mask, expand_like, identity_project
@@ -88,7 +89,12 @@ def dsm_loss(
             step of size α = σ²T lands on (x + α s/T + √(2α) z = x̂₀ + σz) — with the same target x0:
             the residual is s_θ(x̃') − (x0 − x̃')/σ² (exposure bias, Ning et al. 2023; the model
             learns to restore what its own blurred estimate lost).  None: plain DSM, unchanged.
-        rollout_noise: standard normal ``ε'`` like ``x0`` (needed with ``rollout``).
+        rollout_noise: standard normal ``ε'`` like ``x0`` (needed with ``rollout``), or ``(k, *x0.shape)``
+            for a k-step rollout: after the first step, k − 1 more gradient-free sampler steps at the
+            row's σ — x̂₀ ← D(x̃', σ) with the previous x̂₀ as self-conditioning input, x̃' ← x̂₀ + σ ε'_j —
+            evaluated on the rollout rows only; the trained pass sees the last x̃' with the last x̂₀
+            as its input.  Many Langevin steps at one σ drift into states a single step never reaches
+            (docs/training.md, "Where the overlaps form").
     """
     eps = project(apply_mask(noise, mask), mask)
     s = expand_like(sigma, x0)
@@ -100,10 +106,13 @@ def dsm_loss(
             raise ValueError("rollout rows must be self-conditioned rows (they reuse the first pass's x0_hat)")
         if rollout_noise is None:
             raise ValueError("rollout needs rollout_noise")
-        fresh = project(apply_mask(rollout_noise, mask), mask)
+        steps = rollout_noise if rollout_noise.dim() == x0.dim() + 1 else rollout_noise[None]
+        fresh = project(apply_mask(steps[0], mask), mask)
         rolled = cond[SELF_COND_KEY] + s * fresh
         if mask is not None:   # padding stays as in x0 (not noised, not counted)
             rolled = torch.where(expand_like(mask.to(torch.bool), x0), rolled, x0)
+        if len(steps) > 1 and bool(rollout.any()):
+            rolled, cond = _more_rollout_steps(score_fn, x0, sigma, rolled, cond, rollout, steps[1:], mask, project)
         rows = expand_like(rollout.to(torch.bool), x0)
         x_noisy = torch.where(rows, rolled, x_noisy)
         eps = torch.where(rows, (x_noisy - x0) / s, eps)   # the input's offset from x0, in units of σ
@@ -115,6 +124,38 @@ def dsm_loss(
         return w * per_sample
     x0_hat = x_noisy + s.pow(2) * score
     return w * per_sample + auxiliary(x0_hat, x0, mask, sigma)
+
+
+def _rows_of(cond: dict, idx: Tensor, batch_size: int) -> dict:
+    """``cond`` restricted to the rows ``idx``: every batch-first tensor (leading size ``batch_size``)
+    is indexed, everything else is kept."""
+    return {k: (v[idx] if isinstance(v, Tensor) and v.dim() > 0 and v.shape[0] == batch_size else v)
+            for k, v in cond.items()}
+
+
+def _more_rollout_steps(score_fn: ScoreFn, x0: Tensor, sigma: Tensor, rolled: Tensor, cond: dict,
+                        rollout: Tensor, noises: Tensor, mask: Optional[Tensor], project: ProjectFn
+                        ) -> tuple[Tensor, dict]:
+    """The k − 1 further gradient-free sampler steps of a k-step rollout (``dsm_loss``), on the
+    rollout rows only: returns the last states (other rows unchanged) and ``cond`` whose
+    self-conditioning input holds the last estimates on those rows."""
+    idx = rollout.to(torch.bool).nonzero().squeeze(1)
+    sub = _rows_of(cond, idx, x0.shape[0])
+    x, sig = rolled[idx], sigma[idx]
+    m = None if mask is None else mask[idx]
+    s = expand_like(sig, x)
+    with torch.no_grad():
+        for noise in noises:
+            est = denoised_estimate(x, sig, score_fn(x, sig, sub)).detach()
+            sub[SELF_COND_KEY] = est
+            x = est + s * project(apply_mask(noise[idx], m), m)
+            if m is not None:
+                x = torch.where(expand_like(m.to(torch.bool), x), x, x0[idx])
+    rolled = rolled.clone()
+    rolled[idx] = x
+    estimate = cond[SELF_COND_KEY].clone()
+    estimate[idx] = sub[SELF_COND_KEY]
+    return rolled, {**cond, SELF_COND_KEY: estimate}
 
 
 def sliced_score_matching_loss(
@@ -156,7 +197,8 @@ class DSMObjective:
     without self-conditioning (no extra key in ``cond``).  ``rollout_rate`` q > 0: each
     self-conditioned row is, with probability q, trained on the state one sampler step from its
     first-pass estimate reaches (``dsm_loss``'s ``rollout``; no extra network pass); 0 draws nothing
-    more, so the objective is exactly as without it.  ``auxiliary``: an optional
+    more, so the objective is exactly as without it.  ``rollout_steps`` k > 1: those rows take k
+    sampler steps at their σ instead of one (k − 1 gradient-free network passes on them).  ``auxiliary``: an optional
     :data:`DenoisedLoss` added to the training loss (validation sets build their own objective, so
     their figures stay plain DSM).
     """
@@ -166,8 +208,12 @@ class DSMObjective:
     self_conditioning_rate: float = 0.0
     auxiliary: Optional[DenoisedLoss] = None
     rollout_rate: float = 0.0
+    rollout_steps: int = 1
 
     def __post_init__(self) -> None:
+        if isinstance(self.rollout_steps, bool) or int(self.rollout_steps) != self.rollout_steps or self.rollout_steps < 1:
+            raise ValueError(f"rollout_steps must be an integer >= 1, got {self.rollout_steps!r}")
+        self.rollout_steps = int(self.rollout_steps)
         for name in ("self_conditioning_rate", "rollout_rate"):
             value = float(getattr(self, name))
             if not 0.0 <= value <= 1.0:
@@ -185,7 +231,8 @@ class DSMObjective:
         if self.rollout_rate > 0:
             chosen = torch.rand(len(batch), generator=generator) < self.rollout_rate
             out["rollout"] = chosen & out["self_condition"]
-            out["rollout_noise"] = torch.randn(batch.x.shape, generator=generator, dtype=torch.float32)
+            shape = batch.x.shape if self.rollout_steps == 1 else (self.rollout_steps, *batch.x.shape)
+            out["rollout_noise"] = torch.randn(shape, generator=generator, dtype=torch.float32)
         return out
 
     def __call__(self, model: torch.nn.Module, batch: Batch, draw: Mapping[str, Tensor]) -> LossOutput:

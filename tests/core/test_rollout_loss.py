@@ -111,3 +111,52 @@ def test_objective_rollout_draws_a_subset_of_self_conditioned_rows_and_zero_draw
         DSMObjective(sched, rollout_rate=0.5)
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         DSMObjective(sched, self_conditioning_rate=0.5, rollout_rate=1.5)
+
+
+def test_k_step_rollout_runs_the_sampler_steps_on_the_rollout_rows_only():
+    """rollout_noise (k, ...): after the first step, k − 1 gradient-free passes on the rollout rows
+    alone, each fed the previous estimate; the trained pass sees x̂₀_last + σ ε'_k with x̂₀_last as
+    its self-conditioning input.  The other rows are exactly as without a rollout."""
+    g = torch.Generator().manual_seed(5)
+    x0, noise = torch.randn(4, 3, generator=g), torch.randn(4, 3, generator=g)
+    fresh = torch.randn(3, 4, 3, generator=g)                       # k = 3
+    sigma = torch.tensor([0.5, 1.0, 2.0, 4.0])
+    sc = torch.tensor([True, True, False, True])
+    roll = torch.tensor([True, False, False, True])
+    calls = []
+
+    def model(x, sig, cond=None):                                  # D(x) = 0.8 x + 0.1 x̂₀(previous)
+        calls.append((x.clone(), sig.clone(), cond[SELF_COND_KEY].clone()))
+        s = sig[:, None]
+        return (0.8 * x + 0.1 * cond[SELF_COND_KEY] - x) / s ** 2
+
+    dsm_loss(model, x0, sigma, noise, self_condition=sc, rollout=roll, rollout_noise=fresh)
+    assert len(calls) == 4                                         # first pass, 2 rollout passes, trained pass
+    s = sigma[:, None]
+    noisy = x0 + s * noise
+    est = torch.where(sc[:, None], 0.8 * noisy, torch.zeros_like(noisy))      # first pass: no estimate
+    assert torch.equal(calls[0][0], noisy)
+    x, prev = (est + s * fresh[0])[roll], est[roll]
+    for j, (inp, sig, sc_in) in enumerate(calls[1:3]):
+        assert torch.equal(sig, sigma[roll]) and torch.allclose(inp, x) and torch.allclose(sc_in, prev)
+        prev = 0.8 * x + 0.1 * prev
+        x = prev + s[roll] * fresh[j + 1][roll]
+    final_x, _, final_sc = calls[3]
+    assert torch.allclose(final_x[roll], x) and torch.allclose(final_sc[roll], prev)
+    assert torch.equal(final_x[~roll], noisy[~roll]) and torch.equal(final_sc[~roll], est[~roll])
+    # k = 1 given with its leading axis is the one-step rollout
+    one = dsm_loss(model, x0, sigma, noise, self_condition=sc, rollout=roll, rollout_noise=fresh[:1])
+    assert torch.equal(one, dsm_loss(model, x0, sigma, noise, self_condition=sc, rollout=roll, rollout_noise=fresh[0]))
+
+
+def test_objective_rollout_steps_draws_k_noises_and_checks_its_value():
+    sched = GeometricSchedule(sigma_min=0.1, sigma_max=5.0)
+    batch = Batch(x=torch.zeros(6, 3))
+    one = DSMObjective(sched, self_conditioning_rate=0.5, rollout_rate=0.5).draw(batch, torch.Generator().manual_seed(2))
+    four = DSMObjective(sched, self_conditioning_rate=0.5, rollout_rate=0.5, rollout_steps=4).draw(
+        batch, torch.Generator().manual_seed(2))
+    assert one["rollout_noise"].shape == (6, 3) and four["rollout_noise"].shape == (4, 6, 3)
+    assert all(torch.equal(one[k], four[k]) for k in ("sigma", "noise", "self_condition", "rollout"))
+    for bad in (0, 2.5, True):
+        with pytest.raises(ValueError, match="rollout_steps"):
+            DSMObjective(sched, self_conditioning_rate=0.5, rollout_rate=0.5, rollout_steps=bad)

@@ -167,12 +167,13 @@ def test_campaign_recipe_resumes_bit_exact(corpus, tmp_path):
 
 
 @pytest.mark.parametrize("run", ["run1", "run2_local_distance", "run3_clash", "run4_rollout", "run5_strand_weight",
-                                 "run6_estimate_neighbours", "run7_sigma_focus"])
+                                 "run6_estimate_neighbours", "run7_sigma_focus", "run8_multistep_rollout"])
 def test_frame_campaign_recipe_resumes_bit_exact(corpus, tmp_path, run):
     """The frame-network campaign at tiny size (labels, strand pairs with dropout, self-conditioning;
     run 2 adds the local-distance loss, run 3 also the overlap and H-bond losses, run 4 rollout
     training, run 5 strand-weighted chain draws, run 6 edge slots from the estimate, run 7 run 6 with
-    strand-weighted draws and a training-σ focus): 3 steps + resume to 6 = 6 steps straight, bit for bit."""
+    strand-weighted draws and a training-σ focus, run 8 run 7 with 4-step rollouts): 3 steps + resume
+    to 6 = 6 steps straight, bit for bit."""
     from proteindsm.core import sum_of_denoised_losses
     from proteindsm.protein.model.clash_loss import ClashLoss
     from proteindsm.protein.model.frame_network import FrameScoreNet
@@ -189,16 +190,17 @@ def test_frame_campaign_recipe_resumes_bit_exact(corpus, tmp_path, run):
         torch.manual_seed(0)
         net = FrameScoreNet(node_dim=16, edge_dim=8, num_layers=1, num_heads=2, attn_dim=8, k_neighbors=4,
                             seq_neighbors=1, num_pair_rbf=2, pair_conditioning=True, partner_neighbors=2,
-                            sc_neighbors=3 if run in ("run6_estimate_neighbours", "run7_sigma_focus") else 0)
+                            sc_neighbors=3 if run in ("run6_estimate_neighbours", "run7_sigma_focus", "run8_multistep_rollout") else 0)
         batches = BackboneBatches(corpus, corpus.indices("train")[:8], tokens_per_batch=128, crop_length=48,
                                   seed=0, ss_labels=True, strand_pairs=True,
-                                  strand_weight=8.0 if run in ("run5_strand_weight", "run7_sigma_focus") else 0.0)
+                                  strand_weight=8.0 if run in ("run5_strand_weight", "run7_sigma_focus", "run8_multistep_rollout") else 0.0)
         cfg = TrainConfig(out_dir=str(out), max_steps=steps, lr=3e-3, warmup_steps=0, log_every=5,
                           val_every=10_000, checkpoint_every=3, seed=0, device="cpu", progress=False, ema_decay=0.9)
-        schedule = (dataclasses.replace(SCHEDULE, training_focus=(0.3, 5.0, 0.5)) if run == "run7_sigma_focus"
-                    else SCHEDULE)
+        schedule = (dataclasses.replace(SCHEDULE, training_focus=(0.3, 5.0, 0.5))
+                    if run in ("run7_sigma_focus", "run8_multistep_rollout") else SCHEDULE)
         objective = DSMObjective(schedule, project=project_zero_ca_centroid, self_conditioning_rate=0.5,
-                                 auxiliary=auxiliary, rollout_rate=rollout)
+                                 auxiliary=auxiliary, rollout_rate=rollout,
+                                 rollout_steps=4 if run == "run8_multistep_rollout" else 1)
         return Trainer(net, objective, batches, cfg,
                        metadata={"model_class": "FrameScoreNet", "model_config": net.config})
 
@@ -287,3 +289,4 @@ def test_gpu_recipe_runs_at_tiny_size_on_cpu(corpus, tmp_path):
     assert ckpt.metadata["local_distance"] == {"weight": 0.25, "cutoff": 6.0, "sigma_max": 2.0}  # run 3's recipe
     assert ckpt.metadata["clash_loss"] == {"weight": 3.0, "distance": 3.0, "min_separation": 3, "sigma_max": 1.0}
     assert ckpt.metadata["hbond_loss"] == {"weight": 0.1, "sigma_max": 1.0}
+    assert ckpt.metadata["rollout_rate"] == 0.5 and ckpt.metadata["rollout_steps"] == 8   # run 8's recipe
