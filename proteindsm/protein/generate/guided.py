@@ -131,14 +131,6 @@ SHEET_LAYOUT_NOTE = ("sheet.fraction=auto: no β-sheet blueprint — the ss= lay
                      "(sheet.fraction=F adds one anyway)")
 
 
-def _sheet_fraction_is_auto(sheet: Optional[Mapping[str, Any]]) -> bool:
-    """True when the β-sheet settings ask for ``fraction: auto`` (the default); None (off) is not."""
-    if sheet is None:
-        return False
-    frac = {**SHEET_DEFAULTS, **dict(sheet)}.get("fraction")
-    return isinstance(frac, str) and frac.strip().lower() == "auto"
-
-
 def sheet_blueprints(sheet: Optional[Mapping[str, Any]], targets: Sequence[ResolvedTarget], lengths: Sequence[int],
                      num: int, seed: int, note: Callable[[str], None] = print) -> tuple[dict, Optional[dict]]:
     """The β-sheet blueprints per length (docs/design.md "β-rich designs") — a list of ``num`` (one
@@ -242,11 +234,10 @@ def load_design(plan: SamplingPlan, requests: Sequence[PropertyTarget], *, basel
         if ss_targets:
             plan = replace(plan, ss_layout=ss_layout_for("auto", None, plan.options.seed, plan.loaded.model,
                                                          composition=ss_targets))
-    # Under sheet.fraction=auto the blueprint goes with ss=auto / none (real layouts alone give less
-    # strand); an ss= string or file is the designer's own layout, which a meander placed elsewhere
-    # would contradict, so it is used alone (docs/design.md, "Strands from `ss=` alone").
-    if plan.ss_mode in ("string", "file") and _sheet_fraction_is_auto(sheet) and any(
-            t.spec.ss_state == "strand" for t in targets):
+    # sheet.fraction=auto: an ss= string or file is the designer's own layout, which a meander placed
+    # elsewhere would contradict, so it goes alone (docs/design.md, "Strands from `ss=` alone")
+    auto = sheet is not None and str({**SHEET_DEFAULTS, **dict(sheet)}.get("fraction")).strip().lower() == "auto"
+    if plan.ss_mode in ("string", "file") and auto and any(t.spec.ss_state == "strand" for t in targets):
         note(SHEET_LAYOUT_NOTE)
         sheet = None
     blueprints, sheet_settings = sheet_blueprints(sheet, targets, plan.lengths, plan.options.num,
