@@ -9,7 +9,6 @@ targets, a β-sheet blueprint.  Files are written batch by batch as by ``protein
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Sequence
@@ -20,15 +19,11 @@ from proteindsm.core import with_guidance
 from proteindsm.errors import InputError, SamplerDivergedError
 
 from .plan import SamplingPlan
+from .sheet_blueprint import SHEET_DEFAULTS, SHEET_LAYOUT_NOTE, blueprint_guidance, sheet_blueprints
 from .targets import PropertyTarget, ResolvedTarget, guidance_terms, import_function, resolve_targets
 
 DEFAULT_SCALE = 16.0
 """The guidance weight of a request that gives none (``scale`` in ``configs/protein/design.yaml``)."""
-
-SHEET_DEFAULTS: dict[str, Any] = {"fraction": "auto", "strand_length": 8, "vary": True, "scale": 1.0,
-                                  "sigma_max": 10.0}
-"""The β-sheet blueprint settings of ``design`` (``sheet`` in ``configs/protein/design.yaml``; a test
-keeps them equal)."""
 
 REPORT_COLUMNS = ("file", "length", "seed", "property", "target", "measured", "unguided_measured",
                   "abs_error", "unguided_abs_error", "unguided_file")
@@ -123,73 +118,6 @@ def check_compactness_allows(targets: Sequence[ResolvedTarget], compactness: Opt
                          "raise compactness.max_normalised")
 
 
-SHEET_AUTO_NOTE = ("sheet.fraction=auto: no β-sheet blueprint for L = {L} (strand_fraction target {t:g}: "
-                   "{why}); guidance alone")
-
-
-SHEET_LAYOUT_NOTE = ("sheet.fraction=auto: no β-sheet blueprint — the ss= layout says where the strands go "
-                     "(sheet.fraction=F adds one anyway)")
-
-
-def sheet_blueprints(sheet: Optional[Mapping[str, Any]], targets: Sequence[ResolvedTarget], lengths: Sequence[int],
-                     num: int, seed: int, note: Callable[[str], None] = print) -> tuple[dict, Optional[dict]]:
-    """The β-sheet blueprints per length (docs/design.md "β-rich designs") — a list of ``num`` (one
-    per backbone, ``vary``) or one for all — and the validated settings (None when off).
-
-    ``sheet``: ``{fraction, strand_length, vary, scale, sigma_max}`` (missing keys:
-    :data:`SHEET_DEFAULTS`; None: off).  ``fraction``: ``auto`` lays out the target of a property
-    whose ``ss_state`` is ``strand`` when one is requested — lengths too short for it get none, with
-    a ``note`` — a number in (0, 1) lays out that fraction at every length (one clear error if it
-    does not fit), None / 0 is off."""
-    from .sheet_blueprint import check_strand_length, meander_blueprint, varied_meanders
-
-    st = {**SHEET_DEFAULTS, **(dict(sheet) if sheet is not None else {"fraction": None})}
-    frac = st.get("fraction")
-    auto = isinstance(frac, str) and frac.strip().lower() == "auto"
-    if auto:
-        strand = [t for t in targets if t.spec.ss_state == "strand"]
-        frac = strand[-1].target if strand else None
-    elif isinstance(frac, str):
-        try:
-            frac = float(frac)
-        except ValueError:
-            raise InputError(f"sheet.fraction must be auto, null or a number in (0, 1), got {frac!r}") from None
-    if frac is None or frac == 0:
-        return {L: None for L in lengths}, None
-    settings: dict[str, Any] = {}
-    for key, ok, want in (("scale", lambda v: 0 < v <= 1, "in (0, 1] (1: land on the blueprint each step)"),
-                          ("sigma_max", lambda v: v > 0, "> 0 Å")):
-        try:
-            v = float(st.get(key))
-        except (TypeError, ValueError):
-            raise InputError(f"sheet.{key} must be a number {want}, got {st.get(key)!r}") from None
-        if not (math.isfinite(v) and ok(v)):
-            raise InputError(f"sheet.{key} must be {want}, got {v:g}")
-        settings[key] = v
-    strand_length = st.get("strand_length")
-    if isinstance(strand_length, float) and strand_length.is_integer():
-        strand_length = int(strand_length)
-    check_strand_length(strand_length)          # before the layouts: under auto a layout error is only a note
-    vary = st.get("vary", True)
-    if not isinstance(vary, bool):
-        raise InputError(f"sheet.vary must be true or false, got {vary!r}")
-    out = {}
-    for L in lengths:
-        try:
-            out[L] = (varied_meanders(L, float(frac), num, seed, strand_length) if vary
-                      else meander_blueprint(L, float(frac), strand_length))
-        except InputError as exc:
-            if not auto:
-                raise InputError(f"{exc} (L = {L})") from None
-            out[L] = None
-            note(SHEET_AUTO_NOTE.format(L=L, t=float(frac), why=str(exc).split(": ", 1)[-1]))
-    settings.update(fraction=float(frac), fraction_from="strand_fraction target" if auto else "sheet.fraction",
-                    strand_length=strand_length, vary=vary,
-                    blueprints={str(L): (None if b is None else [x.describe() for x in b] if vary else b.describe())
-                                for L, b in out.items()})
-    return out, settings
-
-
 class PerLengthScore:
     """A score function that uses ``fns[L]`` for chains of L residues (``x`` ``(B, L, 4, 3)``; every
     sampling batch holds one length), e.g. guidance whose target depends on the length."""
@@ -242,8 +170,6 @@ def load_design(plan: SamplingPlan, requests: Sequence[PropertyTarget], *, basel
         sheet = None
     blueprints, sheet_settings = sheet_blueprints(sheet, targets, plan.lengths, plan.options.num,
                                                   plan.options.seed, note)
-    from .sheet_blueprint import blueprint_guidance
-
     per_length = {}
     for L in plan.lengths:
         terms = guidance_terms(targets, L)

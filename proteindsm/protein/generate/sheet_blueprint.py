@@ -20,13 +20,17 @@ residues pair, the way fold-conditioning does in RFdiffusion (secondary structur
 
 Everything else — turns, loops, any helices, the local geometry — comes from the score model
 (and the strand-fraction guidance term that builds the hydrogen bonds).  Tensor conventions: ``x`` ``(B, L, 4, 3)`` in Å (N, CA, C, O); energies ``(B,)`` in Å².
+
+:func:`sheet_blueprints` turns ``design``'s ``sheet.*`` settings (:data:`SHEET_DEFAULTS`) into the
+layouts per length (``guided.load_design`` does not call it for an ``ss=`` string or file under
+``sheet.fraction=auto``: the designer's layout goes alone).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Sequence
 
 import numpy as np
 import torch
@@ -36,6 +40,9 @@ from proteindsm.core import ProjectionGuidance
 from proteindsm.errors import InputError
 
 from proteindsm.protein.structure.backbone import CA, N, O
+
+if TYPE_CHECKING:
+    from .targets import ResolvedTarget
 
 __all__ = ["SheetBlueprint", "BlueprintTable", "meander_blueprint", "varied_meanders", "blueprint_energy",
            "blueprint_distances", "blueprint_guidance", "check_strand_length", "HAIRPIN_LOOP", "BLUEPRINT_STEP", "BLUEPRINT_ITERATIONS"]
@@ -291,3 +298,75 @@ def blueprint_guidance(blueprints: SheetBlueprint | Sequence[SheetBlueprint], sc
     table = BlueprintTable(blueprints)
     return ProjectionGuidance(table.energy, scale=scale, sigma_max=sigma_max, sigma_min=sigma_min,
                               iterations=BLUEPRINT_ITERATIONS, step=BLUEPRINT_STEP)
+
+
+# ------------------------------------------------------------------ design settings (`sheet.*`)
+SHEET_DEFAULTS: dict[str, Any] = {"fraction": "auto", "strand_length": 8, "vary": True, "scale": 1.0,
+                                  "sigma_max": 10.0}
+"""The β-sheet blueprint settings of ``design`` (``sheet`` in ``configs/protein/design.yaml``; a test
+keeps them equal)."""
+
+
+SHEET_AUTO_NOTE = ("sheet.fraction=auto: no β-sheet blueprint for L = {L} (strand_fraction target {t:g}: "
+                   "{why}); guidance alone")
+
+
+SHEET_LAYOUT_NOTE = ("sheet.fraction=auto: no β-sheet blueprint — the ss= layout says where the strands go "
+                     "(sheet.fraction=F adds one anyway)")
+
+
+def sheet_blueprints(sheet: Optional[Mapping[str, Any]], targets: Sequence[ResolvedTarget], lengths: Sequence[int],
+                     num: int, seed: int, note: Callable[[str], None] = print) -> tuple[dict, Optional[dict]]:
+    """The β-sheet blueprints per length (docs/design.md "β-rich designs") — a list of ``num`` (one
+    per backbone, ``vary``) or one for all — and the validated settings (None when off).
+
+    ``sheet``: ``{fraction, strand_length, vary, scale, sigma_max}`` (missing keys:
+    :data:`SHEET_DEFAULTS`; None: off).  ``fraction``: ``auto`` lays out the target of a property
+    whose ``ss_state`` is ``strand`` when one is requested — lengths too short for it get none, with
+    a ``note`` — a number in (0, 1) lays out that fraction at every length (one clear error if it
+    does not fit), None / 0 is off."""
+    st = {**SHEET_DEFAULTS, **(dict(sheet) if sheet is not None else {"fraction": None})}
+    frac = st.get("fraction")
+    auto = isinstance(frac, str) and frac.strip().lower() == "auto"
+    if auto:
+        strand = [t for t in targets if t.spec.ss_state == "strand"]
+        frac = strand[-1].target if strand else None
+    elif isinstance(frac, str):
+        try:
+            frac = float(frac)
+        except ValueError:
+            raise InputError(f"sheet.fraction must be auto, null or a number in (0, 1), got {frac!r}") from None
+    if frac is None or frac == 0:
+        return {L: None for L in lengths}, None
+    settings: dict[str, Any] = {}
+    for key, ok, want in (("scale", lambda v: 0 < v <= 1, "in (0, 1] (1: land on the blueprint each step)"),
+                          ("sigma_max", lambda v: v > 0, "> 0 Å")):
+        try:
+            v = float(st.get(key))
+        except (TypeError, ValueError):
+            raise InputError(f"sheet.{key} must be a number {want}, got {st.get(key)!r}") from None
+        if not (math.isfinite(v) and ok(v)):
+            raise InputError(f"sheet.{key} must be {want}, got {v:g}")
+        settings[key] = v
+    strand_length = st.get("strand_length")
+    if isinstance(strand_length, float) and strand_length.is_integer():
+        strand_length = int(strand_length)
+    check_strand_length(strand_length)          # before the layouts: under auto a layout error is only a note
+    vary = st.get("vary", True)
+    if not isinstance(vary, bool):
+        raise InputError(f"sheet.vary must be true or false, got {vary!r}")
+    out = {}
+    for L in lengths:
+        try:
+            out[L] = (varied_meanders(L, float(frac), num, seed, strand_length) if vary
+                      else meander_blueprint(L, float(frac), strand_length))
+        except InputError as exc:
+            if not auto:
+                raise InputError(f"{exc} (L = {L})") from None
+            out[L] = None
+            note(SHEET_AUTO_NOTE.format(L=L, t=float(frac), why=str(exc).split(": ", 1)[-1]))
+    settings.update(fraction=float(frac), fraction_from="strand_fraction target" if auto else "sheet.fraction",
+                    strand_length=strand_length, vary=vary,
+                    blueprints={str(L): (None if b is None else [x.describe() for x in b] if vary else b.describe())
+                                for L, b in out.items()})
+    return out, settings
