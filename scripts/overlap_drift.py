@@ -32,21 +32,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sheet_recovery import denoised  # noqa: E402
 
 from proteindsm.core.types import apply_mask  # noqa: E402
+from proteindsm.protein.analysis.metrics import atom_pair_thresholds, clash_pair_count  # noqa: E402
 from proteindsm.protein.data.batching import validation_batches  # noqa: E402
 from proteindsm.protein.data.corpus import load_corpus  # noqa: E402
 from proteindsm.protein.model.checkpoints import load_model  # noqa: E402
 from proteindsm.protein.structure.domain import project_zero_ca_centroid  # noqa: E402
 
 SHIPPED = "proteindsm/checkpoints/backbone_score_frame.safetensors"
-OVERLAP_A = 2.2
-_O = 3
+CARBONYL_RULE = atom_pair_thresholds(2.2, [("O", "O")])
 
 
 def carbonyl_overlaps(X: torch.Tensor | np.ndarray) -> int:
-    """O···O pairs closer than 2.2 Å at residues ≥ 3 apart in one backbone ``(L, 4, 3)`` Å."""
-    O = torch.as_tensor(np.asarray(X), dtype=torch.float32)[:, _O]
-    iu = torch.triu_indices(len(O), len(O), 3)
-    return int((torch.cdist(O, O)[iu[0], iu[1]] < OVERLAP_A).sum())
+    """O···O pairs closer than 2.2 Å at residues ≥ 3 apart in one backbone ``(L, 4, 3)`` Å (the
+    library's ``clash_pair_count`` with an O···O-only rule)."""
+    return clash_pair_count(np.asarray(X, dtype=np.float64), CARBONYL_RULE, min_separation=3)
 
 
 def fixed_sigma_chains(ckpt: str, corpus, sigmas: list[float], steps: list[int], n_chains: int) -> list[dict]:
