@@ -89,8 +89,8 @@ def dsm_loss(
             step of size α = σ²T lands on (x + α s/T + √(2α) z = x̂₀ + σz) — with the same target x0:
             the residual is s_θ(x̃') − (x0 − x̃')/σ² (exposure bias, Ning et al. 2023; the model
             learns to restore what its own blurred estimate lost).  None: plain DSM, unchanged.
-        rollout_noise: standard normal ``ε'`` like ``x0`` (needed with ``rollout``), or ``(k, *x0.shape)``
-            for a k-step rollout: after the first step, k − 1 more gradient-free sampler steps at the
+        rollout_noise: standard normal ``ε'`` like ``x0`` (needed with ``rollout``), or batch-first
+            ``(B, k, *x0.shape[1:])`` for a k-step rollout: after the first step, k − 1 more gradient-free sampler steps at the
             row's σ — x̂₀ ← D(x̃', σ) with the previous x̂₀ as self-conditioning input, x̃' ← x̂₀ + σ ε'_j —
             evaluated on the rollout rows only; the trained pass sees the last x̃' with the last x̂₀
             as its input.  Many Langevin steps at one σ drift into states a single step never reaches
@@ -106,7 +106,7 @@ def dsm_loss(
             raise ValueError("rollout rows must be self-conditioned rows (they reuse the first pass's x0_hat)")
         if rollout_noise is None:
             raise ValueError("rollout needs rollout_noise")
-        steps = rollout_noise if rollout_noise.dim() == x0.dim() + 1 else rollout_noise[None]
+        steps = rollout_noise.movedim(1, 0) if rollout_noise.dim() == x0.dim() + 1 else rollout_noise[None]
         fresh = project(apply_mask(steps[0], mask), mask)
         rolled = cond[SELF_COND_KEY] + s * fresh
         if mask is not None:   # padding stays as in x0 (not noised, not counted)
@@ -126,11 +126,9 @@ def dsm_loss(
     return w * per_sample + auxiliary(x0_hat, x0, mask, sigma)
 
 
-def _rows_of(cond: dict, idx: Tensor, batch_size: int) -> dict:
-    """``cond`` restricted to the rows ``idx``: every batch-first tensor (leading size ``batch_size``)
-    is indexed, everything else is kept."""
-    return {k: (v[idx] if isinstance(v, Tensor) and v.dim() > 0 and v.shape[0] == batch_size else v)
-            for k, v in cond.items()}
+def _rows_of(cond: dict, idx: Tensor) -> dict:
+    """``cond`` restricted to the rows ``idx`` (its tensors are batch-first, as :class:`Batch` says)."""
+    return {k: (v[idx] if isinstance(v, Tensor) else v) for k, v in cond.items()}
 
 
 def _more_rollout_steps(score_fn: ScoreFn, x0: Tensor, sigma: Tensor, rolled: Tensor, cond: dict,
@@ -140,7 +138,7 @@ def _more_rollout_steps(score_fn: ScoreFn, x0: Tensor, sigma: Tensor, rolled: Te
     rollout rows only: returns the last states (other rows unchanged) and ``cond`` whose
     self-conditioning input holds the last estimates on those rows."""
     idx = rollout.to(torch.bool).nonzero().squeeze(1)
-    sub = _rows_of(cond, idx, x0.shape[0])
+    sub = _rows_of(cond, idx)
     x, sig = rolled[idx], sigma[idx]
     m = None if mask is None else mask[idx]
     s = expand_like(sig, x)
@@ -231,7 +229,8 @@ class DSMObjective:
         if self.rollout_rate > 0:
             chosen = torch.rand(len(batch), generator=generator) < self.rollout_rate
             out["rollout"] = chosen & out["self_condition"]
-            shape = batch.x.shape if self.rollout_steps == 1 else (self.rollout_steps, *batch.x.shape)
+            k = self.rollout_steps   # batch-first (B, k, ...), so shard_draw splits rows, not steps
+            shape = batch.x.shape if k == 1 else (len(batch), k, *batch.x.shape[1:])
             out["rollout_noise"] = torch.randn(shape, generator=generator, dtype=torch.float32)
         return out
 

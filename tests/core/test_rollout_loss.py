@@ -114,12 +114,12 @@ def test_objective_rollout_draws_a_subset_of_self_conditioned_rows_and_zero_draw
 
 
 def test_k_step_rollout_runs_the_sampler_steps_on_the_rollout_rows_only():
-    """rollout_noise (k, ...): after the first step, k − 1 gradient-free passes on the rollout rows
+    """rollout_noise (B, k, ...): after the first step, k − 1 gradient-free passes on the rollout rows
     alone, each fed the previous estimate; the trained pass sees x̂₀_last + σ ε'_k with x̂₀_last as
     its self-conditioning input.  The other rows are exactly as without a rollout."""
     g = torch.Generator().manual_seed(5)
     x0, noise = torch.randn(4, 3, generator=g), torch.randn(4, 3, generator=g)
-    fresh = torch.randn(3, 4, 3, generator=g)                       # k = 3
+    fresh = torch.randn(4, 3, 3, generator=g).movedim(1, 0)          # k = 3; fresh[j] is step j's noise
     sigma = torch.tensor([0.5, 1.0, 2.0, 4.0])
     sc = torch.tensor([True, True, False, True])
     roll = torch.tensor([True, False, False, True])
@@ -130,7 +130,7 @@ def test_k_step_rollout_runs_the_sampler_steps_on_the_rollout_rows_only():
         s = sig[:, None]
         return (0.8 * x + 0.1 * cond[SELF_COND_KEY] - x) / s ** 2
 
-    dsm_loss(model, x0, sigma, noise, self_condition=sc, rollout=roll, rollout_noise=fresh)
+    dsm_loss(model, x0, sigma, noise, self_condition=sc, rollout=roll, rollout_noise=fresh.movedim(0, 1))
     assert len(calls) == 4                                         # first pass, 2 rollout passes, trained pass
     s = sigma[:, None]
     noisy = x0 + s * noise
@@ -145,7 +145,7 @@ def test_k_step_rollout_runs_the_sampler_steps_on_the_rollout_rows_only():
     assert torch.allclose(final_x[roll], x) and torch.allclose(final_sc[roll], prev)
     assert torch.equal(final_x[~roll], noisy[~roll]) and torch.equal(final_sc[~roll], est[~roll])
     # k = 1 given with its leading axis is the one-step rollout
-    one = dsm_loss(model, x0, sigma, noise, self_condition=sc, rollout=roll, rollout_noise=fresh[:1])
+    one = dsm_loss(model, x0, sigma, noise, self_condition=sc, rollout=roll, rollout_noise=fresh[:1].movedim(0, 1))
     assert torch.equal(one, dsm_loss(model, x0, sigma, noise, self_condition=sc, rollout=roll, rollout_noise=fresh[0]))
 
 
@@ -155,7 +155,9 @@ def test_objective_rollout_steps_draws_k_noises_and_checks_its_value():
     one = DSMObjective(sched, self_conditioning_rate=0.5, rollout_rate=0.5).draw(batch, torch.Generator().manual_seed(2))
     four = DSMObjective(sched, self_conditioning_rate=0.5, rollout_rate=0.5, rollout_steps=4).draw(
         batch, torch.Generator().manual_seed(2))
-    assert one["rollout_noise"].shape == (6, 3) and four["rollout_noise"].shape == (4, 6, 3)
+    assert one["rollout_noise"].shape == (6, 3) and four["rollout_noise"].shape == (6, 4, 3)   # batch-first
+    from proteindsm.core.types import shard_draw
+    assert shard_draw(four, 1, 2)["rollout_noise"].shape == (3, 4, 3)        # a data-parallel shard keeps all k
     assert all(torch.equal(one[k], four[k]) for k in ("sigma", "noise", "self_condition", "rollout"))
     for bad in (0, 2.5, True):
         with pytest.raises(ValueError, match="rollout_steps"):
