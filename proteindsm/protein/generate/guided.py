@@ -19,7 +19,7 @@ from proteindsm.core import with_guidance
 from proteindsm.errors import InputError, SamplerDivergedError
 
 from .plan import SamplingPlan
-from .sheet_blueprint import SHEET_DEFAULTS, SHEET_LAYOUT_NOTE, blueprint_guidance, sheet_blueprints
+from .sheet_blueprint import SHEET_DEFAULTS, blueprint_guidance, sheet_blueprints
 from .targets import PropertyTarget, ResolvedTarget, guidance_terms, import_function, resolve_targets
 
 DEFAULT_SCALE = 16.0
@@ -162,14 +162,8 @@ def load_design(plan: SamplingPlan, requests: Sequence[PropertyTarget], *, basel
         if ss_targets:
             plan = replace(plan, ss_layout=ss_layout_for("auto", None, plan.options.seed, plan.loaded.model,
                                                          composition=ss_targets))
-    # sheet.fraction=auto: an ss= string or file is the designer's own layout, which a meander placed
-    # elsewhere would contradict, so it goes alone (docs/design.md, "Strands from `ss=` alone")
-    auto = sheet is not None and str({**SHEET_DEFAULTS, **dict(sheet)}.get("fraction")).strip().lower() == "auto"
-    if plan.ss_mode in ("string", "file") and auto and any(t.spec.ss_state == "strand" for t in targets):
-        note(SHEET_LAYOUT_NOTE)
-        sheet = None
-    blueprints, sheet_settings = sheet_blueprints(sheet, targets, plan.lengths, plan.options.num,
-                                                  plan.options.seed, note)
+    blueprints, sheet_settings = sheet_blueprints(sheet, targets, plan.lengths, plan.options.num, plan.options.seed,
+                                                  note, layout_given=plan.ss_mode in ("string", "file"))
     per_length = {}
     for L in plan.lengths:
         terms = guidance_terms(targets, L)

@@ -22,8 +22,8 @@ Everything else — turns, loops, any helices, the local geometry — comes from
 (and the strand-fraction guidance term that builds the hydrogen bonds).  Tensor conventions: ``x`` ``(B, L, 4, 3)`` in Å (N, CA, C, O); energies ``(B,)`` in Å².
 
 :func:`sheet_blueprints` turns ``design``'s ``sheet.*`` settings (:data:`SHEET_DEFAULTS`) into the
-layouts per length (``guided.load_design`` does not call it for an ``ss=`` string or file under
-``sheet.fraction=auto``: the designer's layout goes alone).
+layouts per length (none under ``sheet.fraction=auto`` when an ``ss=`` string or file gives the
+layout: the designer's layout goes alone).
 """
 
 from __future__ import annotations
@@ -316,21 +316,26 @@ SHEET_LAYOUT_NOTE = ("sheet.fraction=auto: no β-sheet blueprint — the ss= lay
 
 
 def sheet_blueprints(sheet: Optional[Mapping[str, Any]], targets: Sequence[ResolvedTarget], lengths: Sequence[int],
-                     num: int, seed: int, note: Callable[[str], None] = print) -> tuple[dict, Optional[dict]]:
+                     num: int, seed: int, note: Callable[[str], None] = print, layout_given: bool = False
+                     ) -> tuple[dict, Optional[dict]]:
     """The β-sheet blueprints per length (docs/design.md "β-rich designs") — a list of ``num`` (one
     per backbone, ``vary``) or one for all — and the validated settings (None when off).
 
     ``sheet``: ``{fraction, strand_length, vary, scale, sigma_max}`` (missing keys:
     :data:`SHEET_DEFAULTS`; None: off).  ``fraction``: ``auto`` lays out the target of a property
     whose ``ss_state`` is ``strand`` when one is requested — lengths too short for it get none, with
-    a ``note`` — a number in (0, 1) lays out that fraction at every length (one clear error if it
-    does not fit), None / 0 is off."""
+    a ``note`` — unless ``layout_given`` (an ``ss=`` string or file: the designer's own layout, which
+    a meander placed elsewhere would contradict; a ``note`` says so); a number in (0, 1) lays out that
+    fraction at every length (one clear error if it does not fit), None / 0 is off."""
     st = {**SHEET_DEFAULTS, **(dict(sheet) if sheet is not None else {"fraction": None})}
     frac = st.get("fraction")
     auto = isinstance(frac, str) and frac.strip().lower() == "auto"
     if auto:
         strand = [t for t in targets if t.spec.ss_state == "strand"]
         frac = strand[-1].target if strand else None
+        if frac is not None and layout_given:
+            note(SHEET_LAYOUT_NOTE)
+            frac = None
     elif isinstance(frac, str):
         try:
             frac = float(frac)
