@@ -13,6 +13,7 @@ minimiser is unchanged.  Sliced score matching (Song et al. 2019) is provided fo
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable, Mapping, Optional
 
@@ -209,9 +210,10 @@ class DSMObjective:
     rollout_steps: int = 1
 
     def __post_init__(self) -> None:
-        if isinstance(self.rollout_steps, bool) or int(self.rollout_steps) != self.rollout_steps or self.rollout_steps < 1:
-            raise ValueError(f"rollout_steps must be an integer >= 1, got {self.rollout_steps!r}")
-        self.rollout_steps = int(self.rollout_steps)
+        k = self.rollout_steps
+        if isinstance(k, bool) or not isinstance(k, (int, float)) or not math.isfinite(k) or k != int(k) or k < 1:
+            raise ValueError(f"rollout_steps must be an integer >= 1, got {k!r}")
+        self.rollout_steps = int(k)
         for name in ("self_conditioning_rate", "rollout_rate"):
             value = float(getattr(self, name))
             if not 0.0 <= value <= 1.0:

@@ -159,6 +159,6 @@ def test_objective_rollout_steps_draws_k_noises_and_checks_its_value():
     from proteindsm.core.types import shard_draw
     assert shard_draw(four, 1, 2)["rollout_noise"].shape == (3, 4, 3)        # a data-parallel shard keeps all k
     assert all(torch.equal(one[k], four[k]) for k in ("sigma", "noise", "self_condition", "rollout"))
-    for bad in (0, 2.5, True):
+    for bad in (0, 2.5, True, "abc", float("nan"), float("inf")):
         with pytest.raises(ValueError, match="rollout_steps"):
             DSMObjective(sched, self_conditioning_rate=0.5, rollout_rate=0.5, rollout_steps=bad)
